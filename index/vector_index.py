@@ -1,0 +1,102 @@
+"""FAISS inner-product index holding several vectors per content item, searched as distinct items.
+
+Not thread-safe: every call runs on the single inference thread (see `index.executor`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from index.encoder import Vectors
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    content_id: str
+    kind: str
+    title: str
+    score: float
+
+
+@dataclass(slots=True)
+class _Item:
+    kind: str
+    title: str
+    ids: np.ndarray  # int64 FAISS ids of this item's vectors
+
+
+class VectorIndex:
+    """One exact (Flat, inner product) FAISS index per kind; an item is as close as its closest vector."""
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+        self._by_kind: dict[str, faiss.IndexIDMap2] = {}
+        self._items: dict[str, _Item] = {}
+        self._owner: dict[int, str] = {}
+        self._next_id = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, content_id: object) -> bool:
+        return content_id in self._items
+
+    @property
+    def vector_count(self) -> int:
+        return len(self._owner)
+
+    def upsert(self, content_id: str, kind: str, title: str, vectors: Vectors) -> None:
+        if vectors.ndim != 2 or vectors.shape[1] != self.dimension or len(vectors) == 0:
+            raise ValueError(f"{content_id}: expected (n>0, {self.dimension}) vectors, got {vectors.shape}")
+        self.delete(content_id)
+        ids = np.arange(self._next_id, self._next_id + len(vectors), dtype=np.int64)
+        self._next_id += len(vectors)
+        self._index(kind).add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self._items[content_id] = _Item(kind, title, ids)
+        self._owner.update(dict.fromkeys(ids.tolist(), content_id))
+
+    def delete(self, content_id: str) -> bool:
+        item = self._items.pop(content_id, None)
+        if item is None:
+            return False
+        self._by_kind[item.kind].remove_ids(faiss.IDSelectorBatch(item.ids))
+        for vector_id in item.ids.tolist():
+            del self._owner[vector_id]
+        return True
+
+    def search(self, queries: Vectors, k: int, kind: str) -> list[list[Hit]]:
+        """For each query row, up to `k` distinct items of `kind`, best first."""
+        index = self._by_kind.get(kind)
+        if index is None or index.ntotal == 0:
+            return [[] for _ in range(len(queries))]
+        fetch = min(index.ntotal, max(4 * k, 32))
+        while True:
+            scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
+            results = [self._distinct(row_scores, row_ids, k) for row_scores, row_ids in zip(scores, ids, strict=True)]
+            if fetch == index.ntotal or all(len(hits) == k for hits in results):
+                return results
+            fetch = min(index.ntotal, fetch * 4)
+
+    def _distinct(self, scores: np.ndarray, ids: np.ndarray, k: int) -> list[Hit]:
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        for score, vector_id in zip(scores.tolist(), ids.tolist(), strict=True):
+            if vector_id < 0:
+                break
+            content_id = self._owner[vector_id]
+            if content_id in seen:
+                continue
+            seen.add(content_id)
+            item = self._items[content_id]
+            hits.append(Hit(content_id, item.kind, item.title, float(score)))
+            if len(hits) == k:
+                break
+        return hits
+
+    def _index(self, kind: str) -> faiss.IndexIDMap2:
+        if kind not in self._by_kind:
+            self._by_kind[kind] = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
+        return self._by_kind[kind]

@@ -1,0 +1,25 @@
+"""Event and response contracts of helpstream: plain JSON records with validation, no I/O."""
+
+from __future__ import annotations
+
+from schemas.chat import ChatStarted
+from schemas.codec import InvalidEvent, decode, encode
+from schemas.content import ContentUpdated
+from schemas.content_entry import ContentEntry
+from schemas.dead_letter import DeadLetter
+from schemas.recommendation import Recommendation, RecommendedItem
+from schemas.search import SearchResponse, SearchResult
+
+__all__ = [
+    "ChatStarted",
+    "ContentEntry",
+    "ContentUpdated",
+    "DeadLetter",
+    "InvalidEvent",
+    "Recommendation",
+    "RecommendedItem",
+    "SearchResponse",
+    "SearchResult",
+    "decode",
+    "encode",
+]

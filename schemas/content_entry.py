@@ -1,0 +1,25 @@
+"""A content item as the replicated content-vectors table stores it: metadata plus its vectors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from schemas.types import B64Bytes, Contract, Identifier, Kind, Text
+
+
+class ContentEntry(Contract):
+    """One row of the content-vectors table; `deleted` rows keep the version so a stale upsert stays ignored.
+
+    `vectors` holds `len(text_hashes)` rows of float32, produced by the encoder named in `model`.
+    """
+
+    content_id: Identifier
+    version: Annotated[int, Field(ge=0)]
+    model: str
+    deleted: bool = False
+    kind: Kind | None = None
+    title: Text | None = None
+    text_hashes: list[str] = Field(default_factory=list)
+    vectors: B64Bytes = b""

@@ -1,0 +1,22 @@
+"""The `recommendations` event the support-agent UI subscribes to."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from schemas.types import Contract, Identifier, Text, Timestamp
+
+
+class RecommendedItem(Contract):
+    content_id: Identifier
+    kind: Literal["saved_response"]
+    title: Text
+    score: float
+
+
+class Recommendation(Contract):
+    chat_id: Identifier
+    items: list[RecommendedItem]
+    model: str
+    created_at: Timestamp
+    latency_ms: float

@@ -1,0 +1,19 @@
+"""The response of `GET /search` on the customer's help screen."""
+
+from __future__ import annotations
+
+from schemas.types import Contract, Identifier, Kind, Text
+
+
+class SearchResult(Contract):
+    content_id: Identifier
+    kind: Kind
+    title: Text
+    score: float
+
+
+class SearchResponse(Contract):
+    query: str
+    results: list[SearchResult]
+    model: str
+    took_ms: float

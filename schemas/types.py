@@ -1,0 +1,44 @@
+"""Field types shared by the contracts: bounded strings, enums and ISO-8601 UTC timestamps."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+MAX_TEXT_CHARS = 4000
+MAX_ID_CHARS = 200
+
+Kind = Literal["saved_response", "help_article"]
+Op = Literal["upsert", "delete"]
+
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO-8601 UTC with milliseconds and a `Z`, the form every contract uses."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Timestamp = Annotated[AwareDatetime, PlainSerializer(format_timestamp, return_type=str)]
+
+
+def _from_base64(value: object) -> object:
+    return base64.b64decode(value, validate=True) if isinstance(value, str) else value
+
+
+# bytes in Python, a base64 string in JSON (and accepted as either on input).
+B64Bytes = Annotated[
+    bytes,
+    BeforeValidator(_from_base64),
+    PlainSerializer(lambda value: base64.b64encode(value).decode("ascii"), return_type=str, when_used="json"),
+]
+
+
+class Contract(BaseModel):
+    """Base of every contract: unknown fields are ignored, values are never silently coerced to str."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)

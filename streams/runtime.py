@@ -1,0 +1,104 @@
+"""The worker's shared parts: encoder, micro-batcher, content index, key-value store, and their thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import cached_property
+
+import numpy as np
+
+from index.batcher import MicroBatcher
+from index.content_index import ContentIndex
+from index.embedder import CachedEmbedder
+from index.embedding_cache import EmbeddingCache
+from index.encoder import DIMENSION, MODEL_NAME, Encoder, SentenceTransformerEncoder, Vectors
+from index.executor import inference_executor
+from index.kv import KeyValue, connect
+from index.vector_index import Hit
+from streams.metrics import Metrics
+from streams.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.executor = inference_executor()
+        self.index = ContentIndex(MODEL_NAME, DIMENSION)
+        self._connected: tuple[KeyValue, CachedEmbedder] | None = None
+        self._connect_lock = asyncio.Lock()
+
+    @cached_property
+    def encoder(self) -> Encoder:
+        return SentenceTransformerEncoder(batch_size=self.settings.batch_max)
+
+    @property
+    def model_loaded(self) -> bool:
+        return "encoder" in self.__dict__
+
+    def warm_up(self) -> None:
+        """Load the model (seconds) before the worker joins the group, and run one encode to page it in."""
+        self.encoder.encode(["warm up"])
+        self.encoder.calls = self.encoder.sentences = 0
+
+    @cached_property
+    def batcher(self) -> MicroBatcher:
+        return MicroBatcher(
+            self.encoder,
+            self.executor,
+            max_batch=self.settings.batch_max,
+            max_wait_s=self.settings.batch_wait_ms / 1000,
+            on_batch=self.metrics.observe_batch,
+        )
+
+    async def kv(self) -> KeyValue:
+        return (await self._connect())[0]
+
+    async def embedder(self) -> CachedEmbedder:
+        return (await self._connect())[1]
+
+    async def _connect(self) -> tuple[KeyValue, CachedEmbedder]:
+        async with self._connect_lock:
+            if self._connected is None:
+                kv = await connect(self.settings.redis_url, required=self.settings.require_services)
+                cache = EmbeddingCache(kv, self.encoder.model_id, self.encoder.dimension)
+                self._connected = (kv, CachedEmbedder(self.batcher, cache))
+        return self._connected
+
+    async def search(self, queries: Vectors, k: int, kind: str) -> list[list[Hit]]:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self.index.search, queries, k, kind)
+
+    async def query(self, texts: list[str], k: int, kind: str) -> list[list[Hit]]:
+        return await self.search(await self.batcher.embed(texts), k, kind)
+
+    def follow(self, content_id: str, raw: bytes | None) -> None:
+        """Apply a table row to the index on the inference thread, in order; callable from sync Faust hooks."""
+        self.executor.submit(self._apply, content_id, raw)
+
+    def _apply(self, content_id: str, raw: bytes | None) -> None:
+        try:
+            self.index.apply(content_id, raw)
+        except Exception:
+            logger.exception("could not apply the table row of %s to the index", content_id)
+
+    async def index_synced(self) -> None:
+        """Wait until every row handed to `follow` so far is in the index."""
+        await asyncio.get_running_loop().run_in_executor(self.executor, np.zeros, 0)
+
+    def stats(self) -> dict[str, float]:
+        """Counters for `/metrics`, read at scrape time."""
+        values: dict[str, float] = {
+            "index_items": len(self.index),
+            "index_vectors": self.index.vectors.vector_count,
+            "index_rows_applied_total": self.index.applied,
+        }
+        if self.model_loaded:
+            values["encoder_calls_total"] = self.encoder.calls
+            values["encoded_sentences_total"] = self.encoder.sentences
+        if self._connected is not None:
+            values["embedding_cache_hits_total"] = self._connected[1].hits
+            values["embedding_cache_misses_total"] = self._connected[1].misses
+        return values

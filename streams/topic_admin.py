@@ -1,0 +1,37 @@
+"""Creates helpstream's topics on the broker before a worker starts (idempotent)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.topics import TopicSpec
+
+logger = logging.getLogger(__name__)
+
+
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=1,
+                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+            )
+            for spec in specs
+            if spec.name not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                logger.debug("another process created the topics first")
+            logger.info("created topics %s", ", ".join(t.name for t in new))
+    finally:
+        await admin.close()

@@ -1,0 +1,72 @@
+"""Starts and stops a `helpstream worker` child process, and waits for its `/healthz`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from streams.settings import Settings, child_env
+
+
+def get_json(url: str, timeout_s: float = 5) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+@dataclass
+class WorkerProcess:
+    settings: Settings
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.web_host}:{self.settings.web_port}"
+
+    def start(self) -> WorkerProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=child_env(self.settings),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def health(self) -> tuple[int, Any]:
+        try:
+            return get_json(f"{self.url}/healthz", timeout_s=2)
+        except OSError:
+            return 0, None
+
+    def wait_ready(self, timeout_s: float) -> float:
+        """Seconds until `/healthz` answers 200; raises if the worker dies or the timeout passes."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log_path}")
+            if self.health()[0] == 200:
+                return time.monotonic() - started
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready after {timeout_s:.0f} s; see {self.log_path}")
+
+    def stop(self, timeout_s: float = 20) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
