@@ -1,0 +1,168 @@
+"""`helpstream demo`: the whole pipeline on the embedded broker with the Banking77 demo content and chats."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer
+
+from schemas import Recommendation, decode
+from streams.embedded_broker import EmbeddedBroker
+from streams.publish import (
+    DEMO_CHATS,
+    DEMO_CONTENT,
+    LabelledChat,
+    publish_chats,
+    publish_content,
+    read_chats,
+    read_content,
+)
+from streams.settings import Settings
+from streams.topic_admin import ensure_topics
+from streams.topics import topic_specs
+from streams.worker_process import WorkerProcess
+
+REPLAY_TIMEOUT_S = 60
+
+
+def stage(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+@dataclass
+class ReplayResult:
+    sent: dict[str, LabelledChat]
+    received: dict[str, Recommendation] = field(default_factory=dict)
+    receipt_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def accuracy(self, top: int) -> float:
+        labelled = [(rec, self.sent[cid].intent) for cid, rec in self.received.items() if self.sent[cid].intent]
+        hits = sum(intent in [item.content_id for item in rec.items[:top]] for rec, intent in labelled)
+        return hits / len(labelled) if labelled else 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+async def replay(bootstrap: str, settings: Settings, chats: list[LabelledChat], rate: float) -> ReplayResult:
+    """Replay chats at `rate`/s while an independent consumer reads `recommendations` as the agent UI would."""
+    consumer = AIOKafkaConsumer(
+        settings.topic_recommendations, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
+    )
+    await consumer.start()
+    try:
+        while not consumer.assignment():
+            await asyncio.sleep(0.05)
+        for tp in consumer.assignment():  # pin the end offsets now, before any chat is produced
+            await consumer.position(tp)
+        started = time.monotonic()
+        producing = asyncio.create_task(publish_chats(bootstrap, settings.topic_chat, chats, rate=rate, progress=False))
+        result = ReplayResult(sent={})
+        deadline = time.monotonic() + len(chats) / rate + REPLAY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if producing.done():
+                result.sent = producing.result()
+                if len(result.received) >= len(result.sent):
+                    break
+            batches = await consumer.getmany(timeout_ms=200)
+            for messages in batches.values():
+                for message in messages:
+                    rec = decode(Recommendation, message.value)
+                    result.received[rec.chat_id] = rec
+                    result.receipt_ms.append(
+                        (datetime.now(UTC) - rec.created_at).total_seconds() * 1000 + rec.latency_ms
+                    )
+                    _show(rec, producing)
+        result.sent = await producing
+        result.seconds = time.monotonic() - started
+        return result
+    finally:
+        await consumer.stop()
+
+
+def _show(rec: Recommendation, producing: asyncio.Task[dict[str, LabelledChat]]) -> None:
+    top = rec.items[0] if rec.items else None
+    shown = f"{top.score:.2f} {top.content_id}" if top else "(no content indexed)"
+    others = ", ".join(item.content_id for item in rec.items[1:])
+    print(f"  {rec.chat_id:<16} {rec.latency_ms:7.1f} ms  {shown}  | {others}")
+
+
+def summary(result: ReplayResult) -> str:
+    latencies = [rec.latency_ms for rec in result.received.values()]
+    rows = [
+        ("chats published", f"{len(result.sent)}"),
+        ("recommendations received", f"{len(result.received)}"),
+        ("top-1 matches the chat's intent", f"{result.accuracy(1):.1%}"),
+        ("intent among the top 3", f"{result.accuracy(3):.1%}"),
+        ("latency_ms p50 / p99", f"{percentile(latencies, 50):.1f} / {percentile(latencies, 99):.1f}"),
+        (
+            "receipt by the UI p50 / p99 ms",
+            f"{percentile(result.receipt_ms, 50):.1f} / {percentile(result.receipt_ms, 99):.1f}",
+        ),
+        ("rate", f"{len(result.received) / result.seconds:.1f} chats/s" if result.seconds else "-"),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
+
+
+def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
+    with contextlib.ExitStack() as stack:
+        bootstrap = settings.broker
+        if not bootstrap:
+            stage("starting the embedded Tansu broker (no HELPSTREAM_BROKER configured)")
+            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+        worker_settings = settings.model_copy(update={"broker": bootstrap})
+        asyncio.run(ensure_topics(bootstrap, topic_specs(worker_settings)))
+
+        stage(f"starting a worker on {bootstrap} (log: {settings.data_dir / 'demo-worker.log'})")
+        worker = WorkerProcess(worker_settings, settings.data_dir / "demo-worker.log").start()
+        stack.callback(worker.stop)
+        print(f"    ready in {worker.wait_ready(120):.1f} s: {worker.url}/healthz answers 200")
+
+        content = read_content(DEMO_CONTENT)
+        stage(f"publishing {len(content)} demo content items to {settings.topic_content}")
+        started = time.monotonic()
+        asyncio.run(publish_content(bootstrap, settings.topic_content, content))
+        health = _wait_for_items(worker, len(content), timeout_s=300)
+        print(
+            f"    indexed {health['index']['items']} items / {health['index']['vectors']} vectors "
+            f"in {time.monotonic() - started:.1f} s"
+        )
+        for warning in health.get("warnings", []):
+            print(f"    WARNING: {warning}")
+
+        sample = random.Random(77).sample(read_chats(DEMO_CHATS), min(chats, 996))
+        stage(f"replaying {len(sample)} held-out Banking77 chats at {rate:g}/s; each line: chat, latency, top-3")
+        result = asyncio.run(replay(bootstrap, worker_settings, sample, rate))
+        stage("summary")
+        print(summary(result))
+        if len(result.received) < len(result.sent):
+            print(f"helpstream: only {len(result.received)} of {len(result.sent)} recommendations arrived")
+            return 1
+        if once:
+            return 0
+        stage(f'serving {worker.url}/search?q=... (try `helpstream search "card not arrived"`); Ctrl-C stops')
+        with contextlib.suppress(KeyboardInterrupt):
+            assert worker.process is not None
+            worker.process.wait()
+    return 0
+
+
+def _wait_for_items(worker: WorkerProcess, items: int, timeout_s: float) -> dict[str, object]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status, body = worker.health()
+        if status == 200 and body["index"]["items"] >= items:
+            return dict(body)
+        time.sleep(0.5)
+    raise TimeoutError(f"the worker indexed fewer than {items} items in {timeout_s:.0f} s")

@@ -1,0 +1,29 @@
+"""Marks integration tests and prints the figures they measured at the end of the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIGURES: list[tuple[str, str]] = []
+
+
+@pytest.fixture(scope="session")
+def figures() -> list[tuple[str, str]]:
+    """Tests append (what, value) pairs: shown in the summary so a run's numbers are read, not guessed."""
+    return FIGURES
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("figures measured by this run")
+        width = max(len(name) for name, _ in FIGURES)
+        for name, value in FIGURES:
+            terminalreporter.write_line(f"{name:<{width}}  {value}")

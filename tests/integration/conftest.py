@@ -1,0 +1,81 @@
+"""Session services (Apache Kafka, redis-server) and per-test helpstream workers, all stopped by pid."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.embedded_broker import free_port
+from streams.settings import Settings
+from streams.worker_process import WorkerProcess
+from tests.services import apache_kafka, redis_server
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with apache_kafka(tmp_path_factory.mktemp("kafka")) as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+def isolated_settings(bootstrap: str, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings with topics and consumer group of their own, so tests never see each other's events."""
+    run = f"t{uuid.uuid4().hex[:8]}"
+    values: dict[str, Any] = {
+        "broker": bootstrap,
+        "redis_url": redis_url,
+        "require_services": True,
+        "app_id": f"helpstream-{run}",
+        "topic_chat": f"{run}.chat.started",
+        "topic_content": f"{run}.content.updated",
+        "topic_recommendations": f"{run}.recommendations",
+        "topic_dead_letter": f"{run}.dead-letter",
+        "data_dir": data_dir,
+        "web_port": free_port(),
+        "log_level": "info",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class Workers:
+    """Starts `helpstream worker` processes and stops every one of them at teardown."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._data_dir = data_dir
+        self._started: list[WorkerProcess] = []
+
+    def start(self, settings: Settings, name: str = "worker") -> WorkerProcess:
+        worker = WorkerProcess(settings, self._data_dir / f"{name}.log").start()
+        self._started.append(worker)
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self._started:
+            worker.stop()
+
+
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    started = Workers(tmp_path_factory.mktemp("workers"))
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture(scope="module")
+def make_settings(kafka: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        return isolated_settings(kafka, redis_url, tmp_path_factory.mktemp("data"), **overrides)
+
+    return make
