@@ -9,6 +9,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
@@ -158,7 +159,7 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
     return 0
 
 
-def _wait_for_items(worker: WorkerProcess, items: int, timeout_s: float) -> dict[str, object]:
+def _wait_for_items(worker: WorkerProcess, items: int, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status, body = worker.health()

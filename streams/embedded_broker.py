@@ -7,7 +7,6 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
 
 logger = logging.getLogger(__name__)
 
@@ -77,5 +76,5 @@ class EmbeddedBroker:
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
-    def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType] | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -55,6 +55,11 @@ def _kafka_jars() -> Path:
     return KAFKA_JARS
 
 
+def kafka_version() -> str:
+    jar = next(KAFKA_JARS.glob("kafka-clients-*.jar"), None)
+    return jar.stem.removeprefix("kafka-clients-") if jar else "?"
+
+
 @contextmanager
 def apache_kafka(tmp: Path) -> Iterator[str]:
     """A single-node KRaft Apache Kafka; yields its bootstrap address."""

@@ -8,24 +8,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from streams.embedded_broker import free_port
 from streams.settings import Settings
 from streams.worker_process import WorkerProcess
-from tests.services import apache_kafka, redis_server
-
-pytestmark = pytest.mark.integration
+from tests.services import apache_kafka, kafka_version, redis_server
 
 
 @pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[str]:
     with apache_kafka(tmp_path_factory.mktemp("kafka")) as bootstrap:
+        figures.append(("integration broker", f"Apache Kafka {kafka_version()} (KRaft) at {bootstrap}"))
         yield bootstrap
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[str]:
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        figures.append(
+            ("integration Redis", f"redis-server {redis.Redis.from_url(url).info()['redis_version']} at {url}")
+        )
         yield url
 
 

@@ -1,0 +1,42 @@
+"""Two workers in one group: the chat partitions are split between them and both serve the whole index."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+
+from streams.embedded_broker import free_port
+from streams.settings import Settings
+from tests.integration.clients import consume, metric, produce_json, search
+from tests.integration.conftest import Workers
+from tests.integration.test_pipeline import DEMO_ITEMS, chat, publish_demo_content
+from tests.services import wait_until
+
+CHATS = 200
+
+
+def test_two_workers_split_the_chats_and_both_serve_search(
+    make_settings: Callable[..., Settings], workers: Workers, figures: list[tuple[str, str]]
+) -> None:
+    first = make_settings(chat_partitions=4)
+    second = first.model_copy(update={"web_port": free_port()})
+    a, b = workers.start(first, "a"), workers.start(second, "b")
+    a.wait_ready(90)
+    b.wait_ready(90)
+    publish_demo_content(first)
+    for worker in (a, b):
+        wait_until(lambda w=worker: w.health()[1]["index"]["items"] == DEMO_ITEMS, 240, 0.5)
+
+    produce_json(
+        first.broker, first.topic_chat, (chat(f"c-{i}", "I still have not received my card") for i in range(CHATS))
+    )
+    recs = consume(first.broker, first.topic_recommendations, CHATS, timeout_s=120)
+
+    assert {orjson.loads(m.value)["chat_id"] for m in recs} == {f"c-{i}" for i in range(CHATS)}
+    handled = [metric(w, "helpstream_events_in_total", topic=first.topic_chat) for w in (a, b)]
+    assert all(n > 0 for n in handled), handled
+    assert sum(handled) >= CHATS
+    figures.append(("chats handled by worker a / b (4 partitions)", f"{handled[0]:.0f} / {handled[1]:.0f}"))
+    for q in ("card not arrived", "exchange rate", "close my account"):
+        assert search(a, q, kind="saved_response")[1]["results"] == search(b, q, kind="saved_response")[1]["results"]

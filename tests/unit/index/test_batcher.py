@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from index.batcher import MicroBatcher
+from tests.unit.index.fakes import FakeEncoder, vector
+
+
+@pytest.fixture
+async def executor() -> AsyncIterator[ThreadPoolExecutor]:
+    pool = ThreadPoolExecutor(max_workers=1)
+    yield pool
+    pool.shutdown(wait=True)
+
+
+async def test_each_caller_gets_its_own_rows(executor: ThreadPoolExecutor) -> None:
+    batcher = MicroBatcher(FakeEncoder(), executor)
+    a, b = await asyncio.gather(batcher.embed(["x", "yy"]), batcher.embed(["zzz"]))
+    np.testing.assert_allclose(a, np.stack([vector("x"), vector("yy")]))
+    np.testing.assert_allclose(b, vector("zzz")[None, :])
+    await batcher.close()
+
+
+async def test_concurrent_requests_share_encoder_calls_sorted_by_length_without_duplicates(
+    executor: ThreadPoolExecutor,
+) -> None:
+    encoder = FakeEncoder(delay_s=0.05)
+    batcher = MicroBatcher(encoder, executor, max_batch=64)
+    texts = [f"text number {'x' * (i % 7)} {i % 20}" for i in range(40)]
+    await asyncio.gather(*(batcher.embed([t]) for t in texts))
+    assert encoder.calls < 10
+    assert encoder.sentences == len(set(texts))
+    for batch in encoder.batches:
+        assert [len(t) for t in batch] == sorted(len(t) for t in batch)
+    await batcher.close()
+
+
+async def test_a_lone_request_is_not_held_back(executor: ThreadPoolExecutor) -> None:
+    batcher = MicroBatcher(FakeEncoder(), executor, max_wait_s=1.0)
+    started = time.perf_counter()
+    await batcher.embed(["alone"])
+    await batcher.embed(["alone again"])
+    assert time.perf_counter() - started < 0.5
+    await batcher.close()
+
+
+async def test_a_long_request_is_encoded_in_chunks_of_the_max_batch(executor: ThreadPoolExecutor) -> None:
+    encoder = FakeEncoder()
+    batcher = MicroBatcher(encoder, executor, max_batch=4)
+    texts = [f"t{i}" for i in range(10)]
+    out = await batcher.embed(texts)
+    np.testing.assert_allclose(out, np.stack([vector(t) for t in texts]))
+    assert max(len(batch) for batch in encoder.batches) <= 4
+    await batcher.close()
+
+
+async def test_an_encoder_failure_reaches_every_waiting_caller_and_the_batcher_keeps_working(
+    executor: ThreadPoolExecutor,
+) -> None:
+    class Flaky(FakeEncoder):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if self.calls == 0:
+                self.calls += 1
+                raise RuntimeError("model fell over")
+            return super().encode(texts)
+
+    batcher = MicroBatcher(Flaky(), executor)
+    with pytest.raises(RuntimeError, match="model fell over"):
+        await batcher.embed(["a"])
+    assert (await batcher.embed(["b"])).shape == (1, 8)
+    await batcher.close()

@@ -1,0 +1,59 @@
+"""docker-compose.yml is for users (no Docker engine runs here): its structure is checked against the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.settings import Settings
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    services: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())["services"]
+    return services
+
+
+def workers(services: dict[str, Any]) -> dict[str, Any]:
+    return {name: s for name, s in services.items() if name.startswith("worker")}
+
+
+def test_kafka_runs_in_kraft_mode_and_kafka_and_redis_have_healthchecks(services: dict[str, Any]) -> None:
+    kafka = services["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert "ZOOKEEPER" not in " ".join(kafka["environment"])
+    for name in ("kafka", "redis"):
+        assert services[name]["healthcheck"]["test"]
+
+
+def test_workers_wait_for_healthy_services_and_their_environment_is_valid_settings(services: dict[str, Any]) -> None:
+    assert len(workers(services)) >= 2
+    for worker in workers(services).values():
+        assert worker["depends_on"] == {
+            "kafka": {"condition": "service_healthy"},
+            "redis": {"condition": "service_healthy"},
+        }
+        env = worker["environment"]
+        unknown = [k for k in env if k.removeprefix("HELPSTREAM_").lower() not in Settings.model_fields]
+        assert unknown == []
+        settings = Settings(**{k.removeprefix("HELPSTREAM_").lower(): v for k, v in env.items()})
+        host, port = settings.broker.split(":")
+        assert host in services
+        assert f"PLAINTEXT://{host}:{port}" in services[host]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+        assert settings.redis_url.startswith("redis://redis:")
+        assert settings.web_host == "0.0.0.0"
+        assert settings.require_services
+        published = {mapping.split(":")[1] for mapping in worker["ports"]}
+        assert published == {str(settings.web_port)}
+        assert str(settings.web_port) in " ".join(worker["healthcheck"]["test"])
+
+
+def test_every_worker_publishes_its_web_port_on_a_different_host_port(services: dict[str, Any]) -> None:
+    host_ports = [mapping.split(":")[0] for w in workers(services).values() for mapping in w["ports"]]
+    assert len(host_ports) == len(set(host_ports))
