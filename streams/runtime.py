@@ -40,8 +40,10 @@ class Runtime:
         return "encoder" in self.__dict__
 
     def warm_up(self) -> None:
-        """Load the model (seconds) before the worker joins the group, and run one encode to page it in."""
+        """Load the model (seconds) before the worker joins the group; encode a lone text and a full batch so
+        the first chats do not pay for the kernels' first run."""
         self.encoder.encode(["warm up"])
+        self.encoder.encode([f"warming up the encoder with batch row {i}" for i in range(self.settings.batch_max)])
         self.encoder.calls = self.encoder.sentences = 0
 
     @cached_property

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -10,13 +9,6 @@ import pytest
 
 from index.batcher import MicroBatcher
 from tests.unit.index.fakes import FakeEncoder, vector
-
-
-@pytest.fixture
-async def executor() -> AsyncIterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    yield pool
-    pool.shutdown(wait=True)
 
 
 async def test_each_caller_gets_its_own_rows(executor: ThreadPoolExecutor) -> None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -11,13 +10,6 @@ from index.embedder import CachedEmbedder
 from index.embedding_cache import EmbeddingCache
 from index.kv import MemoryKeyValue, connect
 from tests.unit.index.fakes import FakeEncoder, vector
-
-
-@pytest.fixture
-async def executor() -> AsyncIterator[ThreadPoolExecutor]:
-    pool = ThreadPoolExecutor(max_workers=1)
-    yield pool
-    pool.shutdown(wait=True)
 
 
 async def test_unchanged_text_is_never_encoded_twice(executor: ThreadPoolExecutor) -> None:

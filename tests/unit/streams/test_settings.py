@@ -33,3 +33,9 @@ def test_a_child_worker_gets_the_settings_back_exactly(monkeypatch: pytest.Monke
         if name.startswith("HELPSTREAM_"):
             monkeypatch.setenv(name, value)
     assert Settings() == settings  # type: ignore[call-arg]
+
+
+def test_the_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`HELPSTREAM_{name.upper()}`" not in readme]
+    assert missing == []
