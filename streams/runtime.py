@@ -8,11 +8,12 @@ from functools import cached_property
 
 import numpy as np
 
-from index.batcher import MicroBatcher
+from index.backends import load_encoder, model_id
+from index.batcher import Lane, MicroBatcher
 from index.content_index import ContentIndex
 from index.embedder import CachedEmbedder
 from index.embedding_cache import EmbeddingCache
-from index.encoder import DIMENSION, MODEL_NAME, Encoder, SentenceTransformerEncoder, Vectors
+from index.encoder import DIMENSION, Encoder, Vectors
 from index.executor import inference_executor
 from index.kv import KeyValue, connect
 from index.vector_index import Hit
@@ -27,13 +28,18 @@ class Runtime:
         self.settings = settings
         self.metrics = metrics
         self.executor = inference_executor()
-        self.index = ContentIndex(MODEL_NAME, DIMENSION)
+        self.index = ContentIndex(model_id(settings.encoder), DIMENSION)
         self._connected: tuple[KeyValue, CachedEmbedder] | None = None
         self._connect_lock = asyncio.Lock()
 
     @cached_property
     def encoder(self) -> Encoder:
-        return SentenceTransformerEncoder(batch_size=self.settings.batch_max)
+        return load_encoder(
+            self.settings.encoder,
+            self.settings.data_dir / "models",
+            threads=self.settings.inference_threads,
+            batch_size=self.settings.batch_max,
+        )
 
     @property
     def model_loaded(self) -> bool:
@@ -73,8 +79,8 @@ class Runtime:
     async def search(self, queries: Vectors, k: int, kind: str) -> list[list[Hit]]:
         return await asyncio.get_running_loop().run_in_executor(self.executor, self.index.search, queries, k, kind)
 
-    async def query(self, texts: list[str], k: int, kind: str) -> list[list[Hit]]:
-        return await self.search(await self.batcher.embed(texts), k, kind)
+    async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> list[list[Hit]]:
+        return await self.search(await self.batcher.embed(texts, lane), k, kind)
 
     def follow(self, content_id: str, raw: bytes | None) -> None:
         """Apply a table row to the index on the inference thread, in order; callable from sync Faust hooks."""

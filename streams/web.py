@@ -9,6 +9,7 @@ import faust
 import orjson
 from faust.web import Request, Response, View
 
+from index.batcher import Lane
 from index.vector_index import Hit
 from schemas import SearchResponse, SearchResult, encode
 from schemas.types import MAX_TEXT_CHARS
@@ -63,7 +64,7 @@ def register_views(app: faust.App, settings: Settings, runtime: Runtime, metrics
                 q, k, kind = parse_search(dict(request.query))
             except BadRequest as exc:
                 return json_response(self, {"error": str(exc)}, status=400)
-            (hits,) = await runtime.query([q], k, kind)
+            (hits,) = await runtime.query([q], k, kind, Lane.SEARCH)
             took = time.perf_counter() - started
             metrics.search_seconds.observe(took)
             response = SearchResponse(

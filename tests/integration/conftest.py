@@ -76,9 +76,15 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
     started.stop_all()
 
 
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shared by every worker of the session, so the ONNX export is built once (workers keep apart by port)."""
+    return tmp_path_factory.mktemp("data")
+
+
 @pytest.fixture(scope="module")
-def make_settings(kafka: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Settings]:
+def make_settings(kafka: str, redis_url: str, data_dir: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        return isolated_settings(kafka, redis_url, tmp_path_factory.mktemp("data"), **overrides)
+        return isolated_settings(kafka, redis_url, data_dir, **overrides)
 
     return make

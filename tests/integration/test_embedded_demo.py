@@ -17,9 +17,9 @@ CHATS = 60
 
 @pytest.mark.tansu
 def test_demo_runs_the_pipeline_on_the_embedded_broker(
-    redis_url: str, tmp_path: Path, figures: list[tuple[str, str]]
+    redis_url: str, data_dir: Path, figures: list[tuple[str, str]]
 ) -> None:
-    settings = Settings(broker="", redis_url=redis_url, web_port=free_port(), data_dir=tmp_path, app_id="helpstream")
+    settings = Settings(broker="", redis_url=redis_url, web_port=free_port(), data_dir=data_dir, app_id="helpstream")
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", "demo", "--once", "--chats", str(CHATS), "--rate", "30"],
         env=child_env(settings),
@@ -28,7 +28,7 @@ def test_demo_runs_the_pipeline_on_the_embedded_broker(
         timeout=600,
     )
     output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:] + (tmp_path / "demo-worker.log").read_text()[-4000:]
+    assert done.returncode == 0, output[-4000:] + (data_dir / "demo-worker.log").read_text()[-4000:]
     assert "embedded Tansu broker" in output
     assert re.search(rf"recommendations received\s+{CHATS}\b", output)
     ready_s = float(re.search(r"ready in ([\d.]+) s", output).group(1))  # type: ignore[union-attr]

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from index.batcher import MicroBatcher
+from index.batcher import Lane, MicroBatcher
 from tests.unit.index.fakes import FakeEncoder, vector
 
 
@@ -66,4 +66,29 @@ async def test_an_encoder_failure_reaches_every_waiting_caller_and_the_batcher_k
     with pytest.raises(RuntimeError, match="model fell over"):
         await batcher.embed(["a"])
     assert (await batcher.embed(["b"])).shape == (1, 8)
+    await batcher.close()
+
+
+async def test_search_is_served_before_queued_chats_and_chats_before_content(executor: ThreadPoolExecutor) -> None:
+    encoder = FakeEncoder(delay_s=0.05)
+    batcher = MicroBatcher(encoder, executor, max_batch=2)
+    busy = asyncio.ensure_future(batcher.embed(["occupies the encoder"], Lane.CHAT))
+    await asyncio.sleep(0.01)
+    queued = [
+        asyncio.ensure_future(batcher.embed([f"content {i}" for i in range(4)], Lane.CONTENT)),
+        asyncio.ensure_future(batcher.embed(["chat a", "chat b"], Lane.CHAT)),
+        asyncio.ensure_future(batcher.embed(["search"], Lane.SEARCH)),
+    ]
+    await asyncio.gather(busy, *queued)
+    order = [text for batch in encoder.batches for text in batch]
+    assert order.index("search") < order.index("chat a") < order.index("content 0")
+    await batcher.close()
+
+
+async def test_a_full_lane_makes_callers_wait_instead_of_queueing_without_bound(executor: ThreadPoolExecutor) -> None:
+    batcher = MicroBatcher(FakeEncoder(delay_s=0.05), executor, max_batch=1, max_queued=2)
+    calls = [asyncio.ensure_future(batcher.embed([f"t{i}"], Lane.CONTENT)) for i in range(8)]
+    await asyncio.sleep(0.02)
+    assert batcher.queued(Lane.CONTENT) <= 2
+    await asyncio.gather(*calls)
     await batcher.close()
