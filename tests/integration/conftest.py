@@ -13,13 +13,13 @@ import redis
 from streams.embedded_broker import free_port
 from streams.settings import Settings
 from streams.worker_process import WorkerProcess
-from tests.services import apache_kafka, kafka_version, redis_server
+from tests.services import apache_kafka, redis_server
 
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[str]:
-    with apache_kafka(tmp_path_factory.mktemp("kafka")) as bootstrap:
-        figures.append(("integration broker", f"Apache Kafka {kafka_version()} (KRaft) at {bootstrap}"))
+    with apache_kafka(tmp_path_factory.mktemp("kafka")) as (bootstrap, version):
+        figures.append(("integration broker", f"Apache Kafka {version} (KRaft) at {bootstrap}"))
         yield bootstrap
 
 
