@@ -44,7 +44,7 @@ class OnnxEncoder:
         max_tokens = json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=max_tokens)
-        self._tokenizer.enable_padding()
+        self._tokenizer.no_padding()  # tokenizer.json pads to 128; length_groups pads each group to its longest
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -62,17 +62,40 @@ class OnnxEncoder:
         with self._lock:
             self.calls += 1
             self.sentences += len(texts)
-            parts = [self._encode(texts[i : i + self._batch_size]) for i in range(0, len(texts), self._batch_size)]
-        return parts[0] if len(parts) == 1 else np.vstack(parts)
+            encodings = self._tokenizer.encode_batch(texts)
+            out = np.empty((len(texts), self.dimension), dtype=np.float32)
+            for group in length_groups([len(e.ids) for e in encodings], self._batch_size):
+                out[group] = self._run([encodings[i].ids for i in group])
+        return out
 
-    def _encode(self, texts: list[str]) -> Vectors:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _run(self, token_ids: list[list[int]]) -> Vectors:
+        width = max(len(ids) for ids in token_ids)
+        ids = np.zeros((len(token_ids), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, tokens in enumerate(token_ids):
+            ids[row, : len(tokens)] = tokens
+            mask[row, : len(tokens)] = 1
         (hidden,) = self._session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return np.ascontiguousarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
+def length_groups(lengths: list[int], max_group: int, max_padding: float = 0.25) -> list[list[int]]:
+    """Indices grouped by similar length: each group is padded to its longest, so mixing a 6-token and a
+    60-token text would multiply the work. A group closes when padding would exceed `max_padding` of it."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    tokens = 0
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        padded = lengths[i] * (len(current) + 1)
+        if current and (len(current) == max_group or padded - (tokens + lengths[i]) > max_padding * padded):
+            groups.append(current)
+            current, tokens = [], 0
+        current.append(i)
+        tokens += lengths[i]
+    if current:
+        groups.append(current)
+    return groups

@@ -5,93 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import statistics
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
-from schemas import Recommendation, decode
+from schemas import Recommendation
 from streams.embedded_broker import EmbeddedBroker
 from streams.publish import (
     DEMO_CHATS,
     DEMO_CONTENT,
-    LabelledChat,
-    publish_chats,
     publish_content,
     read_chats,
     read_content,
 )
+from streams.replay import ReplayResult, percentile, replay
 from streams.settings import Settings
 from streams.topic_admin import ensure_topics
 from streams.topics import topic_specs
 from streams.worker_process import WorkerProcess
-
-REPLAY_TIMEOUT_S = 60
 
 
 def stage(text: str) -> None:
     print(f"==> {text}", flush=True)
 
 
-@dataclass
-class ReplayResult:
-    sent: dict[str, LabelledChat]
-    received: dict[str, Recommendation] = field(default_factory=dict)
-    receipt_ms: list[float] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def accuracy(self, top: int) -> float:
-        labelled = [(rec, self.sent[cid].intent) for cid, rec in self.received.items() if self.sent[cid].intent]
-        hits = sum(intent in [item.content_id for item in rec.items[:top]] for rec, intent in labelled)
-        return hits / len(labelled) if labelled else 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    if len(values) < 2:
-        return values[0] if values else 0.0
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
-async def replay(bootstrap: str, settings: Settings, chats: list[LabelledChat], rate: float) -> ReplayResult:
-    """Replay chats at `rate`/s while an independent consumer reads `recommendations` as the agent UI would."""
-    consumer = AIOKafkaConsumer(
-        settings.topic_recommendations, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
-    )
-    await consumer.start()
-    try:
-        while not consumer.assignment():
-            await asyncio.sleep(0.05)
-        for tp in consumer.assignment():  # pin the end offsets now, before any chat is produced
-            await consumer.position(tp)
-        started = time.monotonic()
-        producing = asyncio.create_task(publish_chats(bootstrap, settings.topic_chat, chats, rate=rate, progress=False))
-        result = ReplayResult(sent={})
-        deadline = time.monotonic() + len(chats) / rate + REPLAY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if producing.done():
-                result.sent = producing.result()
-                if len(result.received) >= len(result.sent):
-                    break
-            batches = await consumer.getmany(timeout_ms=200)
-            for messages in batches.values():
-                for message in messages:
-                    rec = decode(Recommendation, message.value)
-                    result.received[rec.chat_id] = rec
-                    result.receipt_ms.append(
-                        (datetime.now(UTC) - rec.created_at).total_seconds() * 1000 + rec.latency_ms
-                    )
-                    _show(rec, producing)
-        result.sent = await producing
-        result.seconds = time.monotonic() - started
-        return result
-    finally:
-        await consumer.stop()
-
-
-def _show(rec: Recommendation, producing: asyncio.Task[dict[str, LabelledChat]]) -> None:
+def _show(rec: Recommendation) -> None:
     top = rec.items[0] if rec.items else None
     shown = f"{top.score:.2f} {top.content_id}" if top else "(no content indexed)"
     others = ", ".join(item.content_id for item in rec.items[1:])
@@ -144,7 +81,7 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
 
         sample = random.Random(77).sample(read_chats(DEMO_CHATS), min(chats, 996))
         stage(f"replaying {len(sample)} held-out Banking77 chats at {rate:g}/s; each line: chat, latency, top-3")
-        result = asyncio.run(replay(bootstrap, worker_settings, sample, rate))
+        result = asyncio.run(replay(bootstrap, worker_settings, sample, rate, _show))
         stage("summary")
         print(summary(result))
         if len(result.received) < len(result.sent):

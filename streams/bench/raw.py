@@ -1,0 +1,57 @@
+"""Bench stage `raw`, run in a child process per backend: the encoder alone, no broker, no pipeline.
+
+`python -m streams.bench.raw BACKEND CACHE_DIR TEXTS SINGLES` prints one JSON object: sentences/s at the best
+batch size (consecutive chats, as they arrive; the encoder groups each batch by length) and single-sentence
+latency.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import cast
+
+import orjson
+
+from index.backends import Backend, load_encoder, model_id
+from streams.bench.measure import peak_rss_mb, percentiles
+from streams.publish import DEMO_CHATS, read_chats
+
+BATCH_SIZES = (16, 32, 64)
+
+
+def main(backend: Backend, cache_dir: Path, n_texts: int, n_singles: int) -> dict[str, object]:
+    chats = [chat.text for chat in read_chats(DEMO_CHATS)]
+    texts = (chats * (n_texts // len(chats) + 1))[:n_texts]
+    by_batch: dict[int, float] = {}
+    encoder = load_encoder(backend, cache_dir, threads=2, batch_size=32)
+    encoder.encode(texts[:64])
+    for size in BATCH_SIZES:
+        batches = [texts[i : i + size] for i in range(0, len(texts), size)]
+        started = time.perf_counter()
+        for batch in batches:
+            encoder.encode(batch)
+        by_batch[size] = round(len(texts) / (time.perf_counter() - started), 1)
+    singles = []
+    for text in texts[:n_singles]:
+        started = time.perf_counter()
+        encoder.encode([text])
+        singles.append((time.perf_counter() - started) * 1000)
+    best = max(by_batch, key=lambda size: by_batch[size])
+    single = percentiles(singles)
+    return {
+        "model": model_id(backend),
+        "sentences_per_s": by_batch[best],
+        "best_batch": best,
+        "by_batch": {str(size): rate for size, rate in by_batch.items()},
+        "single_p50_ms": single["p50_ms"],
+        "single_p99_ms": single["p99_ms"],
+        "single_sentences_per_s": round(1000 * len(singles) / sum(singles), 1),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+if __name__ == "__main__":
+    result = main(cast(Backend, sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    sys.stdout.buffer.write(orjson.dumps(result) + b"\n")
