@@ -60,4 +60,7 @@ def _recommendation(chat: ChatStarted, hits: list[Hit]) -> Recommendation:
 
 @app.agent(topics.chat)
 async def chat_started(stream: faust.StreamT) -> None:
-    await run_batches(app, stream, recommend, max_batch=settings.batch_max, within_s=settings.batch_wait_ms / 1000)
+    # Two batches in flight: one is encoded while the other waits for Kafka and Redis.
+    await run_batches(
+        app, stream, recommend, max_batch=settings.batch_max, within_s=settings.batch_wait_ms / 1000, in_flight=2
+    )

@@ -80,5 +80,6 @@ async def sync(batch: Sequence[faust.EventT]) -> None:
 
 @app.agent(topics.content)
 async def content_updated(stream: faust.StreamT) -> None:
+    # One batch at a time: each batch's version checks read the table rows the previous batch wrote.
     # Table writes are flushed by Faust before it commits the acked offsets.
     await run_batches(app, stream, sync, max_batch=settings.batch_max, within_s=settings.batch_wait_ms / 1000)

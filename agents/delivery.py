@@ -3,12 +3,16 @@
 `noack_take` hands out events that are never acked on their own; a batch that fails is retried with
 backoff, and if it keeps failing the worker crashes, so the unacked batch is redelivered on restart.
 It is never skipped (Faust's `take` would ack it anyway: MEASURED.md).
+
+Up to `in_flight` batches are handled at once, so one batch is encoded while the previous one waits for
+Kafka and Redis; acks may then arrive out of order, and Faust commits only up to the first unacked offset.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 import faust
@@ -22,14 +26,33 @@ FIRST_BACKOFF_S = 0.5
 
 
 async def run_batches(
-    app: faust.App, stream: faust.StreamT, handle: BatchHandler, *, max_batch: int, within_s: float
+    app: faust.App,
+    stream: faust.StreamT,
+    handle: BatchHandler,
+    *,
+    max_batch: int,
+    within_s: float,
+    in_flight: int = 1,
 ) -> None:
-    async for batch in stream.noack_take(max_batch, within=within_s):  # type: ignore[attr-defined]
-        if not batch:
-            continue
-        await _handle_with_retries(app, batch, handle)
-        for event in batch:
-            await stream.ack(event)
+    pending: deque[asyncio.Task[None]] = deque()
+    try:
+        async for batch in stream.noack_take(max_batch, within=within_s):  # type: ignore[attr-defined]
+            if not batch:
+                continue
+            pending.append(asyncio.ensure_future(_deliver(app, stream, batch, handle)))
+            while len(pending) >= in_flight:
+                await pending.popleft()
+        while pending:
+            await pending.popleft()
+    finally:
+        for task in pending:
+            task.cancel()
+
+
+async def _deliver(app: faust.App, stream: faust.StreamT, batch: Sequence[faust.EventT], handle: BatchHandler) -> None:
+    await _handle_with_retries(app, batch, handle)
+    for event in batch:
+        await stream.ack(event)
 
 
 async def _handle_with_retries(app: faust.App, batch: Sequence[faust.EventT], handle: BatchHandler) -> None:

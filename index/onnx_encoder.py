@@ -75,12 +75,14 @@ class OnnxEncoder:
         for row, tokens in enumerate(token_ids):
             ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1
+        hidden: Vectors
         (hidden,) = self._session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         )
         weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        pooled: Vectors = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return np.asarray(pooled / norms, dtype=np.float32)
 
 
 def length_groups(lengths: list[int], max_group: int, max_padding: float = 0.25) -> list[list[int]]:

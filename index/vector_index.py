@@ -72,7 +72,8 @@ class VectorIndex:
         index = self._by_kind.get(kind)
         if index is None or index.ntotal == 0:
             return [[] for _ in range(len(queries))]
-        fetch = min(index.ntotal, max(4 * k, 32))
+        # Items hold many vectors (an example query each): fetch enough rows for k distinct items in one pass.
+        fetch = min(index.ntotal, max(32 * k, 128))
         while True:
             scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
             results = [self._distinct(row_scores, row_ids, k) for row_scores, row_ids in zip(scores, ids, strict=True)]

@@ -21,7 +21,6 @@ def create_app(settings: Settings) -> faust.App:
         broker=[f"kafka://{server}" for server in settings.broker.split(",") if server] or "kafka://localhost:9092",
         store="memory://",
         autodiscover=["agents"],
-        origin="streams",
         datadir=str(settings.data_dir / f"worker-{settings.web_port}"),
         web_host=settings.web_host,
         web_bind=settings.web_host,

@@ -1,4 +1,4 @@
-"""The `helpstream` command: worker, demo, publish, search, broker and schemas."""
+"""The `helpstream` command: worker, demo, publish, search, bench, broker and schemas."""
 
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     search.add_argument("--kind", default="help_article", choices=["help_article", "saved_response"])
     search.add_argument("--url", default=None, help="worker URL (default: from HELPSTREAM_WEB_HOST/PORT)")
 
+    bench = commands.add_parser("bench", help="measure every path side by side: raw, naive, pipeline, latency, ...")
+    bench.add_argument("--quick", action="store_true", help="smaller sizes: under 10 minutes on 2 cores")
+    bench.add_argument("--out", type=Path, default=Path("bench-out"), help="where bench.json, the chart and logs go")
+
     broker = commands.add_parser("broker", help="run the embedded Tansu broker in the foreground")
     broker.add_argument("--port", type=int, default=9092)
 
@@ -71,6 +75,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return _publish(args, settings)
     if args.command == "search":
         return _search(args, settings)
+    if args.command == "bench":
+        from streams.bench.runner import run_bench
+
+        return run_bench(settings, quick=args.quick, out=args.out)
     if args.command == "broker":
         return _broker(args.port)
     return _schemas(args.out)

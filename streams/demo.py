@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import random
 import time
-from typing import Any
 
 from schemas import Recommendation
 from streams.embedded_broker import EmbeddedBroker
@@ -71,7 +70,7 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
         stage(f"publishing {len(content)} demo content items to {settings.topic_content}")
         started = time.monotonic()
         asyncio.run(publish_content(bootstrap, settings.topic_content, content))
-        health = _wait_for_items(worker, len(content), timeout_s=300)
+        health = worker.wait_for_items(len(content), timeout_s=300)
         print(
             f"    indexed {health['index']['items']} items / {health['index']['vectors']} vectors "
             f"in {time.monotonic() - started:.1f} s"
@@ -94,13 +93,3 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
             assert worker.process is not None
             worker.process.wait()
     return 0
-
-
-def _wait_for_items(worker: WorkerProcess, items: int, timeout_s: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status, body = worker.health()
-        if status == 200 and body["index"]["items"] >= items:
-            return dict(body)
-        time.sleep(0.5)
-    raise TimeoutError(f"the worker indexed fewer than {items} items in {timeout_s:.0f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,7 +33,7 @@ class Settings(BaseSettings):
     chat_partitions: int = Field(4, ge=1, description="partitions of the chat and recommendations topics")
     encoder: Backend = Field("onnx", description="model backend: torch, onnx (fp32) or onnx-int8")
     inference_threads: int = Field(2, ge=1, description="threads of one model call (the machine's cores)")
-    batch_max: int = Field(32, ge=1, le=1024, description="most texts encoded in one model call")
+    batch_max: int = Field(64, ge=1, le=1024, description="most texts encoded in one model call")
     batch_wait_ms: float = Field(5.0, ge=0, description="longest a batch waits for more events under load")
     top_k: int = Field(3, ge=1, le=50, description="saved responses per recommendation")
     recommendation_ttl_s: int = Field(86400, ge=1, description="how long `/recommendations/{chat_id}` keeps one")
@@ -59,3 +60,17 @@ def child_env(settings: Settings, **overrides: object) -> dict[str, str]:
         }
     )
     return env
+
+
+def isolated(settings: Settings, run: str, **overrides: Any) -> Settings:
+    """A copy with a consumer group and topics of its own, for tests and benches that share one broker."""
+    return settings.model_copy(
+        update={
+            "app_id": f"helpstream-{run}",
+            "topic_chat": f"{run}.chat.started",
+            "topic_content": f"{run}.content.updated",
+            "topic_recommendations": f"{run}.recommendations",
+            "topic_dead_letter": f"{run}.dead-letter",
+            **overrides,
+        }
+    )

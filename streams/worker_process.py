@@ -61,6 +61,16 @@ class WorkerProcess:
             time.sleep(0.2)
         raise TimeoutError(f"worker not ready after {timeout_s:.0f} s; see {self.log_path}")
 
+    def wait_for_items(self, items: int, timeout_s: float) -> dict[str, Any]:
+        """The `/healthz` body once the index holds at least `items` content items."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status, body = self.health()
+            if status == 200 and body["index"]["items"] >= items:
+                return dict(body)
+            time.sleep(0.5)
+        raise TimeoutError(f"the worker indexed fewer than {items} items in {timeout_s:.0f} s; see {self.log_path}")
+
     def stop(self, timeout_s: float = 20) -> None:
         if self.process is None or self.process.poll() is not None:
             return

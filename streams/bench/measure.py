@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import resource
-import statistics
 from pathlib import Path
+
+from streams.replay import percentile
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
     """p50 / p95 / p99 (and count) of `values`, rounded for a report."""
-    if not values:
-        return {"count": 0, "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0}
-    if len(values) == 1:
-        q = [values[0]] * 99
-    else:
-        q = statistics.quantiles(values, n=100, method="inclusive")
-    return {"count": len(values), "p50_ms": round(q[49], 2), "p95_ms": round(q[94], 2), "p99_ms": round(q[98], 2)}
+    return {"count": len(values), **{f"p{q}_ms": round(percentile(values, q), 2) for q in (50, 95, 99)}}
 
 
 def peak_rss_mb(pid: int | None = None) -> float:

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from streams.embedded_broker import free_port
-from streams.settings import Settings
+from streams.settings import Settings, isolated
 from streams.worker_process import WorkerProcess
 from tests.services import apache_kafka, redis_server
 
@@ -34,22 +34,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str,
 
 def isolated_settings(bootstrap: str, redis_url: str, data_dir: Path, **overrides: Any) -> Settings:
     """Settings with topics and consumer group of their own, so tests never see each other's events."""
-    run = f"t{uuid.uuid4().hex[:8]}"
-    values: dict[str, Any] = {
-        "broker": bootstrap,
-        "redis_url": redis_url,
-        "require_services": True,
-        "app_id": f"helpstream-{run}",
-        "topic_chat": f"{run}.chat.started",
-        "topic_content": f"{run}.content.updated",
-        "topic_recommendations": f"{run}.recommendations",
-        "topic_dead_letter": f"{run}.dead-letter",
-        "data_dir": data_dir,
-        "web_port": free_port(),
-        "log_level": "info",
-    }
-    values.update(overrides)
-    return Settings(**values)
+    base = Settings(
+        broker=bootstrap,
+        redis_url=redis_url,
+        require_services=True,
+        data_dir=data_dir,
+        web_port=free_port(),
+        log_level="info",
+    )  # type: ignore[call-arg]
+    return isolated(base, f"t{uuid.uuid4().hex[:8]}", **overrides)
 
 
 class Workers:

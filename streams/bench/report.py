@@ -1,0 +1,120 @@
+"""The bench's outputs: a table on stdout, `bench.json`, and a chart of latency against offered load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+
+def table(results: dict[str, Any]) -> str:
+    rows: list[tuple[str, str, str]] = []
+    for backend, raw in results["raw"].items():
+        rows.append(
+            (
+                "raw",
+                backend,
+                f"{raw['sentences_per_s']:.0f} sentences/s (batch {raw['best_batch']}); "
+                f"1 sentence p50 {raw['single_p50_ms']:.1f} / p99 {raw['single_p99_ms']:.1f} ms; "
+                f"RSS {raw['peak_rss_mb']:.0f} MB",
+            )
+        )
+    naive = results["naive"]
+    rows.append(("naive", "torch", f"{naive['chats_per_s']:.0f} chats/s; RSS {naive['peak_rss_mb']:.0f} MB"))
+    for backend, run in results["backends"].items():
+        rows.append(
+            (
+                "pipeline",
+                backend,
+                f"{run['pipeline']['chats_per_s']:.0f} chats/s "
+                f"({run['pipeline']['chats_per_s'] / results['raw'][backend]['sentences_per_s']:.2f} x raw); "
+                f"worker RSS {run['worker_peak_rss_mb']:.0f} MB",
+            )
+        )
+        for load, figures in run["latency"].items():
+            rows.append(
+                (
+                    f"latency {load}",
+                    backend,
+                    f"{figures['rate']:.0f} chats/s offered: p50 {figures['p50_ms']:.0f} / "
+                    f"p95 {figures['p95_ms']:.0f} / p99 {figures['p99_ms']:.0f} ms",
+                )
+            )
+    fresh = results["freshness"]
+    rows.append(
+        (
+            "freshness",
+            results["default_backend"],
+            f"{fresh['visible']}/{fresh['edits']} edits visible: "
+            f"p50 {fresh['p50_ms']:.0f} / p99 {fresh['p99_ms']:.0f} ms (chats at {fresh['chat_rate']:.0f}/s)",
+        )
+    )
+    search = results["search"]
+    rows.append(
+        (
+            "search",
+            results["default_backend"],
+            f"{search['requests_per_s']:.0f} req/s with {search['clients']} "
+            f"clients: p50 {search['p50_ms']:.1f} / p99 {search['p99_ms']:.1f} ms; errors {search['errors']}",
+        )
+    )
+    for size, rec in results["recovery"].items():
+        rows.append(
+            (
+                f"recovery {size}",
+                rec["backend"],
+                f"ready in {rec['ready_s']:.1f} s, {rec['encoder_calls']:.0f} "
+                f"encoder calls, {rec['vectors']} vectors; worker RSS {rec['worker_peak_rss_mb']:.0f} MB",
+            )
+        )
+    ratios = results["ratios"]
+    rows.append(
+        (
+            "ratios",
+            results["default_backend"],
+            f"pipeline/raw {ratios['pipeline_over_raw']:.2f}; pipeline/naive {ratios['pipeline_over_naive']:.1f}",
+        )
+    )
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    lines = [f"{'stage':<{width[0]}}  {'backend':<{width[1]}}  figures", "-" * (width[0] + width[1] + 60)]
+    lines += [f"{stage:<{width[0]}}  {backend:<{width[1]}}  {text}" for stage, backend, text in rows]
+    return "\n".join(lines)
+
+
+def write_json(results: dict[str, Any], out: Path) -> Path:
+    path = out / "bench.json"
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    return path
+
+
+def latency_chart(results: dict[str, Any], out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for backend, run in results["backends"].items():
+        points = sorted(run["latency"].values(), key=lambda f: f["rate"])
+        rates = [p["rate"] for p in points]
+        line = ax.plot(rates, [p["p99_ms"] for p in points], marker="o", label=f"{backend} p99")[0]
+        ax.plot(
+            rates,
+            [p["p50_ms"] for p in points],
+            marker=".",
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{backend} p50",
+        )
+    ax.set_xlabel("offered load (chats/s)")
+    ax.set_ylabel("chat.started → recommendation received (ms)")
+    ax.set_yscale("log")
+    ax.set_title(f"helpstream consumer latency by encoder backend ({results['machine']})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    path = out / "latency.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,260 @@
+"""Runs every bench stage in one go on this machine and writes the table, `bench.json` and the chart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+
+from index.backends import BACKENDS, Backend, model_id
+from streams import local_services
+from streams.bench import report, stages
+from streams.bench.measure import peak_rss_mb
+from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.publish import DEMO_CHATS, DEMO_CONTENT, publish_chats, read_chats, read_content
+from streams.settings import Settings, isolated
+from streams.topic_admin import ensure_topics
+from streams.topics import topic_specs
+from streams.worker_process import WorkerProcess
+
+LOADS = {"25%": 0.25, "50%": 0.5, "80%": 0.8}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    raw_texts: int
+    singles: int
+    naive_chats: int
+    burst: int
+    load_s: float
+    edits: int
+    search_s: float
+    clients: int
+    recovery: tuple[int, ...]
+
+
+QUICK = Sizes(
+    raw_texts=512,
+    singles=100,
+    naive_chats=300,
+    burst=1500,
+    load_s=8,
+    edits=10,
+    search_s=8,
+    clients=8,
+    recovery=(10_000, 100_000),
+)
+FULL = Sizes(
+    raw_texts=2000,
+    singles=300,
+    naive_chats=1000,
+    burst=5000,
+    load_s=20,
+    edits=30,
+    search_s=20,
+    clients=16,
+    recovery=(10_000, 100_000),
+)
+
+
+class Progress:
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.started = total, 0, time.monotonic()
+
+    def stage(self, text: str) -> None:
+        self.done += 1
+        print(f"[{self.done:>2}/{self.total}] {time.monotonic() - self.started:6.0f} s  {text}", flush=True)
+
+    def note(self, text: str) -> None:
+        print(f"{'':>20}{text}", flush=True)
+
+
+@contextlib.contextmanager
+def services(settings: Settings, workdir: Path, progress: Progress) -> Iterator[tuple[str, str, str]]:
+    """(bootstrap, broker description, redis url): configured ones, else started here and stopped after."""
+    with contextlib.ExitStack() as stack:
+        if settings.broker:
+            bootstrap, broker = settings.broker, f"configured Kafka at {settings.broker}"
+        elif shutil.which("java") and shutil.which("mvn"):
+            jars = local_services.kafka_jars(settings.data_dir / "kafka-jars")
+            (workdir / "kafka").mkdir()
+            bootstrap = stack.enter_context(local_services.apache_kafka(jars, workdir / "kafka"))
+            broker = f"Apache Kafka {local_services.kafka_version(jars)} (KRaft, started by the bench)"
+        else:
+            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+            broker = "embedded Tansu (no Java/Maven here: latency and recovery figures are Tansu's, not Kafka's)"
+        try:
+            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1).ping()
+            redis_url = settings.redis_url
+        except (redis.RedisError, OSError):
+            if shutil.which("redis-server"):
+                (workdir / "redis").mkdir()
+                redis_url = stack.enter_context(local_services.redis_server(workdir / "redis"))
+            else:
+                redis_url = "redis://127.0.0.1:1/0"  # nothing answers: workers use their in-process cache
+        progress.note(f"broker: {broker}; redis: {redis_url}")
+        yield bootstrap, broker, redis_url
+
+
+def run_child(module: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, check=False, timeout=1800)
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} failed:\n{done.stderr.decode()[-3000:]}")
+    result: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+class Bench:
+    def __init__(self, settings: Settings, sizes: Sizes, out: Path) -> None:
+        self.settings, self.sizes, self.out = settings, sizes, out
+        self.chats = stages.shuffled(read_chats(DEMO_CHATS))
+        self.content = read_content(DEMO_CONTENT)
+        self.default: Backend = settings.encoder
+        self.backends: list[Backend] = [self.default, *(b for b in BACKENDS if b != self.default)]
+        self.progress = Progress(total=3 + 2 * len(self.backends) + 2 + len(sizes.recovery))
+        self.results: dict[str, Any] = {
+            "quick": sizes == QUICK,
+            "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+            "default_backend": self.default,
+            "sizes": sizes.__dict__,
+            "raw": {},
+            "backends": {},
+            "recovery": {},
+        }
+
+    def worker_settings(self, bootstrap: str, redis_url: str, backend: Backend) -> Settings:
+        base = self.settings.model_copy(
+            update={"broker": bootstrap, "redis_url": redis_url, "encoder": backend, "web_port": free_port()}
+        )
+        return isolated(base, f"bench-{uuid.uuid4().hex[:6]}")
+
+    def start_worker(self, settings: Settings, name: str) -> WorkerProcess:
+        asyncio.run(ensure_topics(settings.broker, topic_specs(settings)))
+        worker = WorkerProcess(settings, self.out / f"{name}.log").start()
+        worker.wait_ready(180)
+        return worker
+
+    def run(self) -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="helpstream-bench-") as tmp:
+            self.progress.stage("services")
+            with services(self.settings, Path(tmp), self.progress) as (bootstrap, broker, redis_url):
+                self.results["broker"] = broker
+                self.raw()
+                self.naive(bootstrap)
+                for backend in self.backends:
+                    self.pipeline(bootstrap, redis_url, backend)
+                for size in self.sizes.recovery:
+                    self.recovery(bootstrap, redis_url, size)
+        default = self.results["backends"][self.default]["pipeline"]["chats_per_s"]
+        self.results["pipeline"] = {"backend": self.default, "chats_per_s": default}
+        self.results["latency"] = self.results["backends"][self.default]["latency"]
+        self.results["ratios"] = {
+            "pipeline_over_raw": round(default / self.results["raw"][self.default]["sentences_per_s"], 3),
+            "pipeline_over_naive": round(default / self.results["naive"]["chats_per_s"], 2),
+        }
+        return self.results
+
+    def raw(self) -> None:
+        self.progress.stage(f"raw: the encoder alone, {self.sizes.raw_texts} chats per batch size, per backend")
+        cache = str(self.settings.data_dir / "models")
+        for backend in BACKENDS:
+            figures = run_child("streams.bench.raw", backend, cache, str(self.sizes.raw_texts), str(self.sizes.singles))
+            self.results["raw"][backend] = figures
+            self.progress.note(f"{backend}: {figures['sentences_per_s']:.0f} sentences/s")
+
+    def naive(self, bootstrap: str) -> None:
+        self.progress.stage(f"naive: a per-event aiokafka + torch consumer on {self.sizes.naive_chats} chats")
+        run = f"bench-naive-{uuid.uuid4().hex[:6]}"
+        chats = stages.chats_for(self.chats, self.sizes.naive_chats)
+        settings = isolated(self.settings.model_copy(update={"broker": bootstrap}), run)
+        asyncio.run(ensure_topics(bootstrap, topic_specs(settings)))
+        asyncio.run(publish_chats(bootstrap, settings.topic_chat, chats, rate=None, progress=False))
+        self.results["naive"] = run_child(
+            "streams.bench.naive", bootstrap, settings.topic_chat, settings.topic_recommendations, str(len(chats))
+        )
+        self.progress.note(f"{self.results['naive']['chats_per_s']:.0f} chats/s")
+
+    def pipeline(self, bootstrap: str, redis_url: str, backend: Backend) -> None:
+        self.progress.stage(f"pipeline ({backend}): worker, demo content, a burst of {self.sizes.burst} chats")
+        settings = self.worker_settings(bootstrap, redis_url, backend)
+        worker = self.start_worker(settings, f"worker-{backend}")
+        try:
+            asyncio.run(stages.publish_demo(settings, self.content))
+            worker.wait_for_items(len(self.content), timeout_s=600)
+            stages.capacity(settings, self.chats[:32])  # warm-up, not measured
+            burst = stages.capacity(settings, stages.chats_for(self.chats, self.sizes.burst))
+            self.progress.note(f"{burst['chats_per_s']:.0f} chats/s")
+            run: dict[str, Any] = {"pipeline": burst, "latency": {}}
+            self.progress.stage(f"latency ({backend}): offered loads {', '.join(LOADS)} of that capacity")
+            for name, share in LOADS.items():
+                rate = share * burst["chats_per_s"]
+                chats = stages.chats_for(self.chats, int(rate * self.sizes.load_s))
+                run["latency"][name] = stages.offered_load(settings, chats, rate)
+                self.progress.note(f"{name} = {rate:.0f} chats/s: p99 {run['latency'][name]['p99_ms']:.0f} ms")
+            if backend == self.default:
+                self.freshness_and_search(settings, worker, burst["chats_per_s"])
+            run["encoder_calls"] = stages.metric(worker, "helpstream_encoder_calls_total")
+            run["worker_peak_rss_mb"] = peak_rss_mb(worker.process.pid if worker.process else None)
+            self.results["backends"][backend] = run
+        finally:
+            worker.stop()
+
+    def freshness_and_search(self, settings: Settings, worker: WorkerProcess, capacity: float) -> None:
+        self.progress.stage(f"freshness: {self.sizes.edits} content edits, 2 per second, chats at 50% load")
+        chats = stages.chats_for(self.chats, int(0.5 * capacity * (self.sizes.edits * 0.5 + 2)))
+        self.results["freshness"] = stages.freshness(
+            settings, worker, self.content, chats, 0.5 * capacity, self.sizes.edits
+        )
+        self.progress.note(f"p99 {self.results['freshness']['p99_ms']:.0f} ms")
+        self.progress.stage(f"search: {self.sizes.clients} concurrent clients for {self.sizes.search_s:.0f} s")
+        queries = [chat.text for chat in self.chats]
+        self.results["search"] = stages.search_load(worker, queries, self.sizes.clients, self.sizes.search_s)
+        self.progress.note(
+            f"{self.results['search']['requests_per_s']:.0f} req/s, p99 {self.results['search']['p99_ms']:.1f} ms"
+        )
+
+    def recovery(self, bootstrap: str, redis_url: str, vectors: int) -> None:
+        backend: Backend = "onnx-int8"
+        self.progress.stage(f"recovery: a worker ({backend}) restarted over {vectors:,} content vectors")
+        settings = self.worker_settings(bootstrap, redis_url, backend)
+        asyncio.run(ensure_topics(bootstrap, topic_specs(settings)))
+        stages.write_synthetic_table(settings, model_id(backend), vectors)
+        started = time.monotonic()
+        worker = WorkerProcess(settings, self.out / f"recovery-{vectors}.log").start()
+        try:
+            ready_s = worker.wait_ready(300)
+            health = worker.health()[1]
+            self.results["recovery"][f"{vectors // 1000}k"] = {
+                "backend": backend,
+                "vectors": health["index"]["vectors"],
+                "ready_s": round(ready_s, 2),
+                "encoder_calls": stages.metric(worker, "helpstream_encoder_calls_total"),
+                "worker_peak_rss_mb": peak_rss_mb(worker.process.pid if worker.process else None),
+            }
+        finally:
+            worker.stop()
+        self.progress.note(f"ready in {ready_s:.1f} s ({time.monotonic() - started:.0f} s with shutdown)")
+
+
+def run_bench(settings: Settings, *, quick: bool, out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    bench = Bench(settings, QUICK if quick else FULL, out)
+    results = bench.run()
+    print()
+    print(report.table(results))
+    print(f"\nwrote {report.write_json(results, out)} and {report.latency_chart(results, out)}")
+    return 0

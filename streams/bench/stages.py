@@ -1,0 +1,183 @@
+"""Bench stages that drive a running worker through the broker and HTTP, as other teams' clients do."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from schemas import ContentEntry, ContentUpdated, encode
+from streams.bench.measure import percentiles
+from streams.publish import LabelledChat, publish_content
+from streams.replay import replay
+from streams.settings import Settings
+from streams.topics import content_changelog
+from streams.worker_process import WorkerProcess
+
+FRESHNESS_ITEM = "help_fees"
+FRESHNESS_QUERY = "what fees do you charge"
+
+
+def chats_for(chats: list[LabelledChat], count: int) -> list[LabelledChat]:
+    return list(itertools.islice(itertools.cycle(chats), count))
+
+
+def metric(worker: WorkerProcess, name: str) -> float:
+    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    )
+
+
+def capacity(settings: Settings, chats: list[LabelledChat]) -> dict[str, float]:
+    """A burst of chats as fast as the producer goes: chats/s from the first produce to the last receipt."""
+    result = asyncio.run(replay(settings.broker, settings, chats, None))
+    received = len(result.received)
+    return {
+        "chats": received,
+        "seconds": round(result.last_receipt_s, 2),
+        "chats_per_s": round(received / result.last_receipt_s, 1),
+    }
+
+
+def offered_load(settings: Settings, chats: list[LabelledChat], rate: float) -> dict[str, float]:
+    """Chats at a constant `rate`: end-to-end latency from `created_at` to receipt by a plain consumer."""
+    result = asyncio.run(replay(settings.broker, settings, chats, rate))
+    return {"rate": round(rate, 1), "received": len(result.received), **percentiles(result.receipt_ms)}
+
+
+async def _search_json(session: aiohttp.ClientSession, worker: WorkerProcess, params: dict[str, str]) -> Any:
+    async with session.get(f"{worker.url}/search", params=params) as response:
+        return await response.json()
+
+
+async def _freshness(
+    settings: Settings, worker: WorkerProcess, item: ContentUpdated, edits: int, every_s: float
+) -> list[float]:
+    seen: list[float] = []
+    params = {"q": FRESHNESS_QUERY, "k": "5", "kind": item.kind or "help_article"}
+    async with (
+        AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all") as producer,
+        aiohttp.ClientSession() as session,
+    ):
+        for i in range(edits):
+            title = f"{item.title} (revision {i})"
+            edit = item.model_copy(
+                update={"version": item.version + 1000 + i, "title": title, "updated_at": datetime.now(UTC)}
+            )
+            started = time.perf_counter()
+            await producer.send_and_wait(settings.topic_content, encode(edit), key=item.content_id.encode())
+            while time.perf_counter() - started < 10:
+                body = await _search_json(session, worker, params)
+                if any(r["content_id"] == item.content_id and r["title"] == title for r in body["results"]):
+                    seen.append((time.perf_counter() - started) * 1000)
+                    break
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(max(0.0, every_s - (time.perf_counter() - started)))
+    return seen
+
+
+def freshness(
+    settings: Settings,
+    worker: WorkerProcess,
+    content: list[ContentUpdated],
+    chats: list[LabelledChat],
+    chat_rate: float,
+    edits: int,
+) -> dict[str, float]:
+    """Content edits at a steady rate while chats flow: produce → visible in `/search`."""
+    item = next(c for c in content if c.content_id == FRESHNESS_ITEM)
+
+    async def run() -> list[float]:
+        flowing = asyncio.create_task(replay(settings.broker, settings, chats, chat_rate))
+        seen = await _freshness(settings, worker, item, edits, every_s=0.5)
+        await flowing
+        return seen
+
+    seen = asyncio.run(run())
+    return {"edits": edits, "visible": len(seen), "chat_rate": round(chat_rate, 1), **percentiles(seen)}
+
+
+def search_load(worker: WorkerProcess, queries: list[str], clients: int, seconds: float) -> dict[str, float]:
+    """`clients` concurrent help-screen users, each asking its next query as soon as it has an answer."""
+
+    async def client(
+        session: aiohttp.ClientSession, offset: int, until: float, took: list[float], errors: list[float]
+    ) -> None:
+        for i in itertools.count(offset, clients):
+            if time.perf_counter() >= until:
+                return
+            started = time.perf_counter()
+            async with session.get(f"{worker.url}/search", params={"q": queries[i % len(queries)], "k": "5"}) as r:
+                await r.read()
+                (took if r.status == 200 else errors).append((time.perf_counter() - started) * 1000)
+
+    async def run() -> tuple[list[float], list[float], float]:
+        took: list[float] = []
+        errors: list[float] = []
+        started = time.perf_counter()
+        connector = aiohttp.TCPConnector(limit=clients)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await asyncio.gather(*(client(session, c, started + seconds, took, errors) for c in range(clients)))
+        return took, errors, time.perf_counter() - started
+
+    took, errors, elapsed = asyncio.run(run())
+    return {
+        "clients": clients,
+        "requests": len(took),
+        "errors": len(errors),
+        "requests_per_s": round(len(took) / elapsed, 1),
+        **percentiles(took),
+    }
+
+
+def write_synthetic_table(settings: Settings, model: str, vectors: int, per_item: int = 10) -> None:
+    """Fill the content-vectors changelog with `vectors` random unit vectors (no encoder involved)."""
+
+    async def run() -> None:
+        rng = np.random.default_rng(7)
+        async with AIOKafkaProducer(
+            bootstrap_servers=settings.broker, linger_ms=20, max_batch_size=1 << 20
+        ) as producer:
+            futures = []
+            for i in range(vectors // per_item):
+                rows = rng.standard_normal((per_item, 384)).astype(np.float32)
+                rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+                entry = ContentEntry(
+                    content_id=f"synthetic-{i}",
+                    version=1,
+                    model=model,
+                    kind="help_article",
+                    title=f"Synthetic article {i}",
+                    text_hashes=[str(j) for j in range(per_item)],
+                    vectors=rows.tobytes(),
+                )
+                key = orjson.dumps(entry.content_id)  # the table's JSON key serializer
+                futures.append(await producer.send(content_changelog(settings), encode(entry), key=key))
+            await asyncio.gather(*futures)
+
+    asyncio.run(run())
+
+
+def shuffled(chats: list[LabelledChat], seed: int = 3) -> list[LabelledChat]:
+    out = list(chats)
+    random.Random(seed).shuffle(out)
+    return out
+
+
+async def publish_demo(settings: Settings, content: list[ContentUpdated]) -> None:
+    await publish_content(settings.broker, settings.topic_content, content, progress=False)
