@@ -71,7 +71,7 @@ async def sync(batch: Sequence[faust.EventT]) -> None:
                 kind=update.kind,
                 title=update.title,
                 text_hashes=[text_hash(t) for t in item_texts],
-                vectors=np.ascontiguousarray(rows, dtype=np.float32).tobytes(),
+                vectors=np.ascontiguousarray(rows, dtype=np.float16).tobytes(),
             )
         content_vectors[update.content_id] = encode(entry)
         logger.info("content %s v%s: %s", update.content_id, update.version, update.op)

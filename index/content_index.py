@@ -42,8 +42,10 @@ class ContentIndex:
             logger.warning("ignoring %s: embedded by %s, this index holds %s", content_id, entry.model, self.model_id)
             return
         else:
-            rows = np.frombuffer(entry.vectors, dtype=np.float32).reshape(len(entry.text_hashes), -1)
-            self.vectors.upsert(content_id, entry.kind or "help_article", entry.title or content_id, rows)
+            rows = np.frombuffer(entry.vectors, dtype=entry.dtype).reshape(len(entry.text_hashes), -1)
+            self.vectors.upsert(
+                content_id, entry.kind or "help_article", entry.title or content_id, rows.astype(np.float32)
+            )
         self._versions[content_id] = entry.version
         self.applied += 1
 

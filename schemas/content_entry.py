@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -12,7 +12,8 @@ from schemas.types import B64Bytes, Contract, Identifier, Kind, Text
 class ContentEntry(Contract):
     """One row of the content-vectors table; `deleted` rows keep the version so a stale upsert stays ignored.
 
-    `vectors` holds `len(text_hashes)` rows of float32, produced by the encoder named in `model`.
+    `vectors` holds `len(text_hashes)` rows of `dtype` (float16 by default: half the changelog and the
+    replicated table's memory; cosine error below 1e-3), produced by the encoder named in `model`.
     """
 
     content_id: Identifier
@@ -22,4 +23,5 @@ class ContentEntry(Contract):
     kind: Kind | None = None
     title: Text | None = None
     text_hashes: list[str] = Field(default_factory=list)
+    dtype: Literal["float16", "float32"] = "float16"
     vectors: B64Bytes = b""

@@ -164,7 +164,7 @@ def write_synthetic_table(settings: Settings, model: str, vectors: int, per_item
                     kind="help_article",
                     title=f"Synthetic article {i}",
                     text_hashes=[str(j) for j in range(per_item)],
-                    vectors=rows.tobytes(),
+                    vectors=rows.astype(np.float16).tobytes(),
                 )
                 key = orjson.dumps(entry.content_id)  # the table's JSON key serializer
                 futures.append(await producer.send(content_changelog(settings), encode(entry), key=key))

@@ -7,8 +7,10 @@ from schemas import ContentEntry, encode
 from tests.unit.index.fakes import vector
 
 
-def row(version: int, *texts: str, model: str = "fake", deleted: bool = False, title: str = "T") -> bytes:
-    vectors = np.stack([vector(t) for t in texts]).tobytes() if texts else b""
+def row(
+    version: int, *texts: str, model: str = "fake", deleted: bool = False, title: str = "T", dtype: str = "float16"
+) -> bytes:
+    vectors = np.stack([vector(t) for t in texts]).astype(dtype).tobytes() if texts else b""
     return encode(
         ContentEntry(
             content_id="a",
@@ -18,6 +20,7 @@ def row(version: int, *texts: str, model: str = "fake", deleted: bool = False, t
             kind="help_article",
             title=title,
             text_hashes=list(texts),
+            dtype=dtype,
             vectors=vectors,
         )
     )
@@ -48,3 +51,14 @@ def test_vectors_of_another_model_never_enter_the_index() -> None:
     index = ContentIndex("fake", 8)
     index.apply("a", row(1, "x", model="other-model"))
     assert len(index) == 0
+
+
+def test_float16_rows_score_like_float32_ones() -> None:
+    half, full = ContentIndex("fake", 8), ContentIndex("fake", 8)
+    half.apply("a", row(1, "x", dtype="float16"))
+    full.apply("a", row(1, "x", dtype="float32"))
+    query = vector("x")[None, :]
+    assert (
+        abs(half.search(query, 1, "help_article")[0][0].score - full.search(query, 1, "help_article")[0][0].score)
+        < 1e-3
+    )
