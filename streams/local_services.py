@@ -37,6 +37,7 @@ def kafka_jars(cache: Path) -> Path:
     for tool in ("java", "mvn"):
         if shutil.which(tool) is None:
             raise ServiceMissing(f"`{tool}` is not installed: Apache Kafka needs Java 17 and Maven")
+    cache = cache.resolve()  # Maven reads a relative output directory against the pom's folder
     stamp = cache / ".resolved"
     if stamp.exists() and stamp.stat().st_mtime >= KAFKA_POM.stat().st_mtime:
         return cache

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from streams.settings import Settings, child_env
 
 
@@ -60,6 +62,17 @@ class WorkerProcess:
                 return time.monotonic() - started
             time.sleep(0.2)
         raise TimeoutError(f"worker not ready after {timeout_s:.0f} s; see {self.log_path}")
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples called `name` (with these labels) in the worker's `/metrics`."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+        )
 
     def wait_for_items(self, items: int, timeout_s: float) -> dict[str, Any]:
         """The `/healthz` body once the index holds at least `items` content items."""

@@ -207,7 +207,7 @@ class Bench:
                 self.progress.note(f"{name} = {rate:.0f} chats/s: p99 {run['latency'][name]['p99_ms']:.0f} ms")
             if backend == self.default:
                 self.freshness_and_search(settings, worker, burst["chats_per_s"])
-            run["encoder_calls"] = stages.metric(worker, "helpstream_encoder_calls_total")
+            run["encoder_calls"] = worker.metric("helpstream_encoder_calls_total")
             run["worker_peak_rss_mb"] = peak_rss_mb(worker.process.pid if worker.process else None)
             self.results["backends"][backend] = run
         finally:
@@ -242,7 +242,7 @@ class Bench:
                 "backend": backend,
                 "vectors": health["index"]["vectors"],
                 "ready_s": round(ready_s, 2),
-                "encoder_calls": stages.metric(worker, "helpstream_encoder_calls_total"),
+                "encoder_calls": worker.metric("helpstream_encoder_calls_total"),
                 "worker_peak_rss_mb": peak_rss_mb(worker.process.pid if worker.process else None),
             }
         finally:

@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import random
 import time
-import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +13,6 @@ import aiohttp
 import numpy as np
 import orjson
 from aiokafka import AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import ContentEntry, ContentUpdated, encode
 from streams.bench.measure import percentiles
@@ -30,17 +28,6 @@ FRESHNESS_QUERY = "what fees do you charge"
 
 def chats_for(chats: list[LabelledChat], count: int) -> list[LabelledChat]:
     return list(itertools.islice(itertools.cycle(chats), count))
-
-
-def metric(worker: WorkerProcess, name: str) -> float:
-    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name
-    )
 
 
 def capacity(settings: Settings, chats: list[LabelledChat]) -> dict[str, float]:

@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from streams.worker_process import WorkerProcess, get_json
 
@@ -52,17 +51,3 @@ def consume(bootstrap: str, topic: str, count: int, timeout_s: float) -> list[An
 
 def search(worker: WorkerProcess, q: str, **params: Any) -> tuple[int, Any]:
     return get_json(f"{worker.url}/search?{urllib.parse.urlencode({'q': q, **params})}")
-
-
-def metric(worker: WorkerProcess, name: str, **labels: str) -> float:
-    """Sum of the samples called `name` (with these labels) in the worker's /metrics."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total

@@ -16,8 +16,8 @@ import redis
 from schemas import DeadLetter, Recommendation
 from streams.publish import DEMO_CHATS, DEMO_CONTENT, read_chats
 from streams.settings import Settings
-from streams.worker_process import WorkerProcess
-from tests.integration.clients import consume, metric, produce, produce_json, search
+from streams.worker_process import WorkerProcess, get_json
+from tests.integration.clients import consume, produce, produce_json, search
 from tests.integration.conftest import Workers
 from tests.services import wait_until
 
@@ -84,8 +84,6 @@ def test_every_chat_gets_one_contract_valid_recommendation(
     assert top3 >= 0.96
 
     stored = worker.url + "/recommendations/c-7"
-    from streams.worker_process import get_json
-
     status, body = get_json(stored)
     assert status == 200
     assert Recommendation.model_validate(body) == recs["c-7"]
@@ -122,7 +120,7 @@ def test_an_edit_and_a_delete_show_in_search_within_a_second(
 
     stale = {**edit, "version": 2}
     produce_json(settings.broker, settings.topic_content, [("help_fees", stale)])
-    wait_until(lambda: metric(worker, "helpstream_content_unchanged_total") >= 1, 5)
+    wait_until(lambda: worker.metric("helpstream_content_unchanged_total") >= 1, 5)
     assert "help_fees" not in [r["content_id"] for r in search(worker, query, k=10)[1]["results"]]
 
 
@@ -130,15 +128,15 @@ def test_republishing_the_whole_cms_export_embeds_nothing(
     stack: tuple[Settings, WorkerProcess], figures: list[tuple[str, str]]
 ) -> None:
     settings, worker = stack
-    calls = metric(worker, "helpstream_encoder_calls_total")
-    consumed = metric(worker, "helpstream_events_in_total", topic=settings.topic_content)
-    unchanged = metric(worker, "helpstream_content_unchanged_total")
+    calls = worker.metric("helpstream_encoder_calls_total")
+    consumed = worker.metric("helpstream_events_in_total", topic=settings.topic_content)
+    unchanged = worker.metric("helpstream_content_unchanged_total")
 
     publish_demo_content(settings)
-    wait_until(lambda: metric(worker, "helpstream_events_in_total", topic=settings.topic_content) >= consumed + 83, 30)
+    wait_until(lambda: worker.metric("helpstream_events_in_total", topic=settings.topic_content) >= consumed + 83, 30)
 
-    assert metric(worker, "helpstream_encoder_calls_total") == calls
-    assert metric(worker, "helpstream_content_unchanged_total") == unchanged + DEMO_ITEMS
+    assert worker.metric("helpstream_encoder_calls_total") == calls
+    assert worker.metric("helpstream_content_unchanged_total") == unchanged + DEMO_ITEMS
     figures.append(("encoder calls for a re-published CMS export of 83 items", "0"))
 
 
@@ -186,7 +184,7 @@ def test_malformed_events_go_to_the_dead_letter_topic_and_good_ones_still_flow(
     recs = consume(settings.broker, settings.topic_recommendations, 10_000, timeout_s=5)
     assert {f"good-{i}" for i in range(5)} <= {orjson.loads(m.value)["chat_id"] for m in recs}
     assert worker.health()[0] == 200
-    assert metric(worker, "helpstream_dead_letters_total", topic=settings.topic_chat) == len(bad_chats)
+    assert worker.metric("helpstream_dead_letters_total", topic=settings.topic_chat) == len(bad_chats)
 
 
 @pytest.mark.parametrize(
@@ -202,8 +200,6 @@ def test_malformed_events_go_to_the_dead_letter_topic_and_good_ones_still_flow(
 def test_a_bad_search_request_gets_a_400_saying_why(
     stack: tuple[Settings, WorkerProcess], query: str, message: str
 ) -> None:
-    from streams.worker_process import get_json
-
     status, body = get_json(f"{stack[1].url}/search?{query}")
     assert status == 400
     assert message in body["error"]
@@ -221,7 +217,7 @@ def test_a_restarted_worker_serves_the_same_results_with_zero_encoder_calls(
     restarted = workers.start(settings, "restarted")
     ready_s = restarted.wait_ready(60)
 
-    assert metric(restarted, "helpstream_encoder_calls_total") == 0
+    assert restarted.metric("helpstream_encoder_calls_total") == 0
     assert restarted.health()[1]["index"]["items"] == items
     after = {q: search(restarted, q, kind="saved_response", k=5)[1]["results"] for q in queries}
     assert after == before

@@ -8,7 +8,7 @@ import orjson
 
 from streams.embedded_broker import free_port
 from streams.settings import Settings
-from tests.integration.clients import consume, metric, produce_json, search
+from tests.integration.clients import consume, produce_json, search
 from tests.integration.conftest import Workers
 from tests.integration.test_pipeline import DEMO_ITEMS, chat, publish_demo_content
 from tests.services import wait_until
@@ -34,7 +34,7 @@ def test_two_workers_split_the_chats_and_both_serve_search(
     recs = consume(first.broker, first.topic_recommendations, CHATS, timeout_s=120)
 
     assert {orjson.loads(m.value)["chat_id"] for m in recs} == {f"c-{i}" for i in range(CHATS)}
-    handled = [metric(w, "helpstream_events_in_total", topic=first.topic_chat) for w in (a, b)]
+    handled = [w.metric("helpstream_events_in_total", topic=first.topic_chat) for w in (a, b)]
     assert all(n > 0 for n in handled), handled
     assert sum(handled) >= CHATS
     figures.append(("chats handled by worker a / b (4 partitions)", f"{handled[0]:.0f} / {handled[1]:.0f}"))
