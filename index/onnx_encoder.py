@@ -49,6 +49,9 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # ORT's pool threads busy-wait between runs by default: at 50 chats/s that burned 0.75 of a core
+        # the event loop and the broker needed (worker 1.39 → 0.64 cores, p99 at 187 chats/s 377 → 127 ms).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._batch_size = batch_size
         self._lock = threading.Lock()
