@@ -42,11 +42,16 @@ def kafka_jars(cache: Path) -> Path:
     if stamp.exists() and stamp.stat().st_mtime >= KAFKA_POM.stat().st_mtime:
         return cache
     shutil.rmtree(cache, ignore_errors=True)
-    subprocess.run(
+    done = subprocess.run(
         ["mvn", "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies", f"-DoutputDirectory={cache}"],
-        check=True,
+        capture_output=True,
+        text=True,
         timeout=600,
     )
+    if done.returncode != 0:
+        raise ServiceMissing(
+            f"Maven could not resolve Apache Kafka's jars:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
     stamp.touch()
     return cache
 
