@@ -18,8 +18,6 @@ from streams.publish import (
 )
 from streams.replay import ReplayResult, percentile, replay
 from streams.settings import Settings
-from streams.topic_admin import ensure_topics
-from streams.topics import topic_specs
 from streams.worker_process import WorkerProcess
 
 
@@ -59,7 +57,6 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
             stage("starting the embedded Tansu broker (no HELPSTREAM_BROKER configured)")
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
         worker_settings = settings.model_copy(update={"broker": bootstrap})
-        asyncio.run(ensure_topics(bootstrap, topic_specs(worker_settings)))
 
         stage(f"starting a worker on {bootstrap} (log: {settings.data_dir / 'demo-worker.log'})")
         worker = WorkerProcess(worker_settings, settings.data_dir / "demo-worker.log").start()

@@ -25,7 +25,7 @@ from streams import local_services
 from streams.bench import report, stages
 from streams.bench.measure import peak_rss_mb
 from streams.embedded_broker import EmbeddedBroker, free_port
-from streams.publish import DEMO_CHATS, DEMO_CONTENT, publish_chats, read_chats, read_content
+from streams.publish import DEMO_CHATS, DEMO_CONTENT, publish_chats, publish_content, read_chats, read_content
 from streams.settings import Settings, isolated
 from streams.topic_admin import ensure_topics
 from streams.topics import topic_specs
@@ -143,7 +143,6 @@ class Bench:
         return isolated(base, f"bench-{uuid.uuid4().hex[:6]}")
 
     def start_worker(self, settings: Settings, name: str) -> WorkerProcess:
-        asyncio.run(ensure_topics(settings.broker, topic_specs(settings)))
         worker = WorkerProcess(settings, self.out / f"{name}.log").start()
         worker.wait_ready(180)
         return worker
@@ -193,7 +192,7 @@ class Bench:
         settings = self.worker_settings(bootstrap, redis_url, backend)
         worker = self.start_worker(settings, f"worker-{backend}")
         try:
-            asyncio.run(stages.publish_demo(settings, self.content))
+            asyncio.run(publish_content(settings.broker, settings.topic_content, self.content, progress=False))
             worker.wait_for_items(len(self.content), timeout_s=600)
             stages.capacity(settings, self.chats[:32])  # warm-up, not measured
             burst = stages.capacity(settings, stages.chats_for(self.chats, self.sizes.burst))

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import ContentEntry, ContentUpdated, encode
 from streams.bench.measure import percentiles
-from streams.publish import LabelledChat, publish_content
+from streams.publish import LabelledChat
 from streams.replay import replay
 from streams.settings import Settings
 from streams.topics import content_changelog
@@ -164,7 +164,3 @@ def shuffled(chats: list[LabelledChat], seed: int = 3) -> list[LabelledChat]:
     out = list(chats)
     random.Random(seed).shuffle(out)
     return out
-
-
-async def publish_demo(settings: Settings, content: list[ContentUpdated]) -> None:
-    await publish_content(settings.broker, settings.topic_content, content, progress=False)
