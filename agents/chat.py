@@ -60,7 +60,13 @@ def _recommendation(chat: ChatStarted, hits: list[Hit]) -> Recommendation:
 
 @app.agent(topics.chat)
 async def chat_started(stream: faust.StreamT) -> None:
-    # Two batches in flight: one is encoded while the other waits for Kafka and Redis.
+    # Twice as many batches in flight as the encoder runs at once: while those are encoded, the others wait
+    # in the micro-batcher (which merges them into the next model call) or for Kafka and Redis.
     await run_batches(
-        app, stream, recommend, max_batch=settings.batch_max, within_s=settings.batch_wait_ms / 1000, in_flight=2
+        app,
+        stream,
+        recommend,
+        max_batch=settings.batch_max,
+        within_s=settings.batch_wait_ms / 1000,
+        in_flight=2 * runtime.encoder.parallel,
     )

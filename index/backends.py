@@ -20,10 +20,11 @@ def model_id(backend: Backend) -> str:
 
 
 def load_encoder(backend: Backend, cache_dir: Path, *, threads: int, batch_size: int) -> Encoder:
+    """`threads` cores for the model: torch runs one call on all of them, ONNX that many calls side by side."""
     if backend == "torch":
         return SentenceTransformerEncoder(batch_size=batch_size, threads=threads)
     from index.onnx_encoder import OnnxEncoder, exported_model
 
     return OnnxEncoder(
-        exported_model(cache_dir, "fp32" if backend == "onnx" else "int8"), threads=threads, batch_size=batch_size
+        exported_model(cache_dir, "fp32" if backend == "onnx" else "int8"), parallel=threads, batch_size=batch_size
     )

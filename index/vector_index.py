@@ -1,6 +1,6 @@
 """FAISS inner-product index holding several vectors per content item, searched as distinct items.
 
-Not thread-safe: every call runs on the single inference thread (see `index.executor`).
+Not thread-safe: every call runs on the single index thread (see `index.executor`).
 """
 
 from __future__ import annotations

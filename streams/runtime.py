@@ -1,4 +1,4 @@
-"""The worker's shared parts: encoder, micro-batcher, content index, key-value store, and their thread."""
+"""The worker's shared parts: encoder, micro-batcher, content index, key-value store, and their threads."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from index.content_index import ContentIndex
 from index.embedder import CachedEmbedder
 from index.embedding_cache import EmbeddingCache
 from index.encoder import DIMENSION, Encoder, Vectors
-from index.executor import inference_executor
+from index.executor import encoder_executor, index_executor
 from index.kv import KeyValue, connect
 from index.vector_index import Hit
 from streams.metrics import Metrics
@@ -25,7 +25,7 @@ class Runtime:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.executor = inference_executor()
+        self.index_executor = index_executor()
         self.index = ContentIndex(model_id(settings.encoder), DIMENSION)
         self._connected: tuple[KeyValue, CachedEmbedder] | None = None
         self._connect_lock = asyncio.Lock()
@@ -54,7 +54,7 @@ class Runtime:
     def batcher(self) -> MicroBatcher:
         return MicroBatcher(
             self.encoder,
-            self.executor,
+            encoder_executor(self.encoder.parallel),
             max_batch=self.settings.batch_max,
             max_wait_s=self.settings.batch_wait_ms / 1000,
             on_batch=self.metrics.observe_batch,
@@ -75,14 +75,15 @@ class Runtime:
         return self._connected
 
     async def search(self, queries: Vectors, k: int, kind: str) -> list[list[Hit]]:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self.index.search, queries, k, kind)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.index_executor, self.index.search, queries, k, kind)
 
     async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> list[list[Hit]]:
         return await self.search(await self.batcher.embed(texts, lane), k, kind)
 
     def follow(self, content_id: str, raw: bytes | None) -> None:
-        """Apply a table row to the index on the inference thread, in order; callable from sync Faust hooks."""
-        self.executor.submit(self._apply, content_id, raw)
+        """Apply a table row to the index on the index thread, in order; callable from sync Faust hooks."""
+        self.index_executor.submit(self._apply, content_id, raw)
 
     def _apply(self, content_id: str, raw: bytes | None) -> None:
         try:
@@ -92,7 +93,7 @@ class Runtime:
 
     async def index_synced(self) -> None:
         """Wait until every row handed to `follow` so far is in the index."""
-        await asyncio.get_running_loop().run_in_executor(self.executor, _nothing)
+        await asyncio.get_running_loop().run_in_executor(self.index_executor, _nothing)
 
     def stats(self) -> dict[str, float]:
         """Counters for `/metrics`, read at scrape time."""
@@ -111,4 +112,4 @@ class Runtime:
 
 
 def _nothing() -> None:
-    """A no-op job: once the inference thread runs it, every job queued before it has run."""
+    """A no-op job: once the index thread runs it, every job queued before it has run."""

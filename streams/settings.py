@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     topic_dead_letter: str = Field("helpstream.dead-letter", description="malformed events, with the reason")
     chat_partitions: int = Field(4, ge=1, description="partitions of the chat and recommendations topics")
     encoder: Backend = Field("onnx", description="model backend: torch, onnx (fp32) or onnx-int8")
-    inference_threads: int = Field(2, ge=1, description="threads of one model call (the machine's cores)")
+    inference_threads: int = Field(
+        2, ge=1, description="cores for the model (onnx: calls side by side; torch: threads of one call)"
+    )
     batch_max: int = Field(64, ge=1, le=1024, description="most texts encoded in one model call")
     batch_wait_ms: float = Field(5.0, ge=0, description="longest a batch waits for more events under load")
     top_k: int = Field(3, ge=1, le=50, description="saved responses per recommendation")

@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture
 async def executor() -> AsyncIterator[ThreadPoolExecutor]:
-    """Stands in for the inference thread."""
+    """Stands in for the encoder threads."""
     pool = ThreadPoolExecutor(max_workers=1)
     yield pool
     pool.shutdown(wait=True)

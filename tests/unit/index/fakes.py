@@ -14,19 +14,28 @@ class FakeEncoder:
     model_id = "fake"
     dimension = 8
 
-    def __init__(self, delay_s: float = 0.0) -> None:
+    def __init__(self, delay_s: float = 0.0, parallel: int = 1) -> None:
+        self.parallel = parallel
         self.calls = 0
         self.sentences = 0
         self.batches: list[list[str]] = []
+        self.most_at_once = 0
+        self._running = 0
+        self._lock = threading.Lock()
         self._delay = threading.Event()
         self._delay_s = delay_s
 
     def encode(self, texts: list[str]) -> Vectors:
-        self.calls += 1
-        self.sentences += len(texts)
-        self.batches.append(list(texts))
+        with self._lock:
+            self.calls += 1
+            self.sentences += len(texts)
+            self.batches.append(list(texts))
+            self._running += 1
+            self.most_at_once = max(self.most_at_once, self._running)
         if self._delay_s:
             self._delay.wait(self._delay_s)
+        with self._lock:
+            self._running -= 1
         return np.stack([vector(text, self.dimension) for text in texts])
 
 

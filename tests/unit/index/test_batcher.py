@@ -92,3 +92,12 @@ async def test_a_full_lane_makes_callers_wait_instead_of_queueing_without_bound(
     assert batcher.queued(Lane.CONTENT) <= 2
     await asyncio.gather(*calls)
     await batcher.close()
+
+
+async def test_an_encoder_that_runs_two_calls_at_once_gets_two_batches_at_once() -> None:
+    encoder = FakeEncoder(delay_s=0.05, parallel=2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        batcher = MicroBatcher(encoder, pool, max_batch=2)
+        await asyncio.gather(*(batcher.embed([f"t{i}", f"u{i}"]) for i in range(4)))
+        await batcher.close()
+    assert encoder.most_at_once == 2
