@@ -1,14 +1,15 @@
 """Bench stage `raw`, run in a child process per backend: the encoder alone, no broker, no pipeline.
 
 `python -m streams.bench.raw BACKEND CACHE_DIR TEXTS SINGLES` prints one JSON object: sentences/s at the best
-batch size (consecutive chats, as they arrive; the encoder groups each batch by length) and single-sentence
-latency.
+batch size (consecutive chats, as they arrive; the encoder groups each batch by length), with as many calls
+side by side as the worker runs (`encoder.parallel`), and single-sentence latency.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import cast
 
@@ -27,12 +28,12 @@ def main(backend: Backend, cache_dir: Path, n_texts: int, n_singles: int) -> dic
     by_batch: dict[int, float] = {}
     encoder = load_encoder(backend, cache_dir, threads=2, batch_size=32)
     encoder.encode(texts[:64])
-    for size in BATCH_SIZES:
-        batches = [texts[i : i + size] for i in range(0, len(texts), size)]
-        started = time.perf_counter()
-        for batch in batches:
-            encoder.encode(batch)
-        by_batch[size] = round(len(texts) / (time.perf_counter() - started), 1)
+    with ThreadPoolExecutor(max_workers=encoder.parallel) as pool:
+        for size in BATCH_SIZES:
+            batches = [texts[i : i + size] for i in range(0, len(texts), size)]
+            started = time.perf_counter()
+            list(pool.map(encoder.encode, batches))
+            by_batch[size] = round(len(texts) / (time.perf_counter() - started), 1)
     singles = []
     for text in texts[:n_singles]:
         started = time.perf_counter()
@@ -44,6 +45,7 @@ def main(backend: Backend, cache_dir: Path, n_texts: int, n_singles: int) -> dic
         "model": model_id(backend),
         "sentences_per_s": by_batch[best],
         "best_batch": best,
+        "calls_at_once": encoder.parallel,
         "by_batch": {str(size): rate for size, rate in by_batch.items()},
         "single_p50_ms": single["p50_ms"],
         "single_p99_ms": single["p99_ms"],

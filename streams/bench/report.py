@@ -15,7 +15,8 @@ def table(results: dict[str, Any]) -> str:
             (
                 "raw",
                 backend,
-                f"{raw['sentences_per_s']:.0f} sentences/s (batch {raw['best_batch']}); "
+                f"{raw['sentences_per_s']:.0f} sentences/s (batch {raw['best_batch']}, "
+                f"{raw['calls_at_once']} call{'s' if raw['calls_at_once'] > 1 else ''} at once); "
                 f"1 sentence p50 {raw['single_p50_ms']:.1f} / p99 {raw['single_p99_ms']:.1f} ms; "
                 f"RSS {raw['peak_rss_mb']:.0f} MB",
             )
