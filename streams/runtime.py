@@ -14,6 +14,7 @@ from index.embedding_cache import EmbeddingCache
 from index.encoder import DIMENSION, Encoder, Vectors
 from index.executor import encoder_executor, index_executor
 from index.kv import KeyValue, connect
+from index.search_batcher import SearchBatcher
 from index.vector_index import Hit
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -74,9 +75,12 @@ class Runtime:
                 self._connected = (kv, CachedEmbedder(self.batcher, cache))
         return self._connected
 
+    @cached_property
+    def searches(self) -> SearchBatcher:
+        return SearchBatcher(self.index.search, self.index_executor)
+
     async def search(self, queries: Vectors, k: int, kind: str) -> list[list[Hit]]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.index_executor, self.index.search, queries, k, kind)
+        return await self.searches.search(queries, k, kind)
 
     async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> list[list[Hit]]:
         return await self.search(await self.batcher.embed(texts, lane), k, kind)

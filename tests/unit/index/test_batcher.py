@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from index.batcher import Lane, MicroBatcher
+from index.batcher import Lane, MicroBatcher, split_by_length
 from tests.unit.index.fakes import FakeEncoder, vector
 
 
@@ -101,3 +101,33 @@ async def test_an_encoder_that_runs_two_calls_at_once_gets_two_batches_at_once()
         await asyncio.gather(*(batcher.embed([f"t{i}", f"u{i}"]) for i in range(4)))
         await batcher.close()
     assert encoder.most_at_once == 2
+
+
+async def test_a_batch_that_finds_every_thread_idle_is_split_across_them() -> None:
+    encoder = FakeEncoder(delay_s=0.05, parallel=2)
+    texts = [f"text {'x' * i}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        batcher = MicroBatcher(encoder, pool)
+        out = await batcher.embed(texts)
+        await batcher.close()
+    np.testing.assert_allclose(out, np.stack([vector(t) for t in texts]))
+    assert encoder.most_at_once == 2
+    assert sorted(len(batch) for batch in encoder.batches) == [3, 5]  # split by total length, not count
+
+
+async def test_a_small_batch_is_not_split() -> None:
+    encoder = FakeEncoder(parallel=2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        batcher = MicroBatcher(encoder, pool)
+        await batcher.embed(["a", "b", "c"])
+        await batcher.close()
+    assert encoder.batches == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 8])
+def test_split_by_length_keeps_order_and_every_text(parts: int) -> None:
+    texts = sorted((f"{'x' * n}" for n in (1, 2, 3, 5, 8, 13, 21)), key=len)
+    split = split_by_length(texts, parts)
+    assert [t for part in split for t in part] == texts
+    assert len(split) == min(parts, len(texts))
+    assert all(split)
