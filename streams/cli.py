@@ -55,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in ("bench", "demo"):
+        # Their clients join groups and meet freshly created topics every stage: aiokafka's notes about that
+        # would bury the progress lines (a worker's own log keeps them).
+        logging.getLogger("aiokafka").setLevel(logging.ERROR)
     try:
         return _run(args, settings)
     except KeyboardInterrupt:
