@@ -1,6 +1,6 @@
 """Bench stage `raw`, run in a child process per backend: the encoder alone, no broker, no pipeline.
 
-`python -m streams.bench.raw BACKEND CACHE_DIR TEXTS SINGLES` prints one JSON object: sentences/s at the best
+`python -m streams.bench.raw BACKEND CACHE_DIR THREADS TEXTS SINGLES` prints one JSON object: sentences/s at the best
 batch size (consecutive chats, as they arrive; the encoder groups each batch by length), with as many calls
 side by side as the worker runs (`encoder.parallel`), and single-sentence latency.
 """
@@ -22,11 +22,11 @@ from streams.publish import DEMO_CHATS, read_chats
 BATCH_SIZES = (16, 32, 64)
 
 
-def main(backend: Backend, cache_dir: Path, n_texts: int, n_singles: int) -> dict[str, object]:
+def main(backend: Backend, cache_dir: Path, threads: int, n_texts: int, n_singles: int) -> dict[str, object]:
     chats = [chat.text for chat in read_chats(DEMO_CHATS)]
     texts = (chats * (n_texts // len(chats) + 1))[:n_texts]
     by_batch: dict[int, float] = {}
-    encoder = load_encoder(backend, cache_dir, threads=2, batch_size=32)
+    encoder = load_encoder(backend, cache_dir, threads=threads, batch_size=32)
     encoder.encode(texts[:64])
     with ThreadPoolExecutor(max_workers=encoder.parallel) as pool:
         for size in BATCH_SIZES:
@@ -55,5 +55,5 @@ def main(backend: Backend, cache_dir: Path, n_texts: int, n_singles: int) -> dic
 
 
 if __name__ == "__main__":
-    result = main(cast(Backend, sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    result = main(cast(Backend, sys.argv[1]), Path(sys.argv[2]), *map(int, sys.argv[3:6]))
     sys.stdout.buffer.write(orjson.dumps(result) + b"\n")

@@ -171,7 +171,8 @@ class Bench:
         self.progress.stage(f"raw: the encoder alone, {self.sizes.raw_texts} chats per batch size, per backend")
         cache = str(self.settings.data_dir / "models")
         for backend in BACKENDS:
-            figures = run_child("streams.bench.raw", backend, cache, str(self.sizes.raw_texts), str(self.sizes.singles))
+            sizes = (self.settings.inference_threads, self.sizes.raw_texts, self.sizes.singles)
+            figures = run_child("streams.bench.raw", backend, cache, *map(str, sizes))
             self.results["raw"][backend] = figures
             self.progress.note(f"{backend}: {figures['sentences_per_s']:.0f} sentences/s")
 
