@@ -1,5 +1,9 @@
 """FAISS inner-product index holding several vectors per content item, searched as distinct items.
 
+Each kind's vectors fill fixed-size shards one after the other: a FAISS flat index keeps its vectors in one
+growing array, and every time that array grows it briefly holds the old and the new copy, so a single index
+of 100k vectors peaked ~130 MB above its size during recovery. With shards only the last one grows.
+
 Not thread-safe: every call runs on the single index thread (see `index.executor`).
 """
 
@@ -12,6 +16,7 @@ import numpy as np
 
 from index.encoder import Vectors
 
+SHARD_VECTORS = 16_384  # 24 MB of float32 rows at 384 dimensions
 BLAS_FROM_QUERIES = 8
 BLAS_ALWAYS = 1
 BLAS_NEVER = 1 << 30
@@ -30,6 +35,7 @@ class _Item:
     kind: str
     title: str
     ids: np.ndarray  # int64 FAISS ids of this item's vectors
+    shard: faiss.IndexIDMap2  # the shard holding all of them
 
 
 class VectorIndex:
@@ -37,7 +43,7 @@ class VectorIndex:
 
     def __init__(self, dimension: int) -> None:
         self.dimension = dimension
-        self._by_kind: dict[str, faiss.IndexIDMap2] = {}
+        self._by_kind: dict[str, list[faiss.IndexIDMap2]] = {}
         self._items: dict[str, _Item] = {}
         self._owner: dict[int, str] = {}
         self._next_id = 0
@@ -58,35 +64,37 @@ class VectorIndex:
         self.delete(content_id)
         ids = np.arange(self._next_id, self._next_id + len(vectors), dtype=np.int64)
         self._next_id += len(vectors)
-        self._index(kind).add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-        self._items[content_id] = _Item(kind, title, ids)
+        shard = self._shard_with_room(kind)
+        shard.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self._items[content_id] = _Item(kind, title, ids, shard)
         self._owner.update(dict.fromkeys(ids.tolist(), content_id))
 
     def delete(self, content_id: str) -> bool:
         item = self._items.pop(content_id, None)
         if item is None:
             return False
-        self._by_kind[item.kind].remove_ids(faiss.IDSelectorBatch(item.ids))
+        item.shard.remove_ids(faiss.IDSelectorBatch(item.ids))
         for vector_id in item.ids.tolist():
             del self._owner[vector_id]
         return True
 
     def search(self, queries: Vectors, k: int, kind: str) -> list[list[Hit]]:
         """For each query row, up to `k` distinct items of `kind`, best first."""
-        index = self._by_kind.get(kind)
-        if index is None or index.ntotal == 0:
+        shards = [shard for shard in self._by_kind.get(kind, []) if shard.ntotal]
+        total = sum(shard.ntotal for shard in shards)
+        if total == 0:
             return [[] for _ in range(len(queries))]
         # Items hold many vectors (an example query each): fetch enough rows for k distinct items in one pass.
-        fetch = min(index.ntotal, max(32 * k, 128))
+        fetch = min(total, max(32 * k, 128))
         # faiss chooses BLAS by one global threshold, and its default kept a 32-query batch on the per-query
         # kernel (5x slower), while BLAS made a lone query 2x slower: measured here, BLAS wins from 8 queries.
         faiss.cvar.distance_compute_blas_threshold = BLAS_ALWAYS if len(queries) >= BLAS_FROM_QUERIES else BLAS_NEVER
         while True:
-            scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), fetch)
+            scores, ids = _search_shards(shards, np.ascontiguousarray(queries, dtype=np.float32), fetch)
             results = [self._distinct(row_scores, row_ids, k) for row_scores, row_ids in zip(scores, ids, strict=True)]
-            if fetch == index.ntotal or all(len(hits) == k for hits in results):
+            if fetch == total or all(len(hits) == k for hits in results):
                 return results
-            fetch = min(index.ntotal, fetch * 4)
+            fetch = min(total, fetch * 4)
 
     def _distinct(self, scores: np.ndarray, ids: np.ndarray, k: int) -> list[Hit]:
         hits: list[Hit] = []
@@ -104,7 +112,19 @@ class VectorIndex:
                 break
         return hits
 
-    def _index(self, kind: str) -> faiss.IndexIDMap2:
-        if kind not in self._by_kind:
-            self._by_kind[kind] = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
-        return self._by_kind[kind]
+    def _shard_with_room(self, kind: str) -> faiss.IndexIDMap2:
+        shards = self._by_kind.setdefault(kind, [])
+        if not shards or shards[-1].ntotal >= SHARD_VECTORS:
+            shards.append(faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension)))
+        return shards[-1]
+
+
+def _search_shards(shards: list[faiss.IndexIDMap2], queries: Vectors, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `fetch` best rows over all shards, best first (rows past a shard's size come back as id -1)."""
+    found = [shard.search(queries, min(fetch, shard.ntotal)) for shard in shards]
+    if len(found) == 1:
+        return found[0]
+    scores = np.hstack([s for s, _ in found])
+    ids = np.hstack([i for _, i in found])
+    best = np.argsort(-scores, axis=1, kind="stable")[:, :fetch]
+    return np.take_along_axis(scores, best, axis=1), np.take_along_axis(ids, best, axis=1)

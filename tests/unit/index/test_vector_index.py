@@ -55,3 +55,24 @@ def test_upsert_replaces_an_items_vectors_and_delete_removes_them() -> None:
 def test_wrongly_shaped_vectors_are_refused() -> None:
     with pytest.raises(ValueError, match="expected"):
         VectorIndex(8).upsert("a", "help_article", "A", np.zeros((2, 4), np.float32))
+
+
+def test_an_index_spread_over_shards_answers_like_one_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = {f"item-{i}": rows(*[f"item-{i}-{j}" for j in range(1 + i % 4)]) for i in range(40)}
+
+    def filled() -> VectorIndex:
+        index = VectorIndex(8)
+        for content_id, vectors in items.items():
+            index.upsert(content_id, "saved_response", content_id, vectors)
+        index.delete("item-3")
+        index.upsert("item-5", "saved_response", "item-5", rows("item-5-new"))
+        return index
+
+    whole = filled()
+    monkeypatch.setattr("index.vector_index.SHARD_VECTORS", 7)
+    sharded = filled()
+    assert len(whole._by_kind["saved_response"]) == 1
+    assert len(sharded._by_kind["saved_response"]) > 5
+    queries = rows(*[f"item-{i}-0" for i in range(0, 40, 3)], "item-5-new", "elsewhere")
+    assert sharded.search(queries, 5, "saved_response") == whole.search(queries, 5, "saved_response")
+    assert sharded.vector_count == whole.vector_count
