@@ -1,7 +1,7 @@
 """Merges searches that arrive while the index thread is busy into one FAISS call per kind.
 
 A flat index reads every stored vector once per call whatever the number of queries, so one call with
-8 queries costs about what 2 lone queries cost (BLAS from 8 queries, see `index.vector_index`). Chat
+8 queries costs about what 3 lone queries cost (BLAS from 4 queries, see `index.vector_index`). Chat
 batches and `/search` requests that queue behind a search therefore share the next one.
 """
 
