@@ -32,6 +32,8 @@ from streams.topics import topic_specs
 from streams.worker_process import WorkerProcess
 
 LOADS = {"25%": 0.25, "50%": 0.5, "80%": 0.8}
+WARM_UP_CHATS = 3000
+WARM_UP_RATE = 250
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class Bench:
         self.content = read_content(DEMO_CONTENT)
         self.default: Backend = settings.encoder
         self.backends: list[Backend] = [self.default, *(b for b in BACKENDS if b != self.default)]
-        self.progress = Progress(total=3 + 2 * len(self.backends) + 2 + len(sizes.recovery))
+        self.progress = Progress(total=4 + 2 * len(self.backends) + 2 + len(sizes.recovery))
         self.results: dict[str, Any] = {
             "quick": sizes == QUICK,
             "machine": f"{os.cpu_count()} cores, {platform.machine()}",
@@ -153,6 +155,7 @@ class Bench:
             with services(self.settings, Path(tmp), self.progress) as (bootstrap, broker, redis_url):
                 self.results["broker"] = broker
                 self.raw()
+                self.warm_broker(bootstrap)
                 self.naive(bootstrap)
                 for backend in self.backends:
                     self.pipeline(bootstrap, redis_url, backend)
@@ -175,6 +178,15 @@ class Bench:
             figures = run_child("streams.bench.raw", backend, cache, *map(str, sizes))
             self.results["raw"][backend] = figures
             self.progress.note(f"{backend}: {figures['sentences_per_s']:.0f} sentences/s")
+
+    def warm_broker(self, bootstrap: str) -> None:
+        chats, rate = stages.chats_for(self.chats, WARM_UP_CHATS), WARM_UP_RATE
+        self.progress.stage(f"broker warm-up: {len(chats):,} chats at {rate}/s through a scratch topic, not measured")
+        settings = isolated(
+            self.settings.model_copy(update={"broker": bootstrap}), f"bench-warm-{uuid.uuid4().hex[:6]}"
+        )
+        asyncio.run(ensure_topics(bootstrap, topic_specs(settings)))
+        stages.warm_broker(settings, chats, WARM_UP_RATE)
 
     def naive(self, bootstrap: str) -> None:
         self.progress.stage(f"naive: a per-event aiokafka + torch consumer on {self.sizes.naive_chats} chats")
