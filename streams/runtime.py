@@ -11,7 +11,7 @@ from index.batcher import Lane, MicroBatcher
 from index.content_index import ContentIndex
 from index.embedder import CachedEmbedder
 from index.embedding_cache import EmbeddingCache
-from index.encoder import DIMENSION, Encoder, Vectors
+from index.encoder import DIMENSION, Encoder
 from index.executor import encoder_executor, index_executor
 from index.kv import KeyValue, connect
 from index.search_batcher import SearchBatcher
@@ -79,11 +79,8 @@ class Runtime:
     def searches(self) -> SearchBatcher:
         return SearchBatcher(self.index.search, self.index_executor)
 
-    async def search(self, queries: Vectors, k: int, kind: str) -> list[list[Hit]]:
-        return await self.searches.search(queries, k, kind)
-
     async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> list[list[Hit]]:
-        return await self.search(await self.batcher.embed(texts, lane), k, kind)
+        return await self.searches.search(await self.batcher.embed(texts, lane), k, kind)
 
     def follow(self, content_id: str, raw: bytes | None) -> None:
         """Apply a table row to the index on the index thread, in order; callable from sync Faust hooks."""

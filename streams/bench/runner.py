@@ -179,21 +179,25 @@ class Bench:
             self.results["raw"][backend] = figures
             self.progress.note(f"{backend}: {figures['sentences_per_s']:.0f} sentences/s")
 
-    def warm_broker(self, bootstrap: str) -> None:
-        chats, rate = stages.chats_for(self.chats, WARM_UP_CHATS), WARM_UP_RATE
-        self.progress.stage(f"broker warm-up: {len(chats):,} chats at {rate}/s through a scratch topic, not measured")
+    def scratch_settings(self, bootstrap: str, stage: str) -> Settings:
+        """Settings with topics of their own, created here, for a stage that runs no worker."""
         settings = isolated(
-            self.settings.model_copy(update={"broker": bootstrap}), f"bench-warm-{uuid.uuid4().hex[:6]}"
+            self.settings.model_copy(update={"broker": bootstrap}), f"bench-{stage}-{uuid.uuid4().hex[:6]}"
         )
         asyncio.run(ensure_topics(bootstrap, topic_specs(settings)))
-        stages.warm_broker(settings, chats, WARM_UP_RATE)
+        return settings
+
+    def warm_broker(self, bootstrap: str) -> None:
+        chats = stages.chats_for(self.chats, WARM_UP_CHATS)
+        self.progress.stage(
+            f"broker warm-up: {len(chats):,} chats at {WARM_UP_RATE}/s through a scratch topic, not measured"
+        )
+        stages.warm_broker(self.scratch_settings(bootstrap, "warm"), chats, WARM_UP_RATE)
 
     def naive(self, bootstrap: str) -> None:
         self.progress.stage(f"naive: a per-event aiokafka + torch consumer on {self.sizes.naive_chats} chats")
-        run = f"bench-naive-{uuid.uuid4().hex[:6]}"
         chats = stages.chats_for(self.chats, self.sizes.naive_chats)
-        settings = isolated(self.settings.model_copy(update={"broker": bootstrap}), run)
-        asyncio.run(ensure_topics(bootstrap, topic_specs(settings)))
+        settings = self.scratch_settings(bootstrap, "naive")
         asyncio.run(publish_chats(bootstrap, settings.topic_chat, chats, rate=None, progress=False))
         self.results["naive"] = run_child(
             "streams.bench.naive", bootstrap, settings.topic_chat, settings.topic_recommendations, str(len(chats))
