@@ -4,82 +4,98 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import faust
 import numpy as np
 
+from agents.dead_letters import DeadLetters
 from agents.delivery import run_batches
+from agents.ports import INDEXED, UNCHANGED, AgentMetrics, Embedder, Rows
 from index.embedding_cache import text_hash
-from schemas import ContentEntry, ContentUpdated, InvalidEvent, decode, encode
-from streams.app import app, content_vectors, metrics, runtime, settings, topics
-from streams.dead_letters import send_dead_letter
+from index.encoder import Vectors
+from schemas import ContentEntry, ContentUpdated, encode
 
 logger = logging.getLogger(__name__)
 
 
-def _stored(content_id: str) -> ContentEntry | None:
-    raw = content_vectors.get(content_id)
-    return None if raw is None else ContentEntry.model_validate_json(raw)
+class ContentHandler:
+    """One batch of `content.updated` events in, one table row per item that changed out.
 
+    Within a batch only the newest event of each item counts; an event no newer than the row the table holds
+    (from this model) is counted as unchanged and costs no encoder call.
+    """
 
-def _is_news(update: ContentUpdated, stored: ContentEntry | None) -> bool:
-    """An event changes the index unless the table holds this version or a newer one, from this model."""
-    if stored is None:
-        return update.op == "upsert"
-    if update.version > stored.version:
-        return True
-    return update.version == stored.version and update.op == "upsert" and stored.model != runtime.index.model_id
+    def __init__(
+        self,
+        *,
+        topic: str,
+        embedder: Embedder,
+        rows: Rows,
+        dead_letters: DeadLetters,
+        metrics: AgentMetrics,
+        model_id: str,
+    ) -> None:
+        self._topic = topic
+        self._embedder = embedder
+        self._rows = rows
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._model_id = model_id
 
+    async def __call__(self, batch: Sequence[faust.EventT]) -> None:
+        decoded = await self._dead_letters.decode(ContentUpdated, batch)
+        latest: dict[str, ContentUpdated] = {}
+        for update in decoded.records:
+            pending = latest.get(update.content_id)
+            if (update.version > pending.version) if pending is not None else self._is_news(update):
+                latest[update.content_id] = update
+        self._metrics.handled(self._topic, UNCHANGED, len(decoded.records) - len(latest))
+        upserts = [u for u in latest.values() if u.op == "upsert"]
+        texts = [text for u in upserts for text in u.texts()]
+        vectors = await self._embedder.embed_content(texts) if texts else np.zeros((0, 0), np.float32)
+        offset = 0
+        for update in latest.values():
+            count = len(update.texts())
+            self._rows[update.content_id] = encode(self._entry(update, vectors[offset : offset + count]))
+            offset += count
+            logger.info("content %s v%s: %s", update.content_id, update.version, update.op)
+        self._metrics.handled(self._topic, INDEXED, len(latest))
+        await asyncio.gather(*decoded.dead_letters)
 
-async def sync(batch: Sequence[faust.EventT]) -> None:
-    metrics.events_in.labels(settings.topic_content).inc(len(batch))
-    dead: list[Awaitable[Any]] = []
-    latest: dict[str, ContentUpdated] = {}
-    for event in batch:
-        try:
-            update = decode(ContentUpdated, event.message.value)
-        except InvalidEvent as exc:
-            dead.append(await send_dead_letter(topics.dead_letter, metrics, event, str(exc)))
-            continue
-        pending = latest.get(update.content_id)
-        if (update.version > pending.version) if pending is not None else _is_news(update, _stored(update.content_id)):
-            latest[update.content_id] = update
-        else:
-            metrics.stale_content.inc()
-    upserts = [u for u in latest.values() if u.op == "upsert"]
-    texts = [text for u in upserts for text in u.texts()]
-    vectors = await (await runtime.embedder()).embed(texts) if texts else np.zeros((0, 0), np.float32)
-    offset = 0
-    for update in latest.values():
+    def _is_news(self, update: ContentUpdated) -> bool:
+        """An event changes the index unless the table holds this version or a newer one, from this model."""
+        raw = self._rows.get(update.content_id)
+        if raw is None:
+            return update.op == "upsert"
+        stored = ContentEntry.model_validate_json(raw)
+        if update.version > stored.version:
+            return True
+        return update.version == stored.version and update.op == "upsert" and stored.model != self._model_id
+
+    def _entry(self, update: ContentUpdated, rows: Vectors) -> ContentEntry:
         if update.op == "delete":
-            entry = ContentEntry(
-                content_id=update.content_id,
-                version=update.version,
-                model=runtime.index.model_id,
-                deleted=True,
+            # A tombstone with its version, so a late older upsert cannot resurrect the item.
+            return ContentEntry(
+                content_id=update.content_id, version=update.version, model=self._model_id, deleted=True
             )
-        else:
-            item_texts = update.texts()
-            rows = vectors[offset : offset + len(item_texts)]
-            offset += len(item_texts)
-            entry = ContentEntry(
-                content_id=update.content_id,
-                version=update.version,
-                model=runtime.index.model_id,
-                kind=update.kind,
-                title=update.title,
-                text_hashes=[text_hash(t) for t in item_texts],
-                vectors=np.ascontiguousarray(rows, dtype=np.float16).tobytes(),
-            )
-        content_vectors[update.content_id] = encode(entry)
-        logger.info("content %s v%s: %s", update.content_id, update.version, update.op)
-    await asyncio.gather(*dead)
+        return ContentEntry(
+            content_id=update.content_id,
+            version=update.version,
+            model=self._model_id,
+            kind=update.kind,
+            title=update.title,
+            text_hashes=[text_hash(t) for t in update.texts()],
+            vectors=np.ascontiguousarray(rows, dtype=np.float16).tobytes(),
+        )
 
 
-@app.agent(topics.content)
-async def content_updated(stream: faust.StreamT) -> None:
-    # One batch at a time: each batch's version checks read the table rows the previous batch wrote.
-    # Table writes are flushed by Faust before it commits the acked offsets.
-    await run_batches(app, stream, sync, max_batch=settings.batch_max, within_s=settings.batch_wait_ms / 1000)
+def register_content_agent(
+    app: faust.App, topic: faust.TopicT, handle: ContentHandler, *, max_batch: int, within_s: float
+) -> None:
+    async def content_updated(stream: faust.StreamT) -> None:
+        # One batch at a time: each batch's version checks read the table rows the previous batch wrote.
+        # Table writes are flushed by Faust before it commits the acked offsets.
+        await run_batches(app, stream, handle, max_batch=max_batch, within_s=within_s)
+
+    app.agent(topic, name="content_updated")(content_updated)

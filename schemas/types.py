@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
@@ -12,6 +12,7 @@ MAX_TEXT_CHARS = 4000
 MAX_ID_CHARS = 200
 
 Kind = Literal["saved_response", "help_article"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
 Op = Literal["upsert", "delete"]
 
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]

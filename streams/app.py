@@ -1,26 +1,44 @@
-"""Builds the Faust app from the settings: topics, the content-vectors table, the runtime and web views.
-
-Agents live in `agents/` and are found by autodiscovery when a worker starts.
-"""
+"""`create_app(settings)`: builds one worker — the Faust app, its topics and table, the embedding service,
+the agents, the web views and metrics — from one settings object. Nothing is built at import time."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import faust
 
-from streams.metrics import Metrics
-from streams.runtime import Runtime
-from streams.settings import Settings, get_settings
-from streams.tables import content_vectors_table
-from streams.topics import declare_topics
-from streams.web import register_views
+from agents.chat import ChatHandler, register_chat_agent
+from agents.content import ContentHandler, register_content_agent
+from agents.dead_letters import DeadLetters
+from streams.engine.recommendation_store import RecommendationStore
+from streams.engine.service import EmbeddingService
+from streams.settings import Settings
+from streams.topology.table import ContentVectorsTable, content_vectors_table
+from streams.topology.topics import Topics, declare_topics
+from streams.web.metrics import Metrics
+from streams.web.views import register_views
+
+DEFAULT_BROKER = "localhost:9092"
 
 
-def create_app(settings: Settings) -> faust.App:
+@dataclass(frozen=True)
+class Worker:
+    """What `create_app` built; `app` runs it (the engine is a dependency of the app: it starts first)."""
+
+    app: faust.App
+    engine: EmbeddingService
+    topics: Topics
+    content_vectors: ContentVectorsTable
+    metrics: Metrics
+
+
+def faust_app(settings: Settings) -> faust.App:
+    servers = settings.broker.split(",") if settings.broker else [DEFAULT_BROKER]
     return faust.App(
         settings.app_id,
-        broker=[f"kafka://{server}" for server in settings.broker.split(",") if server] or "kafka://localhost:9092",
+        broker=[f"kafka://{server}" for server in servers],
         store="memory://",
-        autodiscover=["agents"],
+        autodiscover=False,
         datadir=str(settings.data_dir / f"worker-{settings.web_port}"),
         web_host=settings.web_host,
         web_bind=settings.web_host,
@@ -31,24 +49,54 @@ def create_app(settings: Settings) -> faust.App:
         broker_rebalance_timeout=20,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        topic_replication_factor=1,
         topic_partitions=settings.chat_partitions,
         stream_wait_empty=False,
         table_standby_replicas=0,
     )
 
 
-settings = get_settings()
-metrics = Metrics()
-runtime = Runtime(settings, metrics)
-app = create_app(settings)
-topics = declare_topics(app, settings)
-content_vectors = content_vectors_table(app, settings, runtime.follow)
-register_views(app, settings, runtime, metrics)
-metrics.read_from(runtime.stats)
-
-
-@app.task
-async def connect_services() -> None:
-    """Connect Redis at start, so `/healthz` and the first event do not pay for it."""
-    await runtime.kv()
+def create_app(settings: Settings) -> Worker:
+    app = faust_app(settings)
+    metrics = Metrics()
+    metrics.faust_sensor(app)
+    engine = EmbeddingService(settings, on_batch=metrics.observe_batch)
+    app.add_dependency(engine)
+    metrics.watch(engine)
+    topics = declare_topics(app, settings)
+    content_vectors = content_vectors_table(app, engine.follow)
+    store = RecommendationStore(lambda: engine.kv, settings.recommendation_ttl_s)
+    dead_letters = DeadLetters(topics.dead_letter, metrics)
+    within_s = settings.batch_wait_ms / 1000
+    register_chat_agent(
+        app,
+        topics.chat,
+        ChatHandler(
+            topic=settings.topic_chat,
+            searcher=engine,
+            recommendations=topics.recommendations,
+            dead_letters=dead_letters,
+            store=store,
+            metrics=metrics,
+            model_id=engine.index.model_id,
+            top_k=settings.top_k,
+        ),
+        max_batch=settings.batch_max,
+        within_s=within_s,
+        in_flight=2 * engine.parallel,
+    )
+    register_content_agent(
+        app,
+        topics.content,
+        ContentHandler(
+            topic=settings.topic_content,
+            embedder=engine,
+            rows=content_vectors,
+            dead_letters=dead_letters,
+            metrics=metrics,
+            model_id=engine.index.model_id,
+        ),
+        max_batch=settings.batch_max,
+        within_s=within_s,
+    )
+    register_views(app, settings, engine, store, metrics)
+    return Worker(app, engine, topics, content_vectors, metrics)

@@ -1,22 +1,87 @@
-"""The one settings object, read from `HELPSTREAM_*` environment variables (documented in the README)."""
+"""The one settings object, read from `HELPSTREAM_*` environment variables (documented in the README).
+
+`load_settings()` is the only reader of the environment; a bad value stops the process with a one-line message
+that names the variable and the value (`SettingsError`).
+"""
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.backends import Backend
 
+ENV_PREFIX = "HELPSTREAM_"
+
+_HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class SettingsError(ValueError):
+    """A setting has a value helpstream cannot use; the message names the variable and the value."""
+
+
+def parse_broker(value: str) -> str:
+    """`host:port[,host:port]` or Faust's `kafka://host:port[;host:port]` form, as `host:port,host:port`.
+
+    Empty stays empty: `helpstream demo` then starts the embedded broker.
+    """
+    servers: list[str] = []
+    for part in re.split(r"[,;]", value.strip()):
+        server = part.strip()
+        if not server:
+            continue
+        server = server.removeprefix("kafka://")
+        match = _HOST_PORT.match(server)
+        if match is None or not 1 <= int(match["port"]) <= 65535:
+            raise ValueError(
+                f"expected host:port[,host:port] or kafka://host:port, got {value!r} ({server!r} is not host:port)"
+            )
+        servers.append(server)
+    return ",".join(servers)
+
+
+def check_redis_url(value: str) -> str:
+    parsed = urllib.parse.urlsplit(value)
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ValueError(f"the port of {_redacted(value)!r} is not a number from 1 to 65535") from None
+    if parsed.scheme not in _REDIS_SCHEMES:
+        raise ValueError(f"expected redis://host:port/db, rediss://… or unix://…, got {_redacted(value)!r}")
+    if parsed.scheme != "unix" and not parsed.hostname:
+        raise ValueError(f"{_redacted(value)!r} has no host")
+    if port == 0:
+        raise ValueError(f"the port of {_redacted(value)!r} is not a number from 1 to 65535")
+    db = parsed.path.strip("/")
+    if parsed.scheme != "unix" and db and not db.isdigit():
+        raise ValueError(f"the database of {_redacted(value)!r} must be a number, got {db!r}")
+    return value
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, so that errors and logs never show a secret."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.password is None:
+        return url
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HELPSTREAM_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
 
-    broker: str = Field("", description="Kafka bootstrap servers `host:port[,host:port]`; empty: `demo` starts Tansu")
+    broker: str = Field(
+        "",
+        description="Kafka bootstrap servers `host:port[,host:port]` (or `kafka://host:port`); empty: `demo` starts "
+        "the embedded broker",
+    )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the embedding cache and recommendations")
     require_services: bool = Field(
         False,
@@ -41,14 +106,44 @@ class Settings(BaseSettings):
     recommendation_ttl_s: int = Field(86400, ge=1, description="how long `/recommendations/{chat_id}` keeps one")
     log_level: str = Field("info", description="worker log level")
 
+    @field_validator("broker")
+    @classmethod
+    def _broker_servers(cls, value: str) -> str:
+        return parse_broker(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        return check_redis_url(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"expected debug, info, warning, error or critical, got {value!r}")
+        return value.lower()
+
     @property
-    def content_table(self) -> str:
-        return "content-vectors"
+    def redis_url_redacted(self) -> str:
+        return _redacted(self.redis_url)
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()  # type: ignore[call-arg]  # pydantic-settings fills fields from the environment
+def load_settings() -> Settings:
+    """Settings from the environment, or `SettingsError` naming the first bad variable and its value."""
+    try:
+        return Settings()  # type: ignore[call-arg]  # pydantic-settings fills fields from the environment
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "?"
+    variable = f"{ENV_PREFIX}{field.upper()}"
+    value = os.environ.get(variable, error.get("input"))
+    shown = _redacted(str(value)) if field == "redis_url" else str(value)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"invalid {variable}={shown!r}: {message}"
 
 
 def child_env(settings: Settings, **overrides: object) -> dict[str, str]:
@@ -57,7 +152,7 @@ def child_env(settings: Settings, **overrides: object) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            f"HELPSTREAM_{name.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
+            f"{ENV_PREFIX}{name.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
             for name, value in values.items()
         }
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import resource
 from pathlib import Path
 
-from streams.replay import percentile
+from streams.clients.replay import percentile
 
 
 def percentiles(values: list[float]) -> dict[str, float]:

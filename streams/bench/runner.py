@@ -21,15 +21,18 @@ import orjson
 import redis
 
 from index.backends import BACKENDS, Backend, model_id
-from streams import local_services
 from streams.bench import report, stages
 from streams.bench.measure import peak_rss_mb
-from streams.embedded_broker import EmbeddedBroker, free_port
-from streams.publish import DEMO_CHATS, DEMO_CONTENT, publish_chats, publish_content, read_chats, read_content
+from streams.clients.publish import publish_chats, publish_content, read_chats, read_content
+from streams.demo.datasets import demo_chats, demo_content
+from streams.local.apache_kafka import apache_kafka, kafka_jars, kafka_version
+from streams.local.ports import free_port
+from streams.local.redis_server import redis_server
+from streams.local.tansu import EmbeddedBroker
+from streams.local.worker import WorkerProcess
 from streams.settings import Settings, isolated
-from streams.topic_admin import ensure_topics
-from streams.topics import topic_specs
-from streams.worker_process import WorkerProcess
+from streams.topology.admin import ensure_topics
+from streams.topology.topics import topic_specs
 
 LOADS = {"25%": 0.25, "50%": 0.5, "80%": 0.8}
 WARM_UP_CHATS = 3000
@@ -92,10 +95,10 @@ def services(settings: Settings, workdir: Path, progress: Progress) -> Iterator[
         if settings.broker:
             bootstrap, broker = settings.broker, f"configured Kafka at {settings.broker}"
         elif shutil.which("java") and shutil.which("mvn"):
-            jars = local_services.kafka_jars(settings.data_dir / "kafka-jars")
+            jars = kafka_jars(settings.data_dir / "kafka-jars")
             (workdir / "kafka").mkdir()
-            bootstrap = stack.enter_context(local_services.apache_kafka(jars, workdir / "kafka"))
-            broker = f"Apache Kafka {local_services.kafka_version(jars)} (KRaft, started by the bench)"
+            bootstrap = stack.enter_context(apache_kafka(jars, workdir / "kafka"))
+            broker = f"Apache Kafka {kafka_version(jars)} (KRaft, started by the bench)"
         else:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
             broker = "embedded Tansu (no Java/Maven here: latency and recovery figures are Tansu's, not Kafka's)"
@@ -105,7 +108,7 @@ def services(settings: Settings, workdir: Path, progress: Progress) -> Iterator[
         except (redis.RedisError, OSError):
             if shutil.which("redis-server"):
                 (workdir / "redis").mkdir()
-                redis_url = stack.enter_context(local_services.redis_server(workdir / "redis"))
+                redis_url = stack.enter_context(redis_server(workdir / "redis"))
             else:
                 redis_url = "redis://127.0.0.1:1/0"  # nothing answers: workers use their in-process cache
         progress.note(f"broker: {broker}; redis: {redis_url}")
@@ -123,8 +126,8 @@ def run_child(module: str, *args: str) -> dict[str, Any]:
 class Bench:
     def __init__(self, settings: Settings, sizes: Sizes, out: Path) -> None:
         self.settings, self.sizes, self.out = settings, sizes, out
-        self.chats = stages.shuffled(read_chats(DEMO_CHATS))
-        self.content = read_content(DEMO_CONTENT)
+        self.chats = stages.shuffled(read_chats(demo_chats()))
+        self.content = read_content(demo_content())
         self.default: Backend = settings.encoder
         self.backends: list[Backend] = [self.default, *(b for b in BACKENDS if b != self.default)]
         self.progress = Progress(total=4 + 2 * len(self.backends) + 2 + len(sizes.recovery))

@@ -16,11 +16,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import ContentEntry, ContentUpdated, encode
 from streams.bench.measure import percentiles
-from streams.publish import LabelledChat, publish_chats
-from streams.replay import replay
+from streams.clients.publish import LabelledChat, publish_chats
+from streams.clients.replay import replay
+from streams.local.worker import WorkerProcess
 from streams.settings import Settings
-from streams.topics import content_changelog
-from streams.worker_process import WorkerProcess
+from streams.topology.topics import content_changelog
 
 FRESHNESS_ITEM = "help_fees"
 FRESHNESS_QUERY = "what fees do you charge"

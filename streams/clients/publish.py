@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import orjson
@@ -15,10 +17,6 @@ from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
 from schemas import ChatStarted, ContentUpdated, encode
-
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
-DEMO_CONTENT = DEMO_DIR / "content.jsonl"
-DEMO_CHATS = DEMO_DIR / "chats.csv"
 
 
 @dataclass(frozen=True)
@@ -29,14 +27,14 @@ class LabelledChat:
     intent: str | None
 
 
-def read_content(path: Path) -> list[ContentUpdated]:
+def read_content(path: Path | Traversable) -> list[ContentUpdated]:
     with path.open("rb") as f:
         return [ContentUpdated.model_validate(orjson.loads(line)) for line in f if line.strip()]
 
 
-def read_chats(path: Path) -> list[LabelledChat]:
-    if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
+def read_chats(path: Path | Traversable) -> list[LabelledChat]:
+    if path.name.endswith(".csv"):
+        with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
             return [LabelledChat(row["text"], row.get("category")) for row in csv.DictReader(f)]
     with path.open("rb") as f:
         rows = [orjson.loads(line) for line in f if line.strip()]

@@ -7,7 +7,7 @@ from typing import Any
 
 import faust
 
-from streams.settings import Settings
+from streams.topology.topics import CONTENT_PARTITIONS, CONTENT_TABLE
 
 RowListener = Callable[[str, "bytes | None"], None]
 
@@ -38,7 +38,7 @@ class ContentVectorsTable(faust.GlobalTable):
         self._listener(key, event.value)
 
 
-def content_vectors_table(app: faust.App, settings: Settings, listener: RowListener) -> ContentVectorsTable:
+def content_vectors_table(app: faust.App, listener: RowListener) -> ContentVectorsTable:
     # One partition with the producer's partitioner: rows are written from micro-batches, outside Faust's
     # per-event context (MEASURED.md), and a replicated table has no use for more partitions.
     table = ContentVectorsTable(
@@ -47,10 +47,10 @@ def content_vectors_table(app: faust.App, settings: Settings, listener: RowListe
         beacon=app.tables.beacon,
         is_global=True,
         synchronize_all_active_partitions=True,
-        name=settings.content_table,
+        name=CONTENT_TABLE,
         key_type=str,
         value_type=bytes,
-        partitions=1,
+        partitions=CONTENT_PARTITIONS,
         use_partitioner=True,
         recovery_buffer_size=1,
         standby_buffer_size=1,

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from streams.clients.http import get_json, metric
+from streams.local.processes import stop
 from streams.settings import Settings, child_env
-
-
-def get_json(url: str, timeout_s: float = 5) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
 
 
 @dataclass
@@ -65,14 +54,7 @@ class WorkerProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples called `name` (with these labels) in the worker's `/metrics`."""
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
-        )
+        return metric(self.url, name, **labels)
 
     def wait_for_items(self, items: int, timeout_s: float) -> dict[str, Any]:
         """The `/healthz` body once the index holds at least `items` content items."""
@@ -85,11 +67,4 @@ class WorkerProcess:
         raise TimeoutError(f"the worker indexed fewer than {items} items in {timeout_s:.0f} s; see {self.log_path}")
 
     def stop(self, timeout_s: float = 20) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop(self.process, timeout_s)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer
 
 from schemas import Recommendation, decode
-from streams.publish import LabelledChat, publish_chats
+from streams.clients.publish import LabelledChat, publish_chats
 from streams.settings import Settings
 
 REPLAY_TIMEOUT_S = 60

@@ -7,7 +7,7 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.topics import TopicSpec
+from streams.topology.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> None:
             NewTopic(
                 spec.name,
                 num_partitions=spec.partitions,
-                replication_factor=1,
+                replication_factor=spec.replication,
                 topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
             )
             for spec in specs

@@ -1,7 +1,7 @@
 """Builds the demo CMS content and the held-out demo chats from the Banking77 training split.
 
-Run from the repository root: `python demo/build_content.py ../shared/data/banking77/train.csv`.
-Writes `demo/content.jsonl` (one saved response per intent, plus help articles) and `demo/chats.csv`
+Run from the repository root: `python -m streams.demo.build_content ../shared/data/banking77/train.csv`.
+Writes `streams/demo/data/content.jsonl` (one saved response per intent, plus help articles) and `chats.csv`
 (the held-out queries, never used as example queries). Deterministic: the split is by a hash of the text.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 HOLDOUT_PERCENT = 10
-HERE = Path(__file__).resolve().parent
+DATA = Path(__file__).resolve().parent / "data"
 
 # intent → (title, body): written for the demo, in the voice of a bank's support team.
 SAVED_RESPONSES: dict[str, tuple[str, str]] = {
@@ -390,7 +390,7 @@ def main(train_csv: Path) -> None:
     missing = set(examples) ^ set(SAVED_RESPONSES)
     if missing:
         raise SystemExit(f"intents without a written response, or responses without data: {sorted(missing)}")
-    with (HERE / "content.jsonl").open("wb") as out:
+    with (DATA / "content.jsonl").open("wb") as out:
         for intent in sorted(SAVED_RESPONSES):
             title, body = SAVED_RESPONSES[intent]
             event = {
@@ -415,7 +415,7 @@ def main(train_csv: Path) -> None:
                 **article,
             }
             out.write(orjson.dumps(event) + b"\n")
-    with (HERE / "chats.csv").open("w", newline="", encoding="utf-8") as out:
+    with (DATA / "chats.csv").open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(["text", "category"])
         writer.writerows(holdout)

@@ -1,11 +1,12 @@
-"""Real services on this machine for tests and the bench: Apache Kafka (KRaft) and redis-server.
+"""Apache Kafka (KRaft, single node) on free ports: jars from Maven Central, run on the machine's Java 17.
 
-Apache Kafka's jars come from Maven Central (`streams/apache-kafka.pom.xml`) and run on the machine's Java 17;
-each service runs on free ports with its own directory and is stopped by pid.
+The jars are resolved once by the packaged `apache-kafka.pom.xml` into a cache directory; each broker gets its
+own log directory and is stopped by pid.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import shutil
 import subprocess
 import uuid
@@ -13,23 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from streams.embedded_broker import free_port, wait_for_port
+from streams.local.ports import free_port, wait_for_port
+from streams.local.processes import ServiceMissing, stop
 
-KAFKA_POM = Path(__file__).resolve().parent / "apache-kafka.pom.xml"
-
-
-class ServiceMissing(RuntimeError):
-    """A tool a service needs is not installed; the message says which."""
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+_POM = "apache-kafka.pom.xml"
 
 
 def kafka_jars(cache: Path) -> Path:
@@ -38,21 +26,24 @@ def kafka_jars(cache: Path) -> Path:
         if shutil.which(tool) is None:
             raise ServiceMissing(f"`{tool}` is not installed: Apache Kafka needs Java 17 and Maven")
     cache = cache.resolve()  # Maven reads a relative output directory against the pom's folder
+    pom = importlib.resources.files("streams.local") / _POM
+    # The stamp holds the pom it was resolved from: a changed pom resolves again.
     stamp = cache / ".resolved"
-    if stamp.exists() and stamp.stat().st_mtime >= KAFKA_POM.stat().st_mtime:
+    if stamp.exists() and stamp.read_text() == pom.read_text():
         return cache
     shutil.rmtree(cache, ignore_errors=True)
-    done = subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies", f"-DoutputDirectory={cache}"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    with importlib.resources.as_file(pom) as pom_path:
+        done = subprocess.run(
+            ["mvn", "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies", f"-DoutputDirectory={cache}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     if done.returncode != 0:
         raise ServiceMissing(
             f"Maven could not resolve Apache Kafka's jars:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
         )
-    stamp.touch()
+    stamp.write_text(pom.read_text())
     return cache
 
 
@@ -100,24 +91,5 @@ def apache_kafka(jars: Path, workdir: Path) -> Iterator[str]:
     try:
         wait_for_port(port, 90, process)
         yield f"127.0.0.1:{port}"
-    finally:
-        stop(process)
-
-
-@contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    """A throwaway redis-server; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise ServiceMissing("`redis-server` is not installed (Debian: apt-get install redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, 20, process)
-        yield f"redis://127.0.0.1:{port}/0"
     finally:
         stop(process)

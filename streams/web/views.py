@@ -12,13 +12,12 @@ from faust.web import Request, Response, View
 from index.batcher import Lane
 from index.vector_index import Hit
 from schemas import SearchResponse, SearchResult, encode
-from schemas.types import MAX_TEXT_CHARS
-from streams import recommendation_store
-from streams.metrics import Metrics
-from streams.runtime import Runtime
+from schemas.types import KINDS, MAX_TEXT_CHARS
+from streams.engine.recommendation_store import RecommendationStore
+from streams.engine.service import EmbeddingService
 from streams.settings import Settings
+from streams.web.metrics import Metrics
 
-KINDS = ("help_article", "saved_response")
 MAX_K = 50
 
 
@@ -51,7 +50,9 @@ def _result(hit: Hit) -> SearchResult:
     )
 
 
-def register_views(app: faust.App, settings: Settings, runtime: Runtime, metrics: Metrics) -> None:
+def register_views(
+    app: faust.App, settings: Settings, engine: EmbeddingService, store: RecommendationStore, metrics: Metrics
+) -> None:
     def json_response(view: View, body: bytes | dict[str, Any], status: int = 200) -> Response:
         data = body if isinstance(body, bytes) else orjson.dumps(body)
         return view.bytes(data, content_type="application/json", status=status)
@@ -64,13 +65,13 @@ def register_views(app: faust.App, settings: Settings, runtime: Runtime, metrics
                 q, k, kind = parse_search(dict(request.query))
             except BadRequest as exc:
                 return json_response(self, {"error": str(exc)}, status=400)
-            (hits,) = await runtime.query([q], k, kind, Lane.SEARCH)
+            (hits,) = await engine.query([q], k, kind, Lane.SEARCH)
             took = time.perf_counter() - started
             metrics.search_seconds.observe(took)
             response = SearchResponse(
                 query=q,
                 results=[_result(h) for h in hits],
-                model=runtime.encoder.model_id,
+                model=engine.encoder.model_id,
                 took_ms=round(took * 1000, 2),
             )
             return json_response(self, encode(response))
@@ -78,7 +79,7 @@ def register_views(app: faust.App, settings: Settings, runtime: Runtime, metrics
     @app.page("/recommendations/{chat_id}")
     class Recommendations(View):
         async def get(self, request: Request, chat_id: str) -> Response:
-            found = await recommendation_store.load(await runtime.kv(), chat_id)
+            found = await store.load(chat_id)
             if found is None:
                 return json_response(self, {"error": f"no recommendation for chat {chat_id}"}, status=404)
             return json_response(self, found)
@@ -86,24 +87,32 @@ def register_views(app: faust.App, settings: Settings, runtime: Runtime, metrics
     @app.page("/healthz")
     class Health(View):
         async def get(self, request: Request) -> Response:
-            kv = await runtime.kv()
+            if not engine.ready:
+                starting = {"status": "starting", "reasons": ["the model is loading or Redis is connecting"]}
+                return json_response(self, starting, status=503)
+            kv = engine.kv
             redis_ok = await kv.ping()
             recovery = app.tables.recovery  # type: ignore[attr-defined]
             recovered = recovery.completed.is_set() and not recovery.in_recovery
             if recovered:
-                await runtime.index_synced()
+                await engine.index_synced()
             warnings = [] if kv.durable else [f"REDIS UNAVAILABLE: using {kv.description}"]
-            ready = recovered and runtime.model_loaded and redis_ok
-            body = {
+            reasons = [
+                *([] if recovered else ["the index is recovering from the content-vectors changelog"]),
+                *([] if redis_ok else [f"Redis does not answer at {settings.redis_url_redacted}"]),
+            ]
+            ready = not reasons
+            body: dict[str, Any] = {
                 "status": "ok" if ready else "starting",
+                "reasons": reasons,
                 "broker": settings.broker,
-                "redis": {"url": settings.redis_url, "backend": kv.description, "ok": redis_ok},
+                "redis": {"url": settings.redis_url_redacted, "backend": kv.description, "ok": redis_ok},
                 "index": {
                     "recovered": recovered,
-                    "items": len(runtime.index),
-                    "vectors": runtime.index.vectors.vector_count,
+                    "items": len(engine.index),
+                    "vectors": engine.index.vectors.vector_count,
                 },
-                "model": {"id": runtime.index.model_id, "loaded": runtime.model_loaded},
+                "model": {"id": engine.index.model_id, "loaded": engine.model_loaded},
                 "warnings": warnings,
             }
             return json_response(self, body, status=200 if ready else 503)

@@ -1,4 +1,4 @@
-"""`helpstream demo`: the whole pipeline on the embedded broker with the Banking77 demo content and chats."""
+"""Runs `helpstream demo`: the whole pipeline on the embedded broker with the Banking77 demo content and chats."""
 
 from __future__ import annotations
 
@@ -8,17 +8,12 @@ import random
 import time
 
 from schemas import Recommendation
-from streams.embedded_broker import EmbeddedBroker
-from streams.publish import (
-    DEMO_CHATS,
-    DEMO_CONTENT,
-    publish_content,
-    read_chats,
-    read_content,
-)
-from streams.replay import ReplayResult, percentile, replay
+from streams.clients.publish import publish_content, read_chats, read_content
+from streams.clients.replay import ReplayResult, percentile, replay
+from streams.demo.datasets import demo_chats, demo_content
+from streams.local.tansu import EmbeddedBroker
+from streams.local.worker import WorkerProcess
 from streams.settings import Settings
-from streams.worker_process import WorkerProcess
 
 
 def stage(text: str) -> None:
@@ -63,7 +58,7 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
         stack.callback(worker.stop)
         print(f"    ready in {worker.wait_ready(120):.1f} s: {worker.url}/healthz answers 200")
 
-        content = read_content(DEMO_CONTENT)
+        content = read_content(demo_content())
         stage(f"publishing {len(content)} demo content items to {settings.topic_content}")
         started = time.monotonic()
         asyncio.run(publish_content(bootstrap, settings.topic_content, content))
@@ -75,7 +70,7 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
         for warning in health.get("warnings", []):
             print(f"    WARNING: {warning}")
 
-        sample = random.Random(77).sample(read_chats(DEMO_CHATS), min(chats, 996))
+        sample = random.Random(77).sample(read_chats(demo_chats()), min(chats, 996))
         stage(f"replaying {len(sample)} held-out Banking77 chats at {rate:g}/s; each line: chat, latency, top-3")
         result = asyncio.run(replay(bootstrap, worker_settings, sample, rate, _show))
         stage("summary")

@@ -1,0 +1,34 @@
+"""`helpstream search`: ask a running worker's `/search` and print the results."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import urllib.parse
+from typing import Any
+
+from schemas.types import KINDS
+from streams.settings import Settings
+
+
+def add_parser(commands: Any) -> None:
+    search = commands.add_parser("search", help="ask a running worker's /search")
+    search.add_argument("text")
+    search.add_argument("--k", type=int, default=5)
+    search.add_argument("--kind", default="help_article", choices=KINDS)
+    search.add_argument("--url", default=None, help="worker URL (default: from HELPSTREAM_WEB_HOST/PORT)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.clients.http import get_json
+
+    base = args.url or f"http://{settings.web_host}:{settings.web_port}"
+    query = urllib.parse.urlencode({"q": args.text, "k": args.k, "kind": args.kind})
+    status, body = get_json(f"{base}/search?{query}")
+    if status != 200:
+        print(f"helpstream: {status}: {body.get('error') if isinstance(body, dict) else body}", file=sys.stderr)
+        return 1
+    for rank, hit in enumerate(body["results"], 1):
+        print(f"{rank:>2}. {hit['score']:.3f}  {hit['content_id']:<40} {hit['title']}")
+    print(f"({body['model']}, {body['took_ms']} ms)")
+    return 0

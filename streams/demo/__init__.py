@@ -1,0 +1,1 @@
+"""`helpstream demo` and its data: Banking77-derived CMS content and held-out chats, shipped as package data."""

@@ -1,0 +1,1 @@
+"""The worker's embedding engine: model, micro-batchers, FAISS index thread, Redis, and the recommendation store."""

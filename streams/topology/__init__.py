@@ -1,0 +1,1 @@
+"""Where events live: topic names, partitions and replication, the replicated table, topic creation."""

@@ -1,0 +1,71 @@
+"""Every topic helpstream reads or writes, declared once: name, partitions, replication, cleanup policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from streams.settings import Settings
+
+CONTENT_TABLE = "content-vectors"
+# CMS edits are rare and the replicated table's changelog must have as many partitions as its source topic.
+CONTENT_PARTITIONS = 1
+DEAD_LETTER_PARTITIONS = 1
+# What the worker creates topics with; on a multi-broker cluster create them beforehand with yours.
+REPLICATION_FACTOR = 1
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool = False
+    replication: int = REPLICATION_FACTOR
+
+
+def content_changelog(settings: Settings) -> str:
+    """Faust's name for the changelog of the content-vectors table."""
+    return f"{settings.app_id}-{CONTENT_TABLE}-changelog"
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """What a worker creates before it starts (Tansu ignores the partition count of topics it auto-creates)."""
+    return [
+        TopicSpec(settings.topic_chat, settings.chat_partitions),
+        TopicSpec(settings.topic_recommendations, settings.chat_partitions),
+        TopicSpec(settings.topic_content, CONTENT_PARTITIONS),
+        TopicSpec(settings.topic_dead_letter, DEAD_LETTER_PARTITIONS),
+        TopicSpec(content_changelog(settings), CONTENT_PARTITIONS, compacted=True),
+    ]
+
+
+@dataclass(frozen=True)
+class Topics:
+    chat: faust.TopicT
+    content: faust.TopicT
+    recommendations: faust.TopicT
+    dead_letter: faust.TopicT
+
+
+def declare_topics(app: faust.App, settings: Settings) -> Topics:
+    """Raw-bytes topics: payloads are validated by `schemas`, so a malformed one reaches the dead-letter path."""
+    specs = {spec.name: spec for spec in topic_specs(settings)}
+
+    def raw(name: str) -> faust.TopicT:
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=specs[name].partitions,
+            replicas=specs[name].replication,
+        )
+
+    return Topics(
+        chat=raw(settings.topic_chat),
+        content=raw(settings.topic_content),
+        recommendations=raw(settings.topic_recommendations),
+        dead_letter=raw(settings.topic_dead_letter),
+    )
