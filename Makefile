@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CODE := streams agents index schemas tests demo
+CODE := streams agents index schemas tests
 
 .PHONY: install demo test unit integration lint format schemas clean
 .DEFAULT_GOAL := demo

@@ -1,4 +1,4 @@
-"""Real services for the integration tests, from `streams.local_services`.
+"""Real services for the integration tests, from `streams.local`.
 
 When Java, Maven or redis-server is missing the tests skip with the reason, unless
 HELPSTREAM_REQUIRE_SERVICES=1 (CI): then they fail.
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from streams import local_services
-from streams.settings import get_settings
+from streams.local import apache_kafka as kafka
+from streams.local import redis_server as redis
+from streams.local.processes import ServiceMissing
+from streams.settings import load_settings
 
 KAFKA_JARS = Path(__file__).resolve().parent.parent / ".helpstream" / "kafka-jars"
 
@@ -23,8 +25,8 @@ KAFKA_JARS = Path(__file__).resolve().parent.parent / ".helpstream" / "kafka-jar
 def required(kind: str) -> Iterator[None]:
     try:
         yield
-    except local_services.ServiceMissing as exc:
-        if get_settings().require_services:
+    except ServiceMissing as exc:
+        if load_settings().require_services:
             pytest.fail(f"HELPSTREAM_REQUIRE_SERVICES=1 but {exc}", pytrace=False)
         pytest.skip(f"{kind}: {exc}")
 
@@ -33,16 +35,16 @@ def required(kind: str) -> Iterator[None]:
 def apache_kafka(workdir: Path) -> Iterator[tuple[str, str]]:
     """Yields (bootstrap, version)."""
     with required("Apache Kafka"):
-        jars = local_services.kafka_jars(KAFKA_JARS)
-    with local_services.apache_kafka(jars, workdir) as bootstrap:
-        yield bootstrap, local_services.kafka_version(jars)
+        jars = kafka.kafka_jars(KAFKA_JARS)
+    with kafka.apache_kafka(jars, workdir) as bootstrap:
+        yield bootstrap, kafka.kafka_version(jars)
 
 
 @contextmanager
 def redis_server(workdir: Path) -> Iterator[str]:
     with ExitStack() as stack:
         with required("Redis"):
-            url = stack.enter_context(local_services.redis_server(workdir))
+            url = stack.enter_context(redis.redis_server(workdir))
         yield url
 
 

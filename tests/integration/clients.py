@@ -6,12 +6,17 @@ import asyncio
 import time
 import urllib.parse
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.worker_process import WorkerProcess, get_json
+from streams.clients.http import get_json
+from streams.clients.publish import read_content
+from streams.demo.datasets import demo_content
+from streams.local.worker import WorkerProcess
+from streams.settings import Settings
 
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> None:
@@ -27,27 +32,56 @@ def produce_json(bootstrap: str, topic: str, events: Iterable[tuple[str, dict[st
     produce(bootstrap, topic, ((key.encode(), orjson.dumps(event)) for key, event in events))
 
 
-def consume(bootstrap: str, topic: str, count: int, timeout_s: float) -> list[Any]:
-    """Read `topic` from the beginning until `count` messages arrived (or the timeout): the agent UI's view."""
+def consume_keys(bootstrap: str, topic: str, keys: Iterable[bytes], timeout_s: float) -> dict[bytes, Any]:
+    """Read `topic` from the beginning, as the agent UI would, until a message of every key in `keys` arrived
+    (or the timeout); returns the last message of each of those keys. Messages of other keys are passed over,
+    so tests sharing a topic never see each other's events."""
+    wanted = set(keys)
 
-    async def run() -> list[Any]:
+    async def run() -> dict[bytes, Any]:
         consumer = AIOKafkaConsumer(
             topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
         )
         await consumer.start()
-        messages: list[Any] = []
+        found: dict[bytes, Any] = {}
         deadline = time.monotonic() + timeout_s
         try:
-            while len(messages) < count and time.monotonic() < deadline:
+            while not wanted <= found.keys() and time.monotonic() < deadline:
                 batches = await consumer.getmany(timeout_ms=200)
                 for batch in batches.values():
-                    messages.extend(batch)
+                    found.update((m.key, m) for m in batch if m.key in wanted)
         finally:
             await consumer.stop()
-        return messages
+        return found
 
     return asyncio.run(run())
 
 
 def search(worker: WorkerProcess, q: str, **params: Any) -> tuple[int, Any]:
     return get_json(f"{worker.url}/search?{urllib.parse.urlencode({'q': q, **params})}")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def chat(chat_id: str, text: str) -> tuple[str, dict[str, Any]]:
+    return chat_id, {"chat_id": chat_id, "customer_id": "u-1", "text": text, "created_at": now()}
+
+
+def demo_items() -> int:
+    return len(read_content(demo_content()))
+
+
+def publish_demo_content(settings: Settings) -> None:
+    """The CMS export, produced line for line as the CMS would (plain JSON, keyed by content_id)."""
+    with demo_content().open("rb") as f:
+        lines = [line for line in f if line.strip()]
+    produce(
+        settings.broker, settings.topic_content, ((orjson.loads(line)["content_id"].encode(), line) for line in lines)
+    )
+
+
+def index_holds(worker: WorkerProcess, items: int) -> bool:
+    status, body = worker.health()
+    return status == 200 and body["index"]["items"] == items

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import redis
 
-from streams.embedded_broker import free_port
+from streams.local.ports import free_port
+from streams.local.worker import WorkerProcess
 from streams.settings import Settings, isolated
-from streams.worker_process import WorkerProcess
 from tests.services import apache_kafka, redis_server
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import free_port
+from streams.local.ports import free_port
 from streams.settings import Settings, child_env
 
 CHATS = 60

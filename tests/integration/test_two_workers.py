@@ -6,11 +6,18 @@ from collections.abc import Callable
 
 import orjson
 
-from streams.embedded_broker import free_port
+from streams.local.ports import free_port
 from streams.settings import Settings
-from tests.integration.clients import consume, produce_json, search
+from tests.integration.clients import (
+    chat,
+    consume_keys,
+    demo_items,
+    index_holds,
+    produce_json,
+    publish_demo_content,
+    search,
+)
 from tests.integration.conftest import Workers
-from tests.integration.test_pipeline import DEMO_ITEMS, chat, publish_demo_content
 from tests.services import wait_until
 
 CHATS = 200
@@ -26,15 +33,16 @@ def test_two_workers_split_the_chats_and_both_serve_search(
     b.wait_ready(90)
     publish_demo_content(first)
     for worker in (a, b):
-        wait_until(lambda w=worker: w.health()[1]["index"]["items"] == DEMO_ITEMS, 240, 0.5)
+        wait_until(lambda w=worker: index_holds(w, demo_items()), 240, 0.5)
 
     produce_json(
         first.broker, first.topic_chat, (chat(f"c-{i}", "I still have not received my card") for i in range(CHATS))
     )
-    recs = consume(first.broker, first.topic_recommendations, CHATS, timeout_s=120)
+    keys = {f"c-{i}".encode() for i in range(CHATS)}
+    recs = consume_keys(first.broker, first.topic_recommendations, keys, timeout_s=180)
 
-    assert {orjson.loads(m.value)["chat_id"] for m in recs} == {f"c-{i}" for i in range(CHATS)}
-    handled = [w.metric("helpstream_events_in_total", topic=first.topic_chat) for w in (a, b)]
+    assert {orjson.loads(m.value)["chat_id"] for m in recs.values()} == {f"c-{i}" for i in range(CHATS)}
+    handled = [w.metric("helpstream_events_handled_total", topic=first.topic_chat) for w in (a, b)]
     assert all(n > 0 for n in handled), handled
     assert sum(handled) >= CHATS
     figures.append(("chats handled by worker a / b (4 partitions)", f"{handled[0]:.0f} / {handled[1]:.0f}"))

@@ -57,3 +57,14 @@ def test_workers_wait_for_healthy_services_and_their_environment_is_valid_settin
 def test_every_worker_publishes_its_web_port_on_a_different_host_port(services: dict[str, Any]) -> None:
     host_ports = [mapping.split(":")[0] for w in workers(services).values() for mapping in w["ports"]]
     assert len(host_ports) == len(set(host_ports))
+
+
+def test_the_worker_image_installs_the_built_wheel_not_the_source_tree(services: dict[str, Any]) -> None:
+    dockerfile = services["worker-1"]["build"]["dockerfile_inline"]
+    stages = dockerfile.split("\nFROM ")
+    assert len(stages) == 2
+    assert "pip wheel" in stages[0]
+    assert "COPY . ." not in dockerfile
+    assert "COPY --from=wheel /wheels /wheels" in stages[1]
+    assert "pip install --no-cache-dir /wheels/helpstream-*.whl" in stages[1]
+    assert all(w["restart"] == "unless-stopped" for w in workers(services).values())

@@ -6,8 +6,10 @@ import hashlib
 import threading
 
 import numpy as np
+import pytest
 
 from index.encoder import Vectors
+from index.vector_index import Hit
 
 
 class FakeEncoder:
@@ -43,3 +45,14 @@ def vector(text: str, dimension: int = 8) -> np.ndarray:
     seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
     v = np.random.default_rng(seed).standard_normal(dimension).astype(np.float32)
     return v / np.linalg.norm(v)
+
+
+def assert_same_hits(got: list[list[Hit]], want: list[list[Hit]]) -> None:
+    """Ids, kinds, titles and order exactly; scores within float32 rounding (BLAS and the plain loop sum in
+    different orders, and CPUs differ in the last bit)."""
+    assert [[(h.content_id, h.kind, h.title) for h in hits] for hits in got] == [
+        [(h.content_id, h.kind, h.title) for h in hits] for hits in want
+    ]
+    assert [[h.score for h in hits] for hits in got] == [
+        [pytest.approx(h.score, abs=1e-5) for h in hits] for hits in want
+    ]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from index.vector_index import VectorIndex
-from tests.unit.index.fakes import vector
+from tests.unit.index.fakes import assert_same_hits, vector
 
 
 def rows(*texts: str) -> np.ndarray:
@@ -74,5 +74,5 @@ def test_an_index_spread_over_shards_answers_like_one_index(monkeypatch: pytest.
     assert len(whole._by_kind["saved_response"]) == 1
     assert len(sharded._by_kind["saved_response"]) > 5
     queries = rows(*[f"item-{i}-0" for i in range(0, 40, 3)], "item-5-new", "elsewhere")
-    assert sharded.search(queries, 5, "saved_response") == whole.search(queries, 5, "saved_response")
+    assert_same_hits(sharded.search(queries, 5, "saved_response"), whole.search(queries, 5, "saved_response"))
     assert sharded.vector_count == whole.vector_count

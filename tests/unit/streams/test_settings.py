@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from streams.settings import Settings, child_env
+from streams.settings import Settings, SettingsError, child_env, load_settings
 
 
 def test_settings_come_from_helpstream_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,6 +28,8 @@ def test_a_bad_value_is_refused_with_the_variable_named(monkeypatch: pytest.Monk
     monkeypatch.setenv("HELPSTREAM_TOP_K", "lots")
     with pytest.raises(ValidationError, match="top_k"):
         Settings()  # type: ignore[call-arg]
+    with pytest.raises(SettingsError, match=r"^invalid HELPSTREAM_TOP_K='lots': Input should be a valid integer"):
+        load_settings()
 
 
 def test_a_child_worker_gets_the_settings_back_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,3 +45,72 @@ def test_the_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     missing = [name for name in Settings.model_fields if f"`HELPSTREAM_{name.upper()}`" not in readme]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("value", "bootstrap"),
+    [
+        ("", ""),
+        ("kafka-1:9092", "kafka-1:9092"),
+        ("kafka-1:9092, kafka-2:9093", "kafka-1:9092,kafka-2:9093"),
+        ("kafka://127.0.0.1:9092", "127.0.0.1:9092"),
+        ("kafka://a:1;kafka://b:2", "a:1,b:2"),
+        ("[::1]:9092", "[::1]:9092"),
+    ],
+)
+def test_the_broker_is_host_port_pairs_or_fausts_kafka_url(
+    monkeypatch: pytest.MonkeyPatch, value: str, bootstrap: str
+) -> None:
+    monkeypatch.setenv("HELPSTREAM_BROKER", value)
+    assert load_settings().broker == bootstrap
+
+
+@pytest.mark.parametrize("value", ["nonsense", "kafka://", "host:port", "host:99999", "http://h:1", "a:1,b"])
+def test_a_broker_that_is_not_host_port_names_the_variable_and_the_value(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("HELPSTREAM_BROKER", value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message.startswith(f"invalid HELPSTREAM_BROKER={value!r}: ")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "redis://127.0.0.1:6379/0",
+        "redis://:pw@redis:6379/2",
+        "rediss://user:pw@cache.example:6380",
+        "unix:///tmp/r.sock",
+    ],
+)
+def test_redis_urls_of_every_scheme_are_accepted(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("HELPSTREAM_REDIS_URL", value)
+    assert load_settings().redis_url == value
+
+
+@pytest.mark.parametrize("value", ["localhost:6379", "http://h:1", "redis://h:port/0", "redis://h:1/zero", "redis://"])
+def test_a_malformed_redis_url_is_refused_without_showing_its_password(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    secret = value.replace("://", "://:hunter2@", 1) if "://" in value and value != "redis://" else value
+    monkeypatch.setenv("HELPSTREAM_REDIS_URL", secret)
+    with pytest.raises(SettingsError, match=r"^invalid HELPSTREAM_REDIS_URL=") as raised:
+        load_settings()
+    assert "hunter2" not in str(raised.value)
+
+
+def test_the_command_exits_2_at_once_with_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {**os.environ, "HELPSTREAM_BROKER": "nonsense"}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "helpstream: invalid HELPSTREAM_BROKER='nonsense': expected host:port[,host:port] or kafka://host:port, "
+        "got 'nonsense' ('nonsense' is not host:port)"
+    ]
+    assert time.monotonic() - started < 5

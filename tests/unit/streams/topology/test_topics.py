@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from streams.settings import Settings
-from streams.topics import content_changelog, topic_specs
+from streams.topology.topics import content_changelog, topic_specs
 
 
 def test_every_topic_is_created_with_its_partitions_and_only_the_changelog_is_compacted() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.web import BadRequest, parse_search
+from streams.web.views import BadRequest, parse_search
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -18,7 +18,7 @@ def test_defaults_follow_the_contract() -> None:
         ({"q": "x", "k": "0"}, "k must be from 1 to 50"),
         ({"q": "x", "k": "51"}, "k must be from 1 to 50"),
         ({"q": "x", "k": "2.5"}, "k must be an integer"),
-        ({"q": "x", "kind": "faq"}, "kind must be one of help_article, saved_response"),
+        ({"q": "x", "kind": "faq"}, "kind must be one of saved_response, help_article"),
         ({"q": "x" * 4001}, "longer than 4000"),
     ],
 )

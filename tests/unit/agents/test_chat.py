@@ -1,0 +1,87 @@
+"""The chat handler without a broker: decode, dead letter, recommendation building, store and metrics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+
+from agents.chat import ChatHandler
+from agents.dead_letters import REASON_HEADER, DeadLetters
+from agents.ports import DEAD_LETTERED, RECOMMENDED
+from index.batcher import Lane
+from schemas import DeadLetter, Recommendation, encode
+from tests.unit.agents.fakes import FakeMetrics, FakeSearcher, FakeSink, FakeStore, event
+
+TOPIC = "chat.started"
+
+
+class Wired:
+    def __init__(self, top_k: int = 2) -> None:
+        self.searcher = FakeSearcher(["card_arrival", "lost_card", "change_pin"])
+        self.recommendations, self.dead, self.store, self.metrics = FakeSink(), FakeSink(), FakeStore(), FakeMetrics()
+        self.handle = ChatHandler(
+            topic=TOPIC,
+            searcher=self.searcher,
+            recommendations=self.recommendations,
+            dead_letters=DeadLetters(self.dead, self.metrics),
+            store=self.store,
+            metrics=self.metrics,
+            model_id="fake-model",
+            top_k=top_k,
+        )
+
+
+def chat(chat_id: str, text: str = "my card has not arrived", *, ago_ms: float = 20) -> bytes:
+    created = datetime.now(UTC) - timedelta(milliseconds=ago_ms)
+    return orjson.dumps({"chat_id": chat_id, "text": text, "created_at": created.isoformat(), "extra": "ignored"})
+
+
+async def test_each_chat_gets_one_recommendation_keyed_by_chat_id_with_the_top_k_saved_responses() -> None:
+    wired = Wired(top_k=2)
+    await wired.handle([event(chat("c-1"), offset=0), event(chat("c-2", "lost my card"), offset=1)])
+
+    assert wired.searcher.queries == [(["my card has not arrived", "lost my card"], 2, "saved_response", Lane.CHAT)]
+    assert [sent.key for sent in wired.recommendations.sent] == [b"c-1", b"c-2"]
+    recs = [Recommendation.model_validate_json(sent.value or b"") for sent in wired.recommendations.sent]
+    assert [[item.content_id for item in rec.items] for rec in recs] == [["card_arrival", "lost_card"]] * 2
+    assert all(item.kind == "saved_response" for rec in recs for item in rec.items)
+    assert all(rec.model == "fake-model" for rec in recs)
+    assert all(15 <= rec.latency_ms < 5000 for rec in recs)
+    assert "__faust" not in orjson.loads(wired.recommendations.sent[0].value or b"")
+    assert [encode(rec) for rec in wired.store.saved] == [sent.value for sent in wired.recommendations.sent]
+    assert wired.metrics.outcomes == {(TOPIC, RECOMMENDED): 2}
+    assert wired.dead.sent == []
+
+
+async def test_a_malformed_chat_is_dead_lettered_with_reason_and_bytes_and_its_batch_mates_are_recommended() -> None:
+    wired = Wired()
+    bad = b'{"chat_id": "c-2", "created_at": "2026-11-29T09:00:00Z"}'
+    await wired.handle([event(chat("c-1")), event(bad, offset=7, key=b"c-2"), event(chat("c-3"), offset=8)])
+
+    assert [sent.key for sent in wired.recommendations.sent] == [b"c-1", b"c-3"]
+    (letter_sent,) = wired.dead.sent
+    letter = DeadLetter.model_validate_json(letter_sent.value or b"")
+    assert (letter.source_topic, letter.offset, letter.value_b64, letter.key_b64) == (TOPIC, 7, bad, b"c-2")
+    assert "text: Field required" in letter.reason
+    assert letter_sent.key == b"c-2"
+    assert letter_sent.headers == {REASON_HEADER: letter.reason.encode()}
+    assert wired.metrics.outcomes == {(TOPIC, RECOMMENDED): 2, (TOPIC, DEAD_LETTERED): 1}
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "expected a JSON object"),
+        (None, "empty value"),
+        (orjson.dumps({"chat_id": "c", "text": "x" * 4001, "created_at": "2026-11-29T09:00:00Z"}), "4000 characters"),
+    ],
+)
+async def test_a_batch_of_only_bad_chats_searches_nothing_and_stores_nothing(raw: bytes | None, reason: str) -> None:
+    wired = Wired()
+    await wired.handle([event(raw)])
+    assert wired.searcher.queries == []
+    assert wired.store.saved == []
+    assert reason in DeadLetter.model_validate_json(wired.dead.sent[0].value or b"").reason

@@ -1,0 +1,59 @@
+"""The package declares what it imports and ships the files it reads (the wheel install test proves it whole)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import importlib.resources
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("streams", "agents", "index", "schemas")
+
+
+def imported_top_level_modules() -> set[str]:
+    """Every module the package imports, at module level or inside functions."""
+    names: set[str] = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - set(PACKAGES) - {"__future__"}
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_imported_library_is_a_declared_dependency() -> None:
+    declared = {
+        normalise(re.split(r"[ ;<>=!~\[]", requirement, maxsplit=1)[0])
+        for requirement in importlib.metadata.requires("helpstream") or []
+        if "extra ==" not in requirement
+    }
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = {
+        module: distributions.get(module)
+        for module in imported_top_level_modules()
+        if not {normalise(d) for d in distributions.get(module, [module])} & declared
+    }
+    assert undeclared == {}
+
+
+def test_the_data_files_the_code_reads_are_package_data() -> None:
+    for package, name in [
+        ("streams.local", "apache-kafka.pom.xml"),
+        ("streams.demo", "data/content.jsonl"),
+        ("streams.demo", "data/chats.csv"),
+        ("streams.demo", "data/LICENSE-banking77"),
+        ("schemas", "json/chat.started.schema.json"),
+    ]:
+        assert (importlib.resources.files(package) / name).is_file(), f"{package}/{name}"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"streams.local" = ["apache-kafka.pom.xml"]' in pyproject
+    assert '"streams.demo" = ["data/*"]' in pyproject
