@@ -11,6 +11,7 @@ import faust
 
 from agents.dead_letters import DeadLetters
 from agents.delivery import run_batches
+from agents.isolation import run_isolated
 from agents.ports import RECOMMENDED, AgentMetrics, RecommendationStore, Searcher, Sink
 from index.batcher import Lane
 from index.vector_index import Hit
@@ -43,20 +44,31 @@ class ChatHandler:
 
     async def __call__(self, batch: Sequence[faust.EventT]) -> None:
         decoded = await self._dead_letters.decode(ChatStarted, batch)
-        deliveries: list[Awaitable[Any]] = list(decoded.dead_letters)
-        chats = decoded.records
-        recommendations: list[Recommendation] = []
-        if chats:
-            results = await self._searcher.query([c.text for c in chats], self._top_k, "saved_response", Lane.CHAT)
-            recommendations = [self._recommendation(c, hits) for c, hits in zip(chats, results, strict=True)]
-            for rec in recommendations:
-                deliveries.append(await self._recommendations.send(key=rec.chat_id.encode(), value=encode(rec)))
+        searched = await run_isolated(
+            decoded.events,
+            decoded.records,
+            self._search,
+            healthy=self._searcher.healthy,
+            dead_letters=self._dead_letters,
+            what="embedding and search",
+        )
+        deliveries: list[Awaitable[Any]] = [*decoded.dead_letters, *searched.dead_letters]
+        recommendations = [self._recommendation(chat, hits) for _, chat, hits in searched.done]
+        for (event, _, _), rec in zip(searched.done, recommendations, strict=True):
+            deliveries.append(
+                await self._dead_letters.publish(
+                    self._recommendations, event, key=rec.chat_id.encode(), value=encode(rec)
+                )
+            )
         await asyncio.gather(*deliveries)
         if recommendations:
             await self._store.save(recommendations)
             self._metrics.handled(self._topic, RECOMMENDED, len(recommendations))
             for rec in recommendations:
                 self._metrics.recommended(rec.latency_ms)
+
+    async def _search(self, chats: list[ChatStarted]) -> list[list[Hit]]:
+        return await self._searcher.query([c.text for c in chats], self._top_k, "saved_response", Lane.CHAT)
 
     def _recommendation(self, chat: ChatStarted, hits: list[Hit]) -> Recommendation:
         now = datetime.now(UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Sequence
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from agents.dead_letters import DeadLetters
 from agents.delivery import run_batches
+from agents.isolation import run_isolated
 from agents.ports import INDEXED, UNCHANGED, AgentMetrics, Embedder, Rows
 from index.embedding_cache import text_hash
 from index.encoder import Vectors
@@ -45,23 +47,37 @@ class ContentHandler:
 
     async def __call__(self, batch: Sequence[faust.EventT]) -> None:
         decoded = await self._dead_letters.decode(ContentUpdated, batch)
-        latest: dict[str, ContentUpdated] = {}
-        for update in decoded.records:
+        latest: dict[str, tuple[faust.EventT, ContentUpdated]] = {}
+        for event, update in zip(decoded.events, decoded.records, strict=True):
             pending = latest.get(update.content_id)
-            if (update.version > pending.version) if pending is not None else self._is_news(update):
-                latest[update.content_id] = update
+            if (update.version > pending[1].version) if pending is not None else self._is_news(update):
+                latest[update.content_id] = (event, update)
         self._metrics.handled(self._topic, UNCHANGED, len(decoded.records) - len(latest))
-        upserts = [u for u in latest.values() if u.op == "upsert"]
-        texts = [text for u in upserts for text in u.texts()]
-        vectors = await self._embedder.embed_content(texts) if texts else np.zeros((0, 0), np.float32)
-        offset = 0
-        for update in latest.values():
-            count = len(update.texts())
-            self._rows[update.content_id] = encode(self._entry(update, vectors[offset : offset + count]))
-            offset += count
-            logger.info("content %s v%s: %s", update.content_id, update.version, update.op)
-        self._metrics.handled(self._topic, INDEXED, len(latest))
-        await asyncio.gather(*decoded.dead_letters)
+        upserts = [(event, u) for event, u in latest.values() if u.op == "upsert"]
+        embedded = await run_isolated(
+            [event for event, _ in upserts],
+            [u for _, u in upserts],
+            self._embed,
+            healthy=self._embedder.healthy,
+            dead_letters=self._dead_letters,
+            what="embedding",
+        )
+        rows = {u.content_id: vectors for _, u, vectors in embedded.done}
+        written = 0
+        for _, update in latest.values():
+            if update.op == "delete" or update.content_id in rows:
+                self._rows[update.content_id] = encode(self._entry(update, rows.get(update.content_id)))
+                written += 1
+                logger.info("content %s v%s: %s", update.content_id, update.version, update.op)
+        self._metrics.handled(self._topic, INDEXED, written)
+        await asyncio.gather(*decoded.dead_letters, *embedded.dead_letters)
+
+    async def _embed(self, updates: list[ContentUpdated]) -> list[Vectors]:
+        """All texts of all updates in one call, split back per update."""
+        texts = [text for u in updates for text in u.texts()]
+        vectors = await self._embedder.embed_content(texts)
+        bounds = np.cumsum([0, *(len(u.texts()) for u in updates)])
+        return [vectors[start:end] for start, end in itertools.pairwise(bounds)]
 
     def _is_news(self, update: ContentUpdated) -> bool:
         """An event changes the index unless the table holds this version or a newer one, from this model."""
@@ -73,12 +89,14 @@ class ContentHandler:
             return True
         return update.version == stored.version and update.op == "upsert" and stored.model != self._model_id
 
-    def _entry(self, update: ContentUpdated, rows: Vectors) -> ContentEntry:
+    def _entry(self, update: ContentUpdated, rows: Vectors | None) -> ContentEntry:
         if update.op == "delete":
             # A tombstone with its version, so a late older upsert cannot resurrect the item.
             return ContentEntry(
                 content_id=update.content_id, version=update.version, model=self._model_id, deleted=True
             )
+        if rows is None:
+            raise ValueError(f"upsert of {update.content_id} without vectors")
         return ContentEntry(
             content_id=update.content_id,
             version=update.version,

@@ -10,6 +10,13 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import faust
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from pydantic import BaseModel
 
 from agents.ports import DEAD_LETTERED, AgentMetrics, Sink
@@ -20,13 +27,22 @@ logger = logging.getLogger(__name__)
 Model = TypeVar("Model", bound=BaseModel)
 
 REASON_HEADER = "helpstream-reason"
+# Errors that belong to one output message (the broker or client refuses that message), not to the system.
+MESSAGE_ERRORS = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTimestampError,
+)
 _MAX_REASON_HEADER_BYTES = 1000
 
 
 @dataclass
 class Decoded(Generic[Model]):
-    """A batch split into its valid records and the delivery futures of its dead letters."""
+    """A batch split into its valid records (with their events) and the delivery futures of its dead letters."""
 
+    events: list[faust.EventT] = field(default_factory=list)
     records: list[Model] = field(default_factory=list)
     dead_letters: list[Awaitable[Any]] = field(default_factory=list)
 
@@ -40,27 +56,46 @@ class DeadLetters:
         decoded: Decoded[Model] = Decoded()
         for event in batch:
             try:
-                decoded.records.append(decode(model, event.message.value))
+                record = decode(model, event.message.value)
             except InvalidEvent as exc:
                 decoded.dead_letters.append(await self.send(event, str(exc)))
+            else:
+                decoded.events.append(event)
+                decoded.records.append(record)
         return decoded
 
     async def send(self, event: faust.EventT, reason: str) -> Awaitable[Any]:
         """Queue the dead letter; returns the delivery future to await before acking the event."""
         message = event.message
-        letter = DeadLetter(
+        key = message.key if isinstance(message.key, bytes) else None
+        letter = DeadLetter.of(
             source_topic=message.topic,
             partition=message.partition,
             offset=message.offset,
             reason=reason,
-            key_b64=message.key if isinstance(message.key, bytes) else None,
-            value_b64=message.value if isinstance(message.value, bytes) else None,
+            key=key,
+            value=message.value if isinstance(message.value, bytes) else None,
             received_at=datetime.now(UTC),
         )
-        logger.warning("dead-lettering %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+        logger.warning("dead-lettering %s[%s]@%s: %s", message.topic, message.partition, message.offset, letter.reason)
         self._metrics.handled(message.topic, DEAD_LETTERED)
         return await self._sink.send(
-            key=message.key,
+            key=letter.key_b64,
             value=encode(letter),
-            headers={REASON_HEADER: reason.encode()[:_MAX_REASON_HEADER_BYTES]},
+            headers={REASON_HEADER: letter.reason.encode()[:_MAX_REASON_HEADER_BYTES]},
         )
+
+    async def publish(self, sink: Sink, event: faust.EventT, *, key: bytes, value: bytes) -> Awaitable[None]:
+        """Send `event`'s output; if the broker or client refuses that one message, dead-letter `event` instead.
+        Returns an awaitable that settles once the output (or the dead letter) is delivered."""
+        try:
+            delivery = await sink.send(key=key, value=value)
+        except MESSAGE_ERRORS as exc:
+            return await self.send(event, f"its output could not be produced: {exc!r}")
+        return self._settle(event, delivery)
+
+    async def _settle(self, event: faust.EventT, delivery: Awaitable[Any]) -> None:
+        try:
+            await delivery
+        except MESSAGE_ERRORS as exc:
+            await (await self.send(event, f"its output could not be produced: {exc!r}"))

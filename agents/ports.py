@@ -23,9 +23,15 @@ class Sink(Protocol):
 class Searcher(Protocol):
     async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> list[list[Hit]]: ...
 
+    async def healthy(self) -> bool:
+        """Whether a canary text embeds and searches: tells a bad event from a broken model or index."""
+        ...
+
 
 class Embedder(Protocol):
     async def embed_content(self, texts: list[str]) -> Vectors: ...
+
+    async def healthy(self) -> bool: ...
 
 
 class Rows(Protocol):

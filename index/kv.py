@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError, RedisError, ResponseError
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +28,21 @@ class KeyValue(Protocol):
     async def close(self) -> None: ...
 
 
+def redacted(url: str) -> str:
+    """The URL without its password, for logs, errors and `/healthz`."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.password is None:
+        return url
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
+
+
 class RedisKeyValue:
     durable = True
 
     def __init__(self, client: aioredis.Redis, url: str) -> None:
         self._client = client
-        self.description = f"redis {url}"
+        self.description = f"redis {redacted(url)}"
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
@@ -89,20 +100,44 @@ class MemoryKeyValue:
         self._data.clear()
 
 
-async def connect(url: str, *, required: bool) -> KeyValue:
-    """Redis at `url`; when it does not answer, raise if `required`, else warn and fall back to memory."""
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+class RedisRefused(ConnectionError):
+    """Redis answered but refused us (wrong password, untrusted certificate): a setting is wrong, so no fallback."""
+
+
+async def connect(url: str, *, required: bool, ca_file: str | None = None) -> KeyValue:
+    """Redis at `url`; when it does not answer, raise if `required`, else warn and fall back to memory.
+
+    A refusal (authentication, TLS verification) always raises `RedisRefused`: it is a wrong setting, not an
+    absent service."""
+    if ca_file and url.startswith("rediss://"):
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, ssl_ca_certs=ca_file)
+    else:
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
     try:
         await client.ping()
+    except (AuthenticationError, AuthenticationWrongNumberOfArgsError, ssl.SSLError) as exc:
+        await client.aclose()
+        raise RedisRefused(f"Redis at {redacted(url)} refused the connection: {_one_line(exc)}") from None
+    except ResponseError as exc:
+        await client.aclose()
+        if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+            raise RedisRefused(f"Redis at {redacted(url)} refused the connection: {_one_line(exc)}") from None
+        raise
     except (RedisError, OSError) as exc:
         await client.aclose()
+        if isinstance(exc.__context__, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError):
+            raise RedisRefused(f"Redis at {redacted(url)} refused the connection: {_one_line(exc)}") from None
         if required:
-            raise ConnectionError(f"Redis at {url} does not answer: {exc}") from exc
+            raise ConnectionError(f"Redis at {redacted(url)} does not answer: {_one_line(exc)}") from None
         logger.warning(
             "REDIS UNAVAILABLE at %s (%s): using an in-process cache; embeddings and recommendations are "
             "not shared between workers and are lost on restart",
-            url,
-            exc,
+            redacted(url),
+            _one_line(exc),
         )
         return MemoryKeyValue()
     return RedisKeyValue(client, url)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

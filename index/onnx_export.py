@@ -7,6 +7,7 @@ torch. Uses the libraries' own tools: `torch.onnx.export` and `onnxruntime.quant
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import sys
@@ -92,17 +93,20 @@ def quantize_int8(fp32: Path, out: Path) -> None:
 
 def main(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_dir = source_model_dir()
-    fp32 = out_dir / "model-fp32.onnx"
-    if not fp32.exists():
-        logger.info("exporting %s to %s", model_dir, fp32)
-        export_fp32(model_dir, fp32.with_suffix(".tmp"))
-        fp32.with_suffix(".tmp").rename(fp32)
-    int8 = out_dir / f"model-{int8_variant()}.onnx"
-    if not int8.exists():
-        logger.info("quantizing %s to %s", fp32, int8)
-        quantize_int8(fp32, int8.with_suffix(".tmp"))
-        int8.with_suffix(".tmp").rename(int8)
+    # Workers that start together (same data dir) export once: the others wait here, then find the files.
+    with (out_dir / ".export.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        model_dir = source_model_dir()
+        fp32 = out_dir / "model-fp32.onnx"
+        if not fp32.exists():
+            logger.info("exporting %s to %s", model_dir, fp32)
+            export_fp32(model_dir, fp32.with_suffix(".tmp"))
+            fp32.with_suffix(".tmp").rename(fp32)
+        int8 = out_dir / f"model-{int8_variant()}.onnx"
+        if not int8.exists():
+            logger.info("quantizing %s to %s", fp32, int8)
+            quantize_int8(fp32, int8.with_suffix(".tmp"))
+            int8.with_suffix(".tmp").rename(int8)
 
 
 if __name__ == "__main__":

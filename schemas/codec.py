@@ -7,6 +7,8 @@ from typing import TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from schemas.types import MAX_EVENT_BYTES
+
 Model = TypeVar("Model", bound=BaseModel)
 
 _MAX_ERRORS_IN_REASON = 3
@@ -16,9 +18,11 @@ class InvalidEvent(ValueError):
     """A payload that does not meet its contract; `str()` says why in one line."""
 
 
-def decode(model: type[Model], raw: bytes | None) -> Model:
+def decode(model: type[Model], raw: bytes | None, *, max_bytes: int = MAX_EVENT_BYTES) -> Model:
     if raw is None:
         raise InvalidEvent("empty value")
+    if len(raw) > max_bytes:
+        raise InvalidEvent(f"event is {len(raw):,} bytes, over the limit of {max_bytes:,} bytes")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

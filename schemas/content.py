@@ -6,7 +6,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from schemas.types import Contract, Identifier, Kind, Op, Text, Timestamp
+from schemas.types import Body, Contract, ExampleQuery, Identifier, Kind, Op, Timestamp, Title
 
 MAX_EXAMPLE_QUERIES = 500
 MAX_TAGS = 50
@@ -17,10 +17,10 @@ class ContentUpdated(Contract):
     op: Op
     version: Annotated[int, Field(ge=0, strict=True)]
     kind: Kind | None = None
-    title: Text | None = None
-    body: Text | None = None
+    title: Title | None = None
+    body: Body | None = None
     tags: Annotated[list[Identifier], Field(max_length=MAX_TAGS)] = Field(default_factory=list)
-    example_queries: Annotated[list[Text], Field(max_length=MAX_EXAMPLE_QUERIES)] = Field(default_factory=list)
+    example_queries: Annotated[list[ExampleQuery], Field(max_length=MAX_EXAMPLE_QUERIES)] = Field(default_factory=list)
     updated_at: Timestamp | None = None
 
     @model_validator(mode="after")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.types import B64Bytes, Contract, Identifier, Kind, Text
+from schemas.types import B64Bytes, Contract, Identifier, Kind, Title
 
 
 class ContentEntry(Contract):
@@ -21,7 +21,7 @@ class ContentEntry(Contract):
     model: str
     deleted: bool = False
     kind: Kind | None = None
-    title: Text | None = None
+    title: Title | None = None
     text_hashes: list[str] = Field(default_factory=list)
     dtype: Literal["float16", "float32"] = "float16"
     vectors: B64Bytes = b""

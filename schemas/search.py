@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from schemas.types import Contract, Identifier, Kind, Text
+from schemas.types import Contract, Identifier, Kind, Title
 
 
 class SearchResult(Contract):
     content_id: Identifier
     kind: Kind
-    title: Text
+    title: Title
     score: float
 
 

@@ -8,8 +8,13 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-MAX_TEXT_CHARS = 4000
+# Every input is bounded, so that one event can neither exhaust a worker nor produce an output too large to send.
+MAX_EVENT_BYTES = 1024 * 1024  # a whole event, before it is parsed
+MAX_TEXT_CHARS = 4000  # a chat's text, a search query
 MAX_ID_CHARS = 200
+MAX_TITLE_CHARS = 300
+MAX_BODY_CHARS = 20_000
+MAX_QUERY_CHARS = 1000  # one example query of a content item
 
 Kind = Literal["saved_response", "help_article"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -17,6 +22,9 @@ Op = Literal["upsert", "delete"]
 
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 Text = Annotated[str, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+Title = Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS)]
+Body = Annotated[str, Field(min_length=1, max_length=MAX_BODY_CHARS)]
+ExampleQuery = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
 
 
 def format_timestamp(value: datetime) -> str:

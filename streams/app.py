@@ -10,6 +10,7 @@ import faust
 from agents.chat import ChatHandler, register_chat_agent
 from agents.content import ContentHandler, register_content_agent
 from agents.dead_letters import DeadLetters
+from streams.clients.kafka import KafkaConnection
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
 from streams.settings import Settings
@@ -47,6 +48,9 @@ def faust_app(settings: Settings) -> faust.App:
         broker_session_timeout=6,
         broker_heartbeat_interval=1,
         broker_rebalance_timeout=20,
+        broker_credentials=KafkaConnection.of(settings).faust_credentials(),
+        # Commit acked offsets often: after a crash, at most this much is handled twice.
+        broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         topic_partitions=settings.chat_partitions,

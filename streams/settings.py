@@ -10,12 +10,13 @@ import os
 import re
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.backends import Backend
+from index.kv import redacted
 
 ENV_PREFIX = "HELPSTREAM_"
 
@@ -52,26 +53,17 @@ def check_redis_url(value: str) -> str:
     try:
         port = parsed.port
     except ValueError:
-        raise ValueError(f"the port of {_redacted(value)!r} is not a number from 1 to 65535") from None
+        raise ValueError(f"the port of {redacted(value)!r} is not a number from 1 to 65535") from None
     if parsed.scheme not in _REDIS_SCHEMES:
-        raise ValueError(f"expected redis://host:port/db, rediss://… or unix://…, got {_redacted(value)!r}")
+        raise ValueError(f"expected redis://host:port/db, rediss://… or unix://…, got {redacted(value)!r}")
     if parsed.scheme != "unix" and not parsed.hostname:
-        raise ValueError(f"{_redacted(value)!r} has no host")
+        raise ValueError(f"{redacted(value)!r} has no host")
     if port == 0:
-        raise ValueError(f"the port of {_redacted(value)!r} is not a number from 1 to 65535")
+        raise ValueError(f"the port of {redacted(value)!r} is not a number from 1 to 65535")
     db = parsed.path.strip("/")
     if parsed.scheme != "unix" and db and not db.isdigit():
-        raise ValueError(f"the database of {_redacted(value)!r} must be a number, got {db!r}")
+        raise ValueError(f"the database of {redacted(value)!r} must be a number, got {db!r}")
     return value
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password, so that errors and logs never show a secret."""
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.password is None:
-        return url
-    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
 
 
 class Settings(BaseSettings):
@@ -82,7 +74,19 @@ class Settings(BaseSettings):
         description="Kafka bootstrap servers `host:port[,host:port]` (or `kafka://host:port`); empty: `demo` starts "
         "the embedded broker",
     )
+    broker_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how every Kafka client connects"
+    )
+    broker_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism (with SASL_PLAINTEXT or SASL_SSL)"
+    )
+    broker_username: str = Field("", description="SASL user name")
+    broker_password: SecretStr = Field(SecretStr(""), description="SASL password (never logged or shown)")
+    broker_ca_file: Path | None = Field(None, description="PEM CA bundle to trust the brokers' certificates (SSL)")
+    broker_cert_file: Path | None = Field(None, description="PEM client certificate (mutual TLS), with the key file")
+    broker_key_file: Path | None = Field(None, description="PEM private key of the client certificate")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the embedding cache and recommendations")
+    redis_ca_file: Path | None = Field(None, description="PEM CA bundle to trust Redis's certificate (`rediss://`)")
     require_services: bool = Field(
         False,
         description="fail instead of falling back or skipping when Kafka or Redis is missing (set in CI)",
@@ -104,6 +108,9 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(5.0, ge=0, description="longest a batch waits for more events under load")
     top_k: int = Field(3, ge=1, le=50, description="saved responses per recommendation")
     recommendation_ttl_s: int = Field(86400, ge=1, description="how long `/recommendations/{chat_id}` keeps one")
+    commit_interval_s: float = Field(
+        0.1, gt=0, le=10, description="how often acked offsets are committed: bounds the replay after a crash"
+    )
     log_level: str = Field("info", description="worker log level")
 
     @field_validator("broker")
@@ -116,6 +123,25 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str) -> str:
         return check_redis_url(value)
 
+    @field_validator("broker_ca_file", "broker_cert_file", "broker_key_file", "redis_ca_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _complete_security(self) -> Self:
+        sasl = self.broker_security_protocol.startswith("SASL_")
+        if sasl and not (self.broker_username and self.broker_password.get_secret_value()):
+            raise ValueError(
+                f"HELPSTREAM_BROKER_SECURITY_PROTOCOL={self.broker_security_protocol} needs "
+                "HELPSTREAM_BROKER_USERNAME and HELPSTREAM_BROKER_PASSWORD"
+            )
+        if (self.broker_cert_file is None) != (self.broker_key_file is None):
+            raise ValueError("HELPSTREAM_BROKER_CERT_FILE and HELPSTREAM_BROKER_KEY_FILE go together")
+        return self
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -125,7 +151,7 @@ class Settings(BaseSettings):
 
     @property
     def redis_url_redacted(self) -> str:
-        return _redacted(self.redis_url)
+        return redacted(self.redis_url)
 
 
 def load_settings() -> Settings:
@@ -138,11 +164,13 @@ def load_settings() -> Settings:
 
 def _describe(exc: ValidationError) -> str:
     error = exc.errors()[0]
-    field = str(error["loc"][0]) if error["loc"] else "?"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:  # a rule across several settings: the message names them
+        return f"invalid settings: {message}"
+    field = str(error["loc"][0])
     variable = f"{ENV_PREFIX}{field.upper()}"
     value = os.environ.get(variable, error.get("input"))
-    shown = _redacted(str(value)) if field == "redis_url" else str(value)
-    message = str(error["msg"]).removeprefix("Value error, ")
+    shown = "***" if field == "broker_password" else redacted(str(value)) if field == "redis_url" else str(value)
     return f"invalid {variable}={shown!r}: {message}"
 
 
@@ -150,12 +178,14 @@ def child_env(settings: Settings, **overrides: object) -> dict[str, str]:
     """The environment for a child worker process: this one's, with `settings` (and overrides) as HELPSTREAM_*."""
     values = {**settings.model_dump(), **overrides}
     env = dict(os.environ)
-    env.update(
-        {
-            f"{ENV_PREFIX}{name.upper()}": str(value).lower() if isinstance(value, bool) else str(value)
-            for name, value in values.items()
-        }
-    )
+    for name, value in values.items():
+        variable = f"{ENV_PREFIX}{name.upper()}"
+        if value is None:
+            env.pop(variable, None)
+        elif isinstance(value, SecretStr):
+            env[variable] = value.get_secret_value()
+        else:
+            env[variable] = str(value).lower() if isinstance(value, bool) else str(value)
     return env
 
 

@@ -32,19 +32,21 @@ def required(kind: str) -> Iterator[None]:
 
 
 @contextmanager
-def apache_kafka(workdir: Path) -> Iterator[tuple[str, str]]:
-    """Yields (bootstrap, version)."""
+def apache_kafka(
+    workdir: Path, sasl_ssl: kafka.SaslSslListener | None = None
+) -> Iterator[tuple[kafka.RunningKafka, str]]:
+    """Yields (the running broker, its version)."""
     with required("Apache Kafka"):
         jars = kafka.kafka_jars(KAFKA_JARS)
-    with kafka.apache_kafka(jars, workdir) as bootstrap:
-        yield bootstrap, kafka.kafka_version(jars)
+    with kafka.apache_kafka(jars, workdir, sasl_ssl=sasl_ssl) as running:
+        yield running, kafka.kafka_version(jars)
 
 
 @contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
+def redis_server(workdir: Path, *, password: str | None = None, tls: redis.RedisTls | None = None) -> Iterator[str]:
     with ExitStack() as stack:
         with required("Redis"):
-            url = stack.enter_context(redis.redis_server(workdir))
+            url = stack.enter_context(redis.redis_server(workdir, password=password, tls=tls))
         yield url
 
 

@@ -18,8 +18,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sentence_transformers import SentenceTransformer
 
 from streams.bench.measure import peak_rss_mb
+from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import read_content
 from streams.demo.datasets import demo_content
+from streams.settings import load_settings
 
 
 async def main(bootstrap: str, topic_in: str, topic_out: str, count: int) -> dict[str, Any]:
@@ -32,8 +34,10 @@ async def main(bootstrap: str, topic_in: str, topic_out: str, count: int) -> dic
     index = faiss.IndexFlatIP(384)
     index.add(model.encode(texts, batch_size=64, normalize_embeddings=True))
 
-    consumer = AIOKafkaConsumer(topic_in, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    # The bench's own connection settings (TLS, SASL) with the broker it started.
+    kafka = KafkaConnection.of(load_settings(), bootstrap).client_options()
+    consumer = AIOKafkaConsumer(topic_in, **kafka, group_id=None, auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(**kafka)
     await consumer.start()
     await producer.start()
     done, started = 0, 0.0

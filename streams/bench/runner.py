@@ -23,6 +23,7 @@ import redis
 from index.backends import BACKENDS, Backend, model_id
 from streams.bench import report, stages
 from streams.bench.measure import peak_rss_mb
+from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import publish_chats, publish_content, read_chats, read_content
 from streams.demo.datasets import demo_chats, demo_content
 from streams.local.apache_kafka import apache_kafka, kafka_jars, kafka_version
@@ -97,7 +98,7 @@ def services(settings: Settings, workdir: Path, progress: Progress) -> Iterator[
         elif shutil.which("java") and shutil.which("mvn"):
             jars = kafka_jars(settings.data_dir / "kafka-jars")
             (workdir / "kafka").mkdir()
-            bootstrap = stack.enter_context(apache_kafka(jars, workdir / "kafka"))
+            bootstrap = stack.enter_context(apache_kafka(jars, workdir / "kafka")).bootstrap
             broker = f"Apache Kafka {kafka_version(jars)} (KRaft, started by the bench)"
         else:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
@@ -187,7 +188,7 @@ class Bench:
         settings = isolated(
             self.settings.model_copy(update={"broker": bootstrap}), f"bench-{stage}-{uuid.uuid4().hex[:6]}"
         )
-        asyncio.run(ensure_topics(bootstrap, topic_specs(settings)))
+        asyncio.run(ensure_topics(KafkaConnection.of(settings), topic_specs(settings)))
         return settings
 
     def warm_broker(self, bootstrap: str) -> None:
@@ -201,7 +202,7 @@ class Bench:
         self.progress.stage(f"naive: a per-event aiokafka + torch consumer on {self.sizes.naive_chats} chats")
         chats = stages.chats_for(self.chats, self.sizes.naive_chats)
         settings = self.scratch_settings(bootstrap, "naive")
-        asyncio.run(publish_chats(bootstrap, settings.topic_chat, chats, rate=None, progress=False))
+        asyncio.run(publish_chats(KafkaConnection.of(settings), settings.topic_chat, chats, rate=None, progress=False))
         self.results["naive"] = run_child(
             "streams.bench.naive", bootstrap, settings.topic_chat, settings.topic_recommendations, str(len(chats))
         )
@@ -212,7 +213,9 @@ class Bench:
         settings = self.worker_settings(bootstrap, redis_url, backend)
         worker = self.start_worker(settings, f"worker-{backend}")
         try:
-            asyncio.run(publish_content(settings.broker, settings.topic_content, self.content, progress=False))
+            asyncio.run(
+                publish_content(KafkaConnection.of(settings), settings.topic_content, self.content, progress=False)
+            )
             worker.wait_for_items(len(self.content), timeout_s=600)
             stages.capacity(settings, self.chats[:32])  # warm-up, not measured
             burst = stages.capacity(settings, stages.chats_for(self.chats, self.sizes.burst))
@@ -250,7 +253,7 @@ class Bench:
         backend: Backend = "onnx-int8"
         self.progress.stage(f"recovery: a worker ({backend}) restarted over {vectors:,} content vectors")
         settings = self.worker_settings(bootstrap, redis_url, backend)
-        asyncio.run(ensure_topics(bootstrap, topic_specs(settings)))
+        asyncio.run(ensure_topics(KafkaConnection.of(settings), topic_specs(settings)))
         stages.write_synthetic_table(settings, model_id(backend), vectors)
         started = time.monotonic()
         worker = WorkerProcess(settings, self.out / f"recovery-{vectors}.log").start()

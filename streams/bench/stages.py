@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import ContentEntry, ContentUpdated, encode
 from streams.bench.measure import percentiles
+from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import LabelledChat, publish_chats
 from streams.clients.replay import replay
 from streams.local.worker import WorkerProcess
@@ -36,11 +37,16 @@ def warm_broker(settings: Settings, chats: list[LabelledChat], rate: float) -> N
 
     async def run() -> None:
         consumer = AIOKafkaConsumer(
-            settings.topic_chat, bootstrap_servers=settings.broker, group_id=None, auto_offset_reset="earliest"
+            settings.topic_chat,
+            **KafkaConnection.of(settings).client_options(),
+            group_id=None,
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         try:
-            sent = await publish_chats(settings.broker, settings.topic_chat, chats, rate=rate, progress=False)
+            sent = await publish_chats(
+                KafkaConnection.of(settings), settings.topic_chat, chats, rate=rate, progress=False
+            )
             seen = 0
             while seen < len(sent) and (batches := await consumer.getmany(timeout_ms=2000)):
                 seen += sum(len(messages) for messages in batches.values())
@@ -52,7 +58,7 @@ def warm_broker(settings: Settings, chats: list[LabelledChat], rate: float) -> N
 
 def capacity(settings: Settings, chats: list[LabelledChat]) -> dict[str, float]:
     """A burst of chats as fast as the producer goes: chats/s from the first produce to the last receipt."""
-    result = asyncio.run(replay(settings.broker, settings, chats, None))
+    result = asyncio.run(replay(KafkaConnection.of(settings), settings, chats, None))
     received = len(result.received)
     return {
         "chats": received,
@@ -63,7 +69,7 @@ def capacity(settings: Settings, chats: list[LabelledChat]) -> dict[str, float]:
 
 def offered_load(settings: Settings, chats: list[LabelledChat], rate: float) -> dict[str, float]:
     """Chats at a constant `rate`: end-to-end latency from `created_at` to receipt by a plain consumer."""
-    result = asyncio.run(replay(settings.broker, settings, chats, rate))
+    result = asyncio.run(replay(KafkaConnection.of(settings), settings, chats, rate))
     return {"rate": round(rate, 1), "received": len(result.received), **percentiles(result.receipt_ms)}
 
 
@@ -78,7 +84,7 @@ async def _freshness(
     seen: list[float] = []
     params = {"q": FRESHNESS_QUERY, "k": "5", "kind": item.kind or "help_article"}
     async with (
-        AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all") as producer,
+        AIOKafkaProducer(**KafkaConnection.of(settings).client_options(), acks="all") as producer,
         aiohttp.ClientSession() as session,
     ):
         for i in range(edits):
@@ -110,7 +116,7 @@ def freshness(
     item = next(c for c in content if c.content_id == FRESHNESS_ITEM)
 
     async def run() -> list[float]:
-        flowing = asyncio.create_task(replay(settings.broker, settings, chats, chat_rate))
+        flowing = asyncio.create_task(replay(KafkaConnection.of(settings), settings, chats, chat_rate))
         seen = await _freshness(settings, worker, item, edits, every_s=0.5)
         await flowing
         return seen
@@ -158,7 +164,7 @@ def write_synthetic_table(settings: Settings, model: str, vectors: int, per_item
     async def run() -> None:
         rng = np.random.default_rng(7)
         async with AIOKafkaProducer(
-            bootstrap_servers=settings.broker, linger_ms=20, max_batch_size=1 << 20
+            **KafkaConnection.of(settings).client_options(), linger_ms=20, max_batch_size=1 << 20
         ) as producer:
             futures = []
             for i in range(vectors // per_item):

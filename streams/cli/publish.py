@@ -26,15 +26,16 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.clients import publish
+    from streams.clients.kafka import KafkaConnection
     from streams.demo.datasets import demo_content
 
-    bootstrap = require_broker(settings)
+    kafka = KafkaConnection.of(settings, require_broker(settings))
     if args.what == "content":
         items = publish.read_content(demo_content() if args.demo else args.file)
-        asyncio.run(publish.publish_content(bootstrap, settings.topic_content, items))
+        asyncio.run(publish.publish_content(kafka, settings.topic_content, items))
         print(f"published {len(items)} content.updated events to {settings.topic_content}")
     else:
         chats = publish.read_chats(args.file)[: args.limit]
-        asyncio.run(publish.publish_chats(bootstrap, settings.topic_chat, chats, rate=args.rate))
+        asyncio.run(publish.publish_chats(kafka, settings.topic_chat, chats, rate=args.rate))
         print(f"published {len(chats)} chat.started events to {settings.topic_chat}")
     return 0

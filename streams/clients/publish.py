@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from tqdm import tqdm
 
 from schemas import ChatStarted, ContentUpdated, encode
+from streams.clients.kafka import KafkaConnection
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,15 @@ def read_chats(path: Path | Traversable) -> list[LabelledChat]:
     return [LabelledChat(row["text"], row.get("category")) for row in rows]
 
 
-def producer(bootstrap: str) -> AIOKafkaProducer:
+def producer(kafka: KafkaConnection) -> AIOKafkaProducer:
     # Tansu has no idempotent producer (MEASURED.md); acks=all keeps delivery durable on Kafka.
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5)
+    return AIOKafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=False, linger_ms=5)
 
 
-async def publish_content(bootstrap: str, topic: str, items: list[ContentUpdated], *, progress: bool = True) -> None:
-    async with producer(bootstrap) as prod:
+async def publish_content(
+    kafka: KafkaConnection, topic: str, items: list[ContentUpdated], *, progress: bool = True
+) -> None:
+    async with producer(kafka) as prod:
         futures = []
         for item in tqdm(items, desc="content.updated", unit="item", disable=not progress):
             futures.append(await prod.send(topic, key=item.content_id.encode(), value=encode(item)))
@@ -55,13 +58,13 @@ async def publish_content(bootstrap: str, topic: str, items: list[ContentUpdated
 
 
 async def publish_chats(
-    bootstrap: str, topic: str, chats: list[LabelledChat], *, rate: float | None, progress: bool = True
+    kafka: KafkaConnection, topic: str, chats: list[LabelledChat], *, rate: float | None, progress: bool = True
 ) -> dict[str, LabelledChat]:
     """Produce one `chat.started` per chat at `rate` per second (as fast as possible if None)."""
     sent: dict[str, LabelledChat] = {}
     run = uuid.uuid4().hex[:6]
     started = time.monotonic()
-    async with producer(bootstrap) as prod:
+    async with producer(kafka) as prod:
         futures = []
         bar = tqdm(total=len(chats), desc="chat.started", unit="chat", disable=not progress)
         for i, chat in enumerate(chats):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer
 
 from schemas import Recommendation, decode
+from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import LabelledChat, publish_chats
 from streams.settings import Settings
 
@@ -39,7 +40,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def replay(
-    bootstrap: str,
+    kafka: KafkaConnection,
     settings: Settings,
     chats: list[LabelledChat],
     rate: float | None,
@@ -47,7 +48,7 @@ async def replay(
 ) -> ReplayResult:
     """Replay chats at `rate`/s (as fast as possible if None) while a plain consumer reads `recommendations`."""
     consumer = AIOKafkaConsumer(
-        settings.topic_recommendations, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
+        settings.topic_recommendations, **kafka.client_options(), group_id=None, auto_offset_reset="latest"
     )
     await consumer.start()
     try:
@@ -56,7 +57,7 @@ async def replay(
         for tp in consumer.assignment():  # pin the end offsets now, before any chat is produced
             await consumer.position(tp)
         started = time.monotonic()
-        producing = asyncio.create_task(publish_chats(bootstrap, settings.topic_chat, chats, rate=rate, progress=False))
+        producing = asyncio.create_task(publish_chats(kafka, settings.topic_chat, chats, rate=rate, progress=False))
         result = ReplayResult(sent={})
         deadline = time.monotonic() + len(chats) / (rate or 1000) + REPLAY_TIMEOUT_S
         while time.monotonic() < deadline:

@@ -8,6 +8,7 @@ import random
 import time
 
 from schemas import Recommendation
+from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import publish_content, read_chats, read_content
 from streams.clients.replay import ReplayResult, percentile, replay
 from streams.demo.datasets import demo_chats, demo_content
@@ -52,6 +53,7 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
             stage("starting the embedded Tansu broker (no HELPSTREAM_BROKER configured)")
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
         worker_settings = settings.model_copy(update={"broker": bootstrap})
+        kafka = KafkaConnection.of(worker_settings)
 
         stage(f"starting a worker on {bootstrap} (log: {settings.data_dir / 'demo-worker.log'})")
         worker = WorkerProcess(worker_settings, settings.data_dir / "demo-worker.log").start()
@@ -61,7 +63,7 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
         content = read_content(demo_content())
         stage(f"publishing {len(content)} demo content items to {settings.topic_content}")
         started = time.monotonic()
-        asyncio.run(publish_content(bootstrap, settings.topic_content, content))
+        asyncio.run(publish_content(kafka, settings.topic_content, content))
         health = worker.wait_for_items(len(content), timeout_s=300)
         print(
             f"    indexed {health['index']['items']} items / {health['index']['vectors']} vectors "
@@ -72,7 +74,7 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
 
         sample = random.Random(77).sample(read_chats(demo_chats()), min(chats, 996))
         stage(f"replaying {len(sample)} held-out Banking77 chats at {rate:g}/s; each line: chat, latency, top-3")
-        result = asyncio.run(replay(bootstrap, worker_settings, sample, rate, _show))
+        result = asyncio.run(replay(kafka, worker_settings, sample, rate, _show))
         stage("summary")
         print(summary(result))
         if len(result.received) < len(result.sent):

@@ -60,7 +60,8 @@ class EmbeddingService(Service):
             on_batch=self._on_batch,
         )
         self._searches = SearchBatcher(self.index.search, self._index_thread)
-        self._kv = await connect(self.settings.redis_url, required=self.settings.require_services)
+        ca_file = str(self.settings.redis_ca_file) if self.settings.redis_ca_file else None
+        self._kv = await connect(self.settings.redis_url, required=self.settings.require_services, ca_file=ca_file)
         self._embedder = CachedEmbedder(
             self._batcher, EmbeddingCache(self._kv, self._encoder.model_id, self._encoder.dimension)
         )
@@ -136,6 +137,16 @@ class EmbeddingService(Service):
             raise NotStarted("the embedding service has not started")
         return await self._searches.search(await self.embed(texts, lane), k, kind)
 
+    async def healthy(self) -> bool:
+        """Whether a canary text embeds and searches: when a batch fails, this tells a bad event from a broken
+        model or index."""
+        try:
+            await self.query([_CANARY], 1, "saved_response", Lane.CHAT)
+        except Exception:
+            logger.exception("the canary failed: the model or the index is broken")
+            return False
+        return True
+
     def follow(self, content_id: str, raw: bytes | None) -> None:
         """Apply a table row to the index on the index thread, in order; callable from sync Faust hooks."""
         self._index_thread.submit(self._apply, content_id, raw)
@@ -153,6 +164,9 @@ class EmbeddingService(Service):
     def cache_counts(self) -> tuple[int, int]:
         """(hits, misses) of the embedding cache; zeros before start."""
         return (0, 0) if self._embedder is None else (self._embedder.hits, self._embedder.misses)
+
+
+_CANARY = "where is my card"
 
 
 def _nothing() -> None:

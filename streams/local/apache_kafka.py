@@ -10,8 +10,9 @@ import importlib.resources
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from streams.local.ports import free_port, wait_for_port
@@ -52,10 +53,49 @@ def kafka_version(jars: Path) -> str:
     return jar.stem.removeprefix("kafka-clients-") if jar else "?"
 
 
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A second, secured listener: TLS with `keystore_pem` (the server's unencrypted PKCS#8 key followed by its
+    certificate chain) and SCRAM users added when the storage is formatted."""
+
+    keystore_pem: Path
+    users: Mapping[str, str]
+    mechanism: str = "SCRAM-SHA-512"
+    host: str = "localhost"  # the name in the server certificate that clients verify
+
+
+@dataclass(frozen=True)
+class RunningKafka:
+    bootstrap: str  # PLAINTEXT
+    sasl_ssl_bootstrap: str | None = None
+
+
 @contextmanager
-def apache_kafka(jars: Path, workdir: Path) -> Iterator[str]:
-    """A single-node KRaft Apache Kafka; yields its bootstrap address."""
+def apache_kafka(jars: Path, workdir: Path, *, sasl_ssl: SaslSslListener | None = None) -> Iterator[RunningKafka]:
+    """A single-node KRaft Apache Kafka with a PLAINTEXT listener and, optionally, a SASL_SSL one."""
     port, controller = free_port(), free_port()
+    listeners = [f"PLAINTEXT://127.0.0.1:{port}", f"CONTROLLER://127.0.0.1:{controller}"]
+    advertised = [f"PLAINTEXT://127.0.0.1:{port}"]
+    protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+    secure: list[str] = []
+    format_options: list[str] = []
+    secure_port = free_port() if sasl_ssl else None
+    if sasl_ssl is not None:
+        listeners.append(f"SASL_SSL://127.0.0.1:{secure_port}")
+        advertised.append(f"SASL_SSL://{sasl_ssl.host}:{secure_port}")
+        protocols.append("SASL_SSL:SASL_SSL")
+        mechanism = sasl_ssl.mechanism.lower()
+        secure = [
+            "inter.broker.listener.name=PLAINTEXT",
+            f"sasl.enabled.mechanisms={sasl_ssl.mechanism}",
+            f"listener.name.sasl_ssl.{mechanism}.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={sasl_ssl.keystore_pem}",
+            "ssl.client.auth=none",
+        ]
+        for name, password in sasl_ssl.users.items():
+            format_options += ["--add-scram", f"{sasl_ssl.mechanism}=[name={name},password={password}]"]
     config = workdir / "server.properties"
     config.write_text(
         "\n".join(
@@ -63,10 +103,10 @@ def apache_kafka(jars: Path, workdir: Path) -> Iterator[str]:
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+                f"listeners={','.join(listeners)}",
+                f"advertised.listeners={','.join(advertised)}",
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                f"listener.security.protocol.map={','.join(protocols)}",
                 f"log.dirs={workdir / 'data'}",
                 "offsets.topic.replication.factor=1",
                 "offsets.topic.num.partitions=4",
@@ -75,13 +115,14 @@ def apache_kafka(jars: Path, workdir: Path) -> Iterator[str]:
                 "group.initial.rebalance.delay.ms=0",
                 "num.partitions=1",
                 "log.cleaner.backoff.ms=1000",
+                *secure,
             ]
         )
         + "\n"
     )
     java = ["java", "-Xms256m", "-Xmx1g", "-cp", f"{jars}/*"]
     subprocess.run(
-        [*java, "kafka.tools.StorageTool", "format", "-t", uuid.uuid4().hex[:22], "-c", str(config)],
+        [*java, "kafka.tools.StorageTool", "format", "-t", uuid.uuid4().hex[:22], "-c", str(config), *format_options],
         check=True,
         capture_output=True,
         timeout=120,
@@ -90,6 +131,8 @@ def apache_kafka(jars: Path, workdir: Path) -> Iterator[str]:
         process = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, 90, process)
-        yield f"127.0.0.1:{port}"
+        if secure_port is not None:
+            wait_for_port(secure_port, 30, process)
+        yield RunningKafka(f"127.0.0.1:{port}", f"{sasl_ssl.host}:{secure_port}" if sasl_ssl is not None else None)
     finally:
         stop(process)

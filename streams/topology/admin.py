@@ -7,14 +7,15 @@ import logging
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.clients.kafka import KafkaConnection, start_or_explain
 from streams.topology.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-    await admin.start()
+async def ensure_topics(kafka: KafkaConnection, specs: list[TopicSpec]) -> None:
+    admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=15000)
+    await start_or_explain(admin, kafka)
     try:
         existing = set(await admin.list_topics())
         new = [

@@ -13,26 +13,32 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.clients.http import get_json
+from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import read_content
 from streams.demo.datasets import demo_content
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings
 
 
-def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> None:
+def options(kafka: str | KafkaConnection) -> dict[str, Any]:
+    """aiokafka options for a plain bootstrap string or a secured connection."""
+    return (KafkaConnection(kafka) if isinstance(kafka, str) else kafka).client_options()
+
+
+def produce(kafka: str | KafkaConnection, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> None:
     async def run() -> None:
-        async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
+        async with AIOKafkaProducer(**options(kafka), acks="all") as producer:
             futures = [await producer.send(topic, key=key, value=value) for key, value in records]
             await asyncio.gather(*futures)
 
     asyncio.run(run())
 
 
-def produce_json(bootstrap: str, topic: str, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
-    produce(bootstrap, topic, ((key.encode(), orjson.dumps(event)) for key, event in events))
+def produce_json(kafka: str | KafkaConnection, topic: str, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    produce(kafka, topic, ((key.encode(), orjson.dumps(event)) for key, event in events))
 
 
-def consume_keys(bootstrap: str, topic: str, keys: Iterable[bytes], timeout_s: float) -> dict[bytes, Any]:
+def consume_keys(kafka: str | KafkaConnection, topic: str, keys: Iterable[bytes], timeout_s: float) -> dict[bytes, Any]:
     """Read `topic` from the beginning, as the agent UI would, until a message of every key in `keys` arrived
     (or the timeout); returns the last message of each of those keys. Messages of other keys are passed over,
     so tests sharing a topic never see each other's events."""
@@ -40,7 +46,7 @@ def consume_keys(bootstrap: str, topic: str, keys: Iterable[bytes], timeout_s: f
 
     async def run() -> dict[bytes, Any]:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+            topic, **options(kafka), group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
         )
         await consumer.start()
         found: dict[bytes, Any] = {}
@@ -78,7 +84,9 @@ def publish_demo_content(settings: Settings) -> None:
     with demo_content().open("rb") as f:
         lines = [line for line in f if line.strip()]
     produce(
-        settings.broker, settings.topic_content, ((orjson.loads(line)["content_id"].encode(), line) for line in lines)
+        KafkaConnection.of(settings),
+        settings.topic_content,
+        ((orjson.loads(line)["content_id"].encode(), line) for line in lines),
     )
 
 

@@ -18,9 +18,9 @@ from tests.services import apache_kafka, redis_server
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[str]:
-    with apache_kafka(tmp_path_factory.mktemp("kafka")) as (bootstrap, version):
-        figures.append(("integration broker", f"Apache Kafka {version} (KRaft) at {bootstrap}"))
-        yield bootstrap
+    with apache_kafka(tmp_path_factory.mktemp("kafka")) as (running, version):
+        figures.append(("integration broker", f"Apache Kafka {version} (KRaft) at {running.bootstrap}"))
+        yield running.bootstrap
 
 
 @pytest.fixture(scope="session")

@@ -46,12 +46,19 @@ class FakeSink:
 class FakeSearcher:
     """Answers each text with `hits` fixed saved responses, scored by position."""
 
-    def __init__(self, titles: list[str]) -> None:
+    def __init__(self, titles: list[str], *, poison: str | None = None, broken: bool = False) -> None:
         self.titles = titles
+        self.poison = poison
+        self.broken = broken
         self.queries: list[tuple[list[str], int, str, Lane]] = []
+
+    async def healthy(self) -> bool:
+        return not self.broken
 
     async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> list[list[Hit]]:
         self.queries.append((texts, k, kind, lane))
+        if self.broken or self.poison in texts:
+            raise RuntimeError("tokenizer exploded")
         return [
             [Hit(content_id=t, kind=kind, title=t.title(), score=0.9 - 0.1 * i) for i, t in enumerate(self.titles[:k])]
             for _ in texts
@@ -61,11 +68,17 @@ class FakeSearcher:
 class FakeEmbedder:
     dimension = 8
 
-    def __init__(self) -> None:
+    def __init__(self, *, poison: str | None = None) -> None:
+        self.poison = poison
         self.calls: list[list[str]] = []
+
+    async def healthy(self) -> bool:
+        return True
 
     async def embed_content(self, texts: list[str]) -> Vectors:
         self.calls.append(list(texts))
+        if self.poison in texts:
+            raise RuntimeError("tokenizer exploded")
         return np.stack([vector(t, self.dimension) for t in texts])
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError
 
 from agents.chat import ChatHandler
 from agents.dead_letters import REASON_HEADER, DeadLetters
@@ -85,3 +89,56 @@ async def test_a_batch_of_only_bad_chats_searches_nothing_and_stores_nothing(raw
     assert wired.searcher.queries == []
     assert wired.store.saved == []
     assert reason in DeadLetter.model_validate_json(wired.dead.sent[0].value or b"").reason
+
+
+async def test_a_chat_the_model_cannot_embed_is_dead_lettered_and_its_batch_mates_are_recommended() -> None:
+    wired = Wired()
+    wired.searcher.poison = "\u2028 poison"
+    await wired.handle(
+        [event(chat("c-1"), offset=0), event(chat("c-2", "\u2028 poison"), offset=1), event(chat("c-3"))]
+    )
+
+    assert [sent.key for sent in wired.recommendations.sent] == [b"c-1", b"c-3"]
+    (letter,) = [DeadLetter.model_validate_json(sent.value or b"") for sent in wired.dead.sent]
+    assert letter.offset == 1
+    assert letter.reason.startswith("embedding and search failed: RuntimeError('tokenizer exploded')")
+
+
+async def test_when_the_canary_fails_too_the_batch_fails_whole_so_it_is_retried_not_dead_lettered() -> None:
+    wired = Wired()
+    wired.searcher.broken = True
+    with pytest.raises(RuntimeError, match="tokenizer exploded"):
+        await wired.handle([event(chat("c-1")), event(chat("c-2"))])
+    assert wired.dead.sent == []
+    assert wired.recommendations.sent == []
+
+
+async def test_a_recommendation_the_broker_refuses_dead_letters_its_chat_and_the_others_are_delivered() -> None:
+    wired = Wired()
+
+    class Refusing(FakeSink):
+        async def send(self, **kwargs: Any) -> Awaitable[Any]:
+            if kwargs["key"] == b"c-2":
+                raise MessageSizeTooLargeError("The message is 2000000 bytes when serialized")
+            return await super().send(**kwargs)
+
+    wired.handle._recommendations = wired.recommendations = Refusing()
+    await wired.handle([event(chat("c-1")), event(chat("c-2"), offset=5)])
+    assert [sent.key for sent in wired.recommendations.sent] == [b"c-1"]
+    (letter,) = [DeadLetter.model_validate_json(sent.value or b"") for sent in wired.dead.sent]
+    assert letter.offset == 5
+    assert "its output could not be produced: MessageSizeTooLargeError" in letter.reason
+
+
+async def test_a_one_megabyte_chat_becomes_a_dead_letter_that_fits_in_a_kafka_message() -> None:
+    wired = Wired()
+    huge = chat("c-big", "x" * 1_000_000)
+    await wired.handle([event(chat("c-1")), event(huge, key=b"c-big"), event(chat("c-3"))])
+    assert [sent.key for sent in wired.recommendations.sent] == [b"c-1", b"c-3"]
+    (sent,) = wired.dead.sent
+    assert len(sent.value or b"") < 100_000
+    letter = DeadLetter.model_validate_json(sent.value or b"")
+    assert letter.value_truncated and letter.value_size == len(huge)
+    assert letter.value_sha256 == hashlib.sha256(huge).hexdigest()
+    assert letter.value_b64 == huge[: len(letter.value_b64 or b"")]
+    assert "at most 4000 characters" in letter.reason

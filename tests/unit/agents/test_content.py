@@ -112,3 +112,35 @@ async def test_an_incomplete_upsert_is_dead_lettered_and_the_rest_of_its_batch_i
     assert sorted(wired.rows) == ["a", "b"]
     assert "an upsert needs kind, title, body" in orjson.loads(wired.dead.sent[0].value or b"")["reason"]
     assert wired.metrics.outcomes == {(TOPIC, INDEXED): 2, (TOPIC, DEAD_LETTERED): 1}
+
+
+async def test_an_item_the_model_cannot_embed_is_dead_lettered_and_the_rest_of_its_batch_is_indexed() -> None:
+    wired = Wired()
+    wired.embedder.poison = "poison query"
+    await wired.handle([upsert("a", 1), upsert("b", 1, example_queries=["poison query"]), upsert("c", 1)])
+    assert sorted(wired.rows) == ["a", "c"]
+    assert (
+        "embedding failed: RuntimeError('tokenizer exploded')"
+        in orjson.loads(wired.dead.sent[0].value or b"")["reason"]
+    )
+    assert wired.metrics.outcomes == {(TOPIC, INDEXED): 2, (TOPIC, DEAD_LETTERED): 1}
+
+
+async def test_every_field_of_an_item_is_bounded_and_the_reason_names_the_limit() -> None:
+    wired = Wired()
+    await wired.handle(
+        [
+            upsert("a", 1, title="t" * 301),
+            upsert("b", 1, body="b" * 20_001),
+            upsert("c", 1, example_queries=["q" * 1001]),
+            upsert("d", 1, example_queries=["q"] * 501),
+        ]
+    )
+    reasons = [orjson.loads(sent.value or b"")["reason"] for sent in wired.dead.sent]
+    assert reasons == [
+        "title: String should have at most 300 characters",
+        "body: String should have at most 20000 characters",
+        "example_queries.0: String should have at most 1000 characters",
+        "example_queries: List should have at most 500 items after validation, not 501",
+    ]
+    assert wired.rows == {}
