@@ -100,6 +100,11 @@ class MemoryKeyValue:
         self._data.clear()
 
 
+# Redis answers in well under a millisecond: a hung Redis should cost a batch one second, not five.
+_CONNECT_TIMEOUT_S = 2.0
+_TIMEOUT_S = 1.0
+
+
 class RedisRefused(ConnectionError):
     """Redis answered but refused us (wrong password, untrusted certificate): a setting is wrong, so no fallback."""
 
@@ -110,9 +115,11 @@ async def connect(url: str, *, required: bool, ca_file: str | None = None) -> Ke
     A refusal (authentication, TLS verification) always raises `RedisRefused`: it is a wrong setting, not an
     absent service."""
     if ca_file and url.startswith("rediss://"):
-        client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, ssl_ca_certs=ca_file)
+        client = aioredis.Redis.from_url(
+            url, socket_connect_timeout=_CONNECT_TIMEOUT_S, socket_timeout=_TIMEOUT_S, ssl_ca_certs=ca_file
+        )
     else:
-        client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=_CONNECT_TIMEOUT_S, socket_timeout=_TIMEOUT_S)
     try:
         await client.ping()
     except (AuthenticationError, AuthenticationWrongNumberOfArgsError, ssl.SSLError) as exc:

@@ -65,10 +65,10 @@ def create_app(settings: Settings) -> Worker:
     metrics.faust_sensor(app)
     engine = EmbeddingService(settings, on_batch=metrics.observe_batch)
     app.add_dependency(engine)
-    metrics.watch(engine)
     topics = declare_topics(app, settings)
     content_vectors = content_vectors_table(app, engine.follow)
     store = RecommendationStore(lambda: engine.kv, settings.recommendation_ttl_s)
+    metrics.watch(engine, store)
     dead_letters = DeadLetters(topics.dead_letter, metrics)
     within_s = settings.batch_wait_ms / 1000
     register_chat_agent(

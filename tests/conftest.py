@@ -1,10 +1,12 @@
-"""Marks integration tests and prints the figures they measured at the end of the run."""
+"""Marks integration and reliability tests, loads their fixtures, and prints the figures measured by the run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.fixtures"]
 
 FIGURES: list[tuple[str, str]] = []
 
@@ -17,8 +19,11 @@ def figures() -> list[tuple[str, str]]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "integration" in Path(str(item.fspath)).parts:
+        parts = Path(str(item.fspath)).parts
+        if "integration" in parts:
             item.add_marker(pytest.mark.integration)
+        if "reliability" in parts:
+            item.add_marker(pytest.mark.reliability)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

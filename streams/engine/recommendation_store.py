@@ -1,11 +1,20 @@
-"""The latest recommendation per chat, kept in Redis with a TTL for `GET /recommendations/{chat_id}`."""
+"""The latest recommendation per chat, kept in Redis with a TTL for `GET /recommendations/{chat_id}`.
+
+A copy for convenience: the `recommendations` topic is the delivery. When Redis fails or hangs, the copy is
+skipped (logged and counted) and the pipeline goes on.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+
+from redis.exceptions import RedisError
 
 from index.kv import KeyValue
 from schemas import Recommendation, encode
+
+logger = logging.getLogger(__name__)
 
 _PREFIX = "helpstream:rec:"
 
@@ -20,9 +29,17 @@ class RecommendationStore:
     def __init__(self, kv: Callable[[], KeyValue], ttl_s: float) -> None:
         self._kv = kv
         self._ttl_s = ttl_s
+        self.failures = 0
 
     async def save(self, recommendations: list[Recommendation]) -> None:
-        await self._kv().set_many({redis_key(rec.chat_id): encode(rec) for rec in recommendations}, ttl_s=self._ttl_s)
+        items = {redis_key(rec.chat_id): encode(rec) for rec in recommendations}
+        try:
+            await self._kv().set_many(items, ttl_s=self._ttl_s)
+        except (RedisError, OSError) as exc:
+            self.failures += 1
+            logger.warning(
+                "could not keep %s recommendations in Redis (%r); they are delivered all the same", len(items), exc
+            )
 
     async def load(self, chat_id: str) -> bytes | None:
         return (await self._kv().get_many([redis_key(chat_id)]))[0]

@@ -161,6 +161,9 @@ class EmbeddingService(Service):
         """Wait until every row handed to `follow` so far is in the index."""
         await asyncio.get_running_loop().run_in_executor(self._index_thread, _nothing)
 
+    def cache_errors(self) -> int:
+        return 0 if self._embedder is None else self._embedder.cache_errors
+
     def cache_counts(self) -> tuple[int, int]:
         """(hits, misses) of the embedding cache; zeros before start."""
         return (0, 0) if self._embedder is None else (self._embedder.hits, self._embedder.misses)

@@ -66,6 +66,7 @@ class SaslSslListener:
 
 @dataclass(frozen=True)
 class RunningKafka:
+    pid: int
     bootstrap: str  # PLAINTEXT
     sasl_ssl_bootstrap: str | None = None
 
@@ -133,6 +134,8 @@ def apache_kafka(jars: Path, workdir: Path, *, sasl_ssl: SaslSslListener | None 
         wait_for_port(port, 90, process)
         if secure_port is not None:
             wait_for_port(secure_port, 30, process)
-        yield RunningKafka(f"127.0.0.1:{port}", f"{sasl_ssl.host}:{secure_port}" if sasl_ssl is not None else None)
+        yield RunningKafka(
+            process.pid, f"127.0.0.1:{port}", f"{sasl_ssl.host}:{secure_port}" if sasl_ssl is not None else None
+        )
     finally:
         stop(process)

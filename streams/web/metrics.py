@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -86,8 +87,8 @@ class Metrics:
         self.batch_size.observe(size)
         self.encode_seconds.observe(seconds)
 
-    def watch(self, engine: EmbeddingService) -> None:
-        """Read the engine's own counters at scrape time."""
+    def watch(self, engine: EmbeddingService, store: RecommendationStore) -> None:
+        """Read the engine's and the store's own counters at scrape time."""
         self.index_items.set_function(lambda: len(engine.index))
         self.index_vectors.set_function(lambda: engine.index.vectors.vector_count)
         self.registry.register(
@@ -112,6 +113,11 @@ class Metrics:
                         "helpstream_embedding_cache_hits",
                         "content texts whose vector came from the embedding cache",
                         lambda: engine.cache_counts()[0],
+                    ),
+                    _Reading(
+                        "helpstream_redis_errors",
+                        "Redis calls that failed or timed out (the pipeline goes on without them)",
+                        lambda: engine.cache_errors() + store.failures,
                     ),
                     _Reading(
                         "helpstream_embedding_cache_misses",

@@ -96,14 +96,15 @@ def register_views(
             recovered = recovery.completed.is_set() and not recovery.in_recovery
             if recovered:
                 await engine.index_synced()
-            warnings = [] if kv.durable else [f"REDIS UNAVAILABLE: using {kv.description}"]
-            reasons = [
-                *([] if recovered else ["the index is recovering from the content-vectors changelog"]),
-                *([] if redis_ok else [f"Redis does not answer at {settings.redis_url_redacted}"]),
+            # Redis only saves work and keeps a copy of recommendations: without it the worker still serves.
+            warnings = [
+                *([] if kv.durable else [f"REDIS UNAVAILABLE: using {kv.description}"]),
+                *([] if redis_ok else [f"Redis does not answer at {settings.redis_url_redacted}: degraded"]),
             ]
+            reasons = [] if recovered else ["the index is recovering from the content-vectors changelog"]
             ready = not reasons
             body: dict[str, Any] = {
-                "status": "ok" if ready else "starting",
+                "status": ("degraded" if warnings else "ok") if ready else "starting",
                 "reasons": reasons,
                 "broker": settings.broker,
                 "redis": {"url": settings.redis_url_redacted, "backend": kv.description, "ok": redis_ok},

@@ -24,6 +24,7 @@ from streams.demo.datasets import demo_chats
 from streams.engine.recommendation_store import redis_key
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings
+from tests.fixtures import Workers
 from tests.integration.clients import (
     chat,
     consume_keys,
@@ -35,7 +36,6 @@ from tests.integration.clients import (
     publish_demo_content,
     search,
 )
-from tests.integration.conftest import Workers
 from tests.services import wait_until
 
 SCHEMAS = importlib.resources.files("schemas") / "json"

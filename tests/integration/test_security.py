@@ -24,8 +24,8 @@ from streams.local.apache_kafka import SaslSslListener
 from streams.local.ports import free_port
 from streams.local.redis_server import RedisTls
 from streams.settings import Settings, child_env, isolated
+from tests.fixtures import Workers
 from tests.integration.clients import chat, consume_keys, demo_items, index_holds, produce_json
-from tests.integration.conftest import Workers
 from tests.services import apache_kafka, redis_server, wait_until
 from tests.tls import Certificates, make_certificates
 

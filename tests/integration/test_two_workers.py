@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 
 from streams.local.ports import free_port
 from streams.settings import Settings
+from tests.fixtures import Workers
 from tests.integration.clients import (
     chat,
     consume_keys,
@@ -17,16 +19,16 @@ from tests.integration.clients import (
     publish_demo_content,
     search,
 )
-from tests.integration.conftest import Workers
 from tests.services import wait_until
 
 CHATS = 200
 
 
 def test_two_workers_split_the_chats_and_both_serve_search(
-    make_settings: Callable[..., Settings], workers: Workers, figures: list[tuple[str, str]]
+    make_settings: Callable[..., Settings], workers: Workers, tmp_path: Path, figures: list[tuple[str, str]]
 ) -> None:
-    first = make_settings(chat_partitions=4)
+    # A data dir of their own: both workers export the ONNX model at the same time, and must not collide.
+    first = make_settings(chat_partitions=4, data_dir=tmp_path)
     second = first.model_copy(update={"web_port": free_port()})
     a, b = workers.start(first, "a"), workers.start(second, "b")
     a.wait_ready(90)

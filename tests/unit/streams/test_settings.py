@@ -33,7 +33,15 @@ def test_a_bad_value_is_refused_with_the_variable_named(monkeypatch: pytest.Monk
 
 
 def test_a_child_worker_gets_the_settings_back_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = Settings(broker="b:1", web_port=7000, require_services=True, batch_wait_ms=2.5)  # type: ignore[call-arg]
+    settings = Settings(
+        broker="b:1",
+        web_port=7000,
+        require_services=True,
+        batch_wait_ms=2.5,
+        broker_security_protocol="SASL_PLAINTEXT",
+        broker_username="u",
+        broker_password="p@ss",
+    )  # type: ignore[call-arg]
     env = child_env(settings)
     for name, value in env.items():
         if name.startswith("HELPSTREAM_"):
@@ -114,3 +122,29 @@ def test_the_command_exits_2_at_once_with_one_line_naming_the_variable(monkeypat
         "got 'nonsense' ('nonsense' is not host:port)"
     ]
     assert time.monotonic() - started < 5
+
+
+def test_sasl_needs_a_user_and_a_password_and_the_message_names_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPSTREAM_BROKER_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("HELPSTREAM_BROKER_USERNAME", "helpstream")
+    with pytest.raises(SettingsError, match="needs HELPSTREAM_BROKER_USERNAME and HELPSTREAM_BROKER_PASSWORD"):
+        load_settings()
+
+
+def test_a_missing_certificate_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HELPSTREAM_BROKER_CA_FILE", str(tmp_path / "nope.pem"))
+    with pytest.raises(SettingsError, match=r"^invalid HELPSTREAM_BROKER_CA_FILE=.*no such file"):
+        load_settings()
+
+
+def test_the_kafka_password_never_shows_in_a_repr_a_dump_or_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPSTREAM_BROKER_PASSWORD", "hunter2")
+    monkeypatch.setenv("HELPSTREAM_BROKER_SECURITY_PROTOCOL", "bogus")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "hunter2" not in str(raised.value)
+    monkeypatch.setenv("HELPSTREAM_BROKER_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("HELPSTREAM_BROKER_USERNAME", "u")
+    settings = load_settings()
+    assert "hunter2" not in repr(settings) + str(settings.model_dump())
+    assert child_env(settings)["HELPSTREAM_BROKER_PASSWORD"] == "hunter2"

@@ -1,4 +1,5 @@
-"""Session services (Apache Kafka, redis-server) and per-test helpstream workers, all stopped by pid."""
+"""Fixtures of the integration and reliability tests: session services (Apache Kafka, redis-server) and
+helpstream worker processes, all stopped by pid. Loaded by `tests/conftest.py`; unit tests never request them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import redis
 
+from streams.local.apache_kafka import RunningKafka
 from streams.local.ports import free_port
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings, isolated
@@ -17,10 +19,15 @@ from tests.services import apache_kafka, redis_server
 
 
 @pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[str]:
+def running_kafka(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[RunningKafka]:
     with apache_kafka(tmp_path_factory.mktemp("kafka")) as (running, version):
         figures.append(("integration broker", f"Apache Kafka {version} (KRaft) at {running.bootstrap}"))
-        yield running.bootstrap
+        yield running
+
+
+@pytest.fixture(scope="session")
+def kafka(running_kafka: RunningKafka) -> str:
+    return running_kafka.bootstrap
 
 
 @pytest.fixture(scope="session")
