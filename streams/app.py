@@ -13,6 +13,7 @@ from agents.dead_letters import DeadLetters
 from streams.clients.kafka import KafkaConnection
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
+from streams.safe_commit import App
 from streams.settings import Settings
 from streams.topology.table import ContentVectorsTable, content_vectors_table
 from streams.topology.topics import Topics, declare_topics
@@ -35,7 +36,7 @@ class Worker:
 
 def faust_app(settings: Settings) -> faust.App:
     servers = settings.broker.split(",") if settings.broker else [DEFAULT_BROKER]
-    return faust.App(
+    return App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in servers],
         store="memory://",

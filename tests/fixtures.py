@@ -15,7 +15,12 @@ from streams.local.apache_kafka import RunningKafka
 from streams.local.ports import free_port
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings, isolated
-from tests.services import apache_kafka, redis_server
+from tests.integration.clients import demo_items, index_holds, publish_demo_content
+from tests.services import apache_kafka, redis_server, wait_until
+
+# Ceilings, not expectations: a busy 2-core machine may be slow; the tests report the real times as figures.
+READY_S = 120
+INDEXED_S = 240
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +37,8 @@ def kafka(running_kafka: RunningKafka) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[str]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+    with redis_server(tmp_path_factory.mktemp("redis")) as running:
+        url = running.url
         figures.append(
             ("integration Redis", f"redis-server {redis.Redis.from_url(url).info()['redis_version']} at {url}")
         )
@@ -64,6 +70,14 @@ class Workers:
         self._started.append(worker)
         return worker
 
+    def start_with_demo_content(self, settings: Settings, name: str) -> WorkerProcess:
+        """A ready worker whose index holds the demo content (the CMS export published once)."""
+        worker = self.start(settings, name)
+        worker.wait_ready(READY_S)
+        publish_demo_content(settings)
+        wait_until(lambda: index_holds(worker, demo_items()), INDEXED_S, 0.5)
+        return worker
+
     def stop_all(self) -> None:
         for worker in self._started:
             worker.stop()
@@ -85,6 +99,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def make_settings(kafka: str, redis_url: str, data_dir: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        return isolated_settings(kafka, redis_url, data_dir, **overrides)
+        return isolated_settings(kafka, overrides.pop("redis_url", redis_url), data_dir, **overrides)
 
     return make

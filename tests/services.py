@@ -43,11 +43,13 @@ def apache_kafka(
 
 
 @contextmanager
-def redis_server(workdir: Path, *, password: str | None = None, tls: redis.RedisTls | None = None) -> Iterator[str]:
+def redis_server(
+    workdir: Path, *, password: str | None = None, tls: redis.RedisTls | None = None, port: int | None = None
+) -> Iterator[redis.RunningRedis]:
     with ExitStack() as stack:
         with required("Redis"):
-            url = stack.enter_context(redis.redis_server(workdir, password=password, tls=tls))
-        yield url
+            running = stack.enter_context(redis.redis_server(workdir, password=password, tls=tls, port=port))
+        yield running
 
 
 def wait_until(predicate: object, timeout_s: float, interval_s: float = 0.05) -> float:

@@ -109,7 +109,7 @@ def services(settings: Settings, workdir: Path, progress: Progress) -> Iterator[
         except (redis.RedisError, OSError):
             if shutil.which("redis-server"):
                 (workdir / "redis").mkdir()
-                redis_url = stack.enter_context(redis_server(workdir / "redis"))
+                redis_url = stack.enter_context(redis_server(workdir / "redis")).url
             else:
                 redis_url = "redis://127.0.0.1:1/0"  # nothing answers: workers use their in-process cache
         progress.note(f"broker: {broker}; redis: {redis_url}")

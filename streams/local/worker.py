@@ -66,5 +66,11 @@ class WorkerProcess:
             time.sleep(0.5)
         raise TimeoutError(f"the worker indexed fewer than {items} items in {timeout_s:.0f} s; see {self.log_path}")
 
+    def kill(self) -> None:
+        """kill -9: no shutdown, no commit, no LeaveGroup."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self, timeout_s: float = 20) -> None:
         stop(self.process, timeout_s)

@@ -39,23 +39,12 @@ from tests.integration.clients import (
 from tests.services import wait_until
 
 SCHEMAS = importlib.resources.files("schemas") / "json"
-# Ceilings, not expectations: a busy 2-core machine may be slow; the figures report the real times.
-READY_S = 120
-INDEXED_S = 240
-
-
-def start_with_demo_content(workers: Workers, settings: Settings, name: str) -> WorkerProcess:
-    worker = workers.start(settings, name)
-    worker.wait_ready(READY_S)
-    publish_demo_content(settings)
-    wait_until(lambda: index_holds(worker, demo_items()), INDEXED_S, 0.5)
-    return worker
 
 
 @pytest.fixture(scope="module")
 def stack(make_settings: Callable[..., Settings], workers: Workers) -> Iterator[tuple[Settings, WorkerProcess]]:
     settings = make_settings()
-    yield settings, start_with_demo_content(workers, settings, "pipeline")
+    yield settings, workers.start_with_demo_content(settings, "pipeline")
 
 
 def test_every_chat_gets_one_contract_valid_recommendation(
@@ -234,13 +223,13 @@ def test_a_restarted_worker_serves_the_same_results_with_zero_encoder_calls(
 ) -> None:
     # A stack of its own: stopping the shared worker would break the tests that run after this one.
     settings = make_settings()
-    worker = start_with_demo_content(workers, settings, "before-restart")
+    worker = workers.start_with_demo_content(settings, "before-restart")
     queries = ["I lost my card", "how long does a transfer take", "verify my identity"]
     before = {q: search(worker, q, kind="saved_response", k=5)[1]["results"] for q in queries}
     worker.stop()
 
     restarted = workers.start(settings, "restarted")
-    ready_s = restarted.wait_ready(READY_S)
+    ready_s = restarted.wait_ready(120)
 
     assert restarted.metric("helpstream_encoder_calls_total") == 0
     assert index_holds(restarted, demo_items())

@@ -54,8 +54,8 @@ def secure_kafka(
 @pytest.fixture(scope="module")
 def secure_redis(tmp_path_factory: pytest.TempPathFactory, certificates: Certificates) -> Iterator[str]:
     tls = RedisTls(certificates.cert_file, certificates.key_file, certificates.ca_file)
-    with redis_server(tmp_path_factory.mktemp("secure-redis"), password=REDIS_PASSWORD, tls=tls) as url:
-        yield url
+    with redis_server(tmp_path_factory.mktemp("secure-redis"), password=REDIS_PASSWORD, tls=tls) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")

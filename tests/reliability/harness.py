@@ -1,0 +1,160 @@
+"""Load and accounting for the reliability suite: chats produced at a steady rate in a thread, and every
+recommendation and dead letter read back in another, so each fault ends with a full account of every chat."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.settings import Settings
+from tests.integration.clients import now, options
+
+
+@dataclass
+class Account:
+    """What became of every chat sent: the suite's figures for one fault."""
+
+    fault: str
+    sent: int
+    recommended: int
+    dead_lettered: int
+    lost: int
+    duplicates: int
+    longest_stall_s: float
+    recover_s: float | None = None
+
+    def row(self) -> tuple[str, str]:
+        recover = "" if self.recover_s is None else f", first recommendation {self.recover_s:.1f} s after the fault"
+        return (
+            f"reliability: {self.fault}",
+            f"sent {self.sent}, recommended {self.recommended}, dead-lettered {self.dead_lettered}, "
+            f"lost {self.lost}, duplicates {self.duplicates}; longest stall {self.longest_stall_s:.1f} s{recover}",
+        )
+
+
+class Traffic:
+    """`chat.started` events at `rate` per second in a thread, keyed `<run>-<n>`, until `stop()`."""
+
+    def __init__(self, settings: Settings, run: str, rate: float, text: str = "my card still has not arrived") -> None:
+        self._settings = settings
+        self._run = run
+        self._rate = rate
+        self._text = text
+        self._stop = threading.Event()
+        self.sent: list[str] = []
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._produce()), daemon=True)
+
+    def start(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        self._thread.join(120)
+        return list(self.sent)
+
+    async def _produce(self) -> None:
+        async with AIOKafkaProducer(**options(self._settings.broker), acks="all", linger_ms=2) as producer:
+            started, pending = time.monotonic(), []
+            while not self._stop.is_set():
+                n = len(self.sent)
+                await asyncio.sleep(max(0.0, started + n / self._rate - time.monotonic()))
+                chat_id = f"{self._run}-{n}"
+                value = orjson.dumps({"chat_id": chat_id, "text": self._text, "created_at": now()})
+                pending.append(await producer.send(self._settings.topic_chat, key=chat_id.encode(), value=value))
+                self.sent.append(chat_id)
+            await asyncio.gather(*pending)
+
+
+@dataclass
+class Outcomes:
+    """Reads `recommendations` and the dead-letter topic from the start, in a thread: receipts per key."""
+
+    settings: Settings
+    recommended: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    dead_lettered: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._consume()), daemon=True)
+
+    def __enter__(self) -> Outcomes:
+        self._thread.start()
+        if not self._ready.wait(60):
+            raise TimeoutError("the outcome reader did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    async def _consume(self) -> None:
+        topics = {
+            self.settings.topic_recommendations: self.recommended,
+            self.settings.topic_dead_letter: self.dead_lettered,
+        }
+        consumer = AIOKafkaConsumer(
+            *topics,
+            **options(self.settings.broker),
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                for tp, messages in (await consumer.getmany(timeout_ms=100)).items():
+                    with self._lock:
+                        for message in messages:
+                            topics[tp.topic][(message.key or b"").decode(errors="replace")].append(time.monotonic())
+        finally:
+            await consumer.stop()
+
+    def settled(self, keys: list[str]) -> bool:
+        with self._lock:
+            return all(key in self.recommended or key in self.dead_lettered for key in keys)
+
+    def wait_settled(self, keys: list[str], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.settled(keys) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # late duplicates still count
+
+    def first_recommendation_after(self, moment: float) -> float | None:
+        with self._lock:
+            later = [t for times in self.recommended.values() for t in times if t > moment]
+        return min(later) - moment if later else None
+
+    def longest_stall(self, keys: list[str]) -> float:
+        """The longest time without a recommendation for any of `keys`, from the first to the last."""
+        with self._lock:
+            times = sorted(t for key in keys for t in self.recommended.get(key, []))
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+
+    def account(self, fault: str, sent: list[str], recover_from: float | None = None) -> Account:
+        stall = self.longest_stall(sent)
+        with self._lock:
+            recommended = [key for key in sent if key in self.recommended]
+            dead = [key for key in sent if key in self.dead_lettered and key not in self.recommended]
+            duplicates = sum(len(self.recommended.get(key, [])) + len(self.dead_lettered.get(key, [])) - 1
+                             for key in recommended + dead)  # fmt: skip
+        return Account(
+            fault=fault,
+            sent=len(sent),
+            recommended=len(recommended),
+            dead_lettered=len(dead),
+            lost=len(sent) - len(recommended) - len(dead),
+            duplicates=duplicates,
+            longest_stall_s=stall,
+            recover_s=None if recover_from is None else self.first_recommendation_after(recover_from),
+        )
