@@ -99,6 +99,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def make_settings(kafka: str, redis_url: str, data_dir: Path) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
-        return isolated_settings(kafka, overrides.pop("redis_url", redis_url), data_dir, **overrides)
+        return isolated_settings(
+            kafka, overrides.pop("redis_url", redis_url), overrides.pop("data_dir", data_dir), **overrides
+        )
 
     return make

@@ -45,3 +45,11 @@ def test_the_contiguous_run_from_the_committed_position_is_committed_and_forgott
 
 def test_a_fresh_partition_with_everything_acked_commits_past_the_last_event() -> None:
     assert consumer(None, [0, 1, 2], held=[])._new_offset(PARTITION) == 3
+
+
+def test_an_event_the_stream_skipped_is_not_done_when_faust_acks_it() -> None:
+    c = consumer(31, [], held=[])
+    skipped = SimpleNamespace(tp=PARTITION, offset=31, acked=False, tracked=False)
+    assert c.ack(skipped) is False
+    assert c._acked[PARTITION] == []
+    assert c._new_offset(PARTITION) is None

@@ -1,0 +1,71 @@
+// The agent console: live chats and their recommended saved responses, pushed by the worker over Server-Sent
+// Events (GET /console/events); a click publishes a recommendation.feedback event (POST /console/feedback).
+"use strict";
+
+const chats = document.getElementById("chats");
+const statusLine = document.getElementById("status");
+const cards = new Map();
+
+function card(chatId) {
+  let element = cards.get(chatId);
+  if (!element) {
+    element = document.createElement("article");
+    element.className = "card chat";
+    element.dataset.chatId = chatId;
+    element.innerHTML = '<div class="meta"><span class="chat-id"></span><span class="when"></span></div>' +
+      '<div class="message"></div><ol class="responses"><li class="pending">waiting for recommendations…</li></ol>';
+    element.querySelector(".chat-id").textContent = chatId;
+    cards.set(chatId, element);
+    document.getElementById("empty")?.remove();
+    chats.prepend(element);
+  }
+  return element;
+}
+
+function show(chat) {
+  const element = card(chat.chat_id);
+  if (chat.text) element.querySelector(".message").textContent = chat.text;
+  if (chat.created_at) element.querySelector(".when").textContent = new Date(chat.created_at).toLocaleTimeString();
+  if (!chat.items) return;
+  const list = element.querySelector(".responses");
+  list.replaceChildren();
+  chat.items.forEach((item, index) => {
+    const entry = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "response";
+    button.dataset.contentId = item.content_id;
+    button.innerHTML = '<span class="score"></span><span class="response-title"></span><span class="preview"></span>';
+    button.querySelector(".score").textContent = item.score.toFixed(2);
+    button.querySelector(".response-title").textContent = item.title;
+    button.querySelector(".preview").textContent = item.preview || "";
+    if (chat.used === item.content_id) button.classList.add("used");
+    button.addEventListener("click", () => use(chat.chat_id, item.content_id, index + 1, button));
+    entry.append(button);
+    list.append(entry);
+  });
+  if (chat.latency_ms !== undefined) {
+    element.querySelector(".when").textContent += ` · ${chat.latency_ms} ms`;
+  }
+}
+
+async function use(chatId, contentId, rank, button) {
+  try {
+    const response = await fetch("/console/feedback", {
+      method: "POST",
+      headers: {"content-type": "application/json"},
+      body: JSON.stringify({chat_id: chatId, content_id: contentId, rank: rank, action: "used"}),
+    });
+    if (!response.ok) throw new Error(`${response.status} ${(await response.json()).error || ""}`);
+    button.closest("ol").querySelectorAll("button").forEach((b) => b.classList.remove("used"));
+    button.classList.add("used");
+  } catch (error) {
+    statusLine.textContent = `could not record feedback: ${error.message}`;
+    statusLine.className = "status down";
+  }
+}
+
+const events = new EventSource("/console/events");
+events.addEventListener("open", () => { statusLine.textContent = "live"; statusLine.className = "status live"; });
+events.addEventListener("error", () => { statusLine.textContent = "reconnecting…"; statusLine.className = "status down"; });
+events.addEventListener("chat", (event) => show(JSON.parse(event.data)));
