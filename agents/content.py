@@ -17,6 +17,7 @@ from agents.ports import INDEXED, UNCHANGED, AgentMetrics, Embedder, Rows
 from index.embedding_cache import text_hash
 from index.encoder import Vectors
 from schemas import ContentEntry, ContentUpdated, encode
+from schemas.content_entry import PREVIEW_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +104,14 @@ class ContentHandler:
             model=self._model_id,
             kind=update.kind,
             title=update.title,
+            preview=_preview(update.body or ""),
             text_hashes=[text_hash(t) for t in update.texts()],
             vectors=np.ascontiguousarray(rows, dtype=np.float16).tobytes(),
         )
+
+
+def _preview(body: str) -> str:
+    return body if len(body) <= PREVIEW_CHARS else body[: PREVIEW_CHARS - 1].rstrip() + "…"
 
 
 def register_content_agent(

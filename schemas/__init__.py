@@ -7,6 +7,7 @@ from schemas.codec import InvalidEvent, decode, encode
 from schemas.content import ContentUpdated
 from schemas.content_entry import ContentEntry
 from schemas.dead_letter import DeadLetter
+from schemas.feedback import RecommendationFeedback
 from schemas.recommendation import Recommendation, RecommendedItem
 from schemas.search import SearchResponse, SearchResult
 
@@ -16,6 +17,7 @@ __all__ = [
     "ContentUpdated",
     "DeadLetter",
     "InvalidEvent",
+    "RecommendationFeedback",
     "Recommendation",
     "RecommendedItem",
     "SearchResponse",

@@ -8,6 +8,8 @@ from pydantic import Field
 
 from schemas.types import B64Bytes, Contract, Identifier, Kind, Title
 
+PREVIEW_CHARS = 200  # of the body, shown by the agent console
+
 
 class ContentEntry(Contract):
     """One row of the content-vectors table; `deleted` rows keep the version so a stale upsert stays ignored.
@@ -22,6 +24,7 @@ class ContentEntry(Contract):
     deleted: bool = False
     kind: Kind | None = None
     title: Title | None = None
+    preview: Annotated[str, Field(max_length=PREVIEW_CHARS)] | None = None
     text_hashes: list[str] = Field(default_factory=list)
     dtype: Literal["float16", "float32"] = "float16"
     vectors: B64Bytes = b""

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from schemas.chat import ChatStarted
 from schemas.content import ContentUpdated
 from schemas.dead_letter import DeadLetter
+from schemas.feedback import RecommendationFeedback
 from schemas.recommendation import Recommendation
 from schemas.search import SearchResponse
 
@@ -17,6 +18,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "content.updated": ContentUpdated,
     "recommendations": Recommendation,
     "dead-letter": DeadLetter,
+    "recommendation.feedback": RecommendationFeedback,
     "search-response": SearchResponse,
 }
 

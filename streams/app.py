@@ -11,13 +11,15 @@ from agents.chat import ChatHandler, register_chat_agent
 from agents.content import ContentHandler, register_content_agent
 from agents.dead_letters import DeadLetters
 from streams.clients.kafka import KafkaConnection
+from streams.consumer import App
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
-from streams.safe_commit import App
 from streams.settings import Settings
 from streams.topology.table import ContentVectorsTable, content_vectors_table
 from streams.topology.topics import Topics, declare_topics
+from streams.web.console import ConsoleFeed
 from streams.web.metrics import Metrics
+from streams.web.pages import register_pages
 from streams.web.views import register_views
 
 DEFAULT_BROKER = "localhost:9092"
@@ -32,11 +34,12 @@ class Worker:
     topics: Topics
     content_vectors: ContentVectorsTable
     metrics: Metrics
+    console: ConsoleFeed
 
 
 def faust_app(settings: Settings) -> faust.App:
     servers = settings.broker.split(",") if settings.broker else [DEFAULT_BROKER]
-    return App(
+    app = App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in servers],
         store="memory://",
@@ -58,6 +61,8 @@ def faust_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
         table_standby_replicas=0,
     )
+    app.fetch_wait_ms = settings.fetch_wait_ms
+    return app
 
 
 def create_app(settings: Settings) -> Worker:
@@ -104,4 +109,7 @@ def create_app(settings: Settings) -> Worker:
         within_s=within_s,
     )
     register_views(app, settings, engine, store, metrics)
-    return Worker(app, engine, topics, content_vectors, metrics)
+    console = ConsoleFeed(settings, content_vectors.get)
+    app.add_dependency(console)
+    register_pages(app, console, topics.feedback, metrics)
+    return Worker(app, engine, topics, content_vectors, metrics, console)

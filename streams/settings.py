@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     topic_content: str = Field("content.updated", description="CMS changes")
     topic_recommendations: str = Field("recommendations", description="recommendations for the agent UI")
     topic_dead_letter: str = Field("helpstream.dead-letter", description="malformed events, with the reason")
+    topic_feedback: str = Field("recommendation.feedback", description="agents' use of recommendations (console)")
     chat_partitions: int = Field(4, ge=1, description="partitions of the chat and recommendations topics")
     encoder: Backend = Field("onnx", description="model backend: torch, onnx (fp32) or onnx-int8")
     inference_threads: int = Field(
@@ -108,6 +109,13 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(5.0, ge=0, description="longest a batch waits for more events under load")
     top_k: int = Field(3, ge=1, le=50, description="saved responses per recommendation")
     recommendation_ttl_s: int = Field(86400, ge=1, description="how long `/recommendations/{chat_id}` keeps one")
+    fetch_wait_ms: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="longest a consumer's fetch waits at the broker (empty: Faust's 1500); the demo sets it on the "
+        "embedded broker, which holds every fetch that long",
+    )
     commit_interval_s: float = Field(
         0.1, gt=0, le=10, description="how often acked offsets are committed: bounds the replay after a crash"
     )
@@ -198,6 +206,7 @@ def isolated(settings: Settings, run: str, **overrides: Any) -> Settings:
             "topic_content": f"{run}.content.updated",
             "topic_recommendations": f"{run}.recommendations",
             "topic_dead_letter": f"{run}.dead-letter",
+            "topic_feedback": f"{run}.recommendation.feedback",
             **overrides,
         }
     )

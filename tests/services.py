@@ -6,10 +6,12 @@ HELPSTREAM_REQUIRE_SERVICES=1 (CI): then they fail.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +63,33 @@ def wait_until(predicate: object, timeout_s: float, interval_s: float = 0.05) ->
             return time.monotonic() - started
         time.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",  # root in a container
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # This machine's network is closed: without these, Chromium tries Google's services again and again.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (no browser download); yields a Playwright `Browser`."""
+    from playwright.sync_api import sync_playwright
+
+    with required("Chromium"):
+        executable = shutil.which("chromium")
+        if executable is None:
+            raise ServiceMissing("`chromium` is not installed (Debian: apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -48,7 +48,11 @@ async def replay(
 ) -> ReplayResult:
     """Replay chats at `rate`/s (as fast as possible if None) while a plain consumer reads `recommendations`."""
     consumer = AIOKafkaConsumer(
-        settings.topic_recommendations, **kafka.client_options(), group_id=None, auto_offset_reset="latest"
+        settings.topic_recommendations,
+        **kafka.client_options(),
+        group_id=None,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=settings.fetch_wait_ms or 500,
     )
     await consumer.start()
     try:

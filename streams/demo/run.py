@@ -17,6 +17,9 @@ from streams.local.worker import WorkerProcess
 from streams.settings import Settings
 
 
+TANSU_FETCH_WAIT_MS = 5
+
+
 def stage(text: str) -> None:
     print(f"==> {text}", flush=True)
 
@@ -47,12 +50,16 @@ def summary(result: ReplayResult) -> str:
 
 
 def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
+    base = f"http://{settings.web_host}:{settings.web_port}"
+    stage(f"agent console: {base}/console   help screen: {base}/help   (open them now: the chats show up live)")
     with contextlib.ExitStack() as stack:
-        bootstrap = settings.broker
+        bootstrap, fetch_wait_ms = settings.broker, settings.fetch_wait_ms
         if not bootstrap:
             stage("starting the embedded Tansu broker (no HELPSTREAM_BROKER configured)")
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
-        worker_settings = settings.model_copy(update={"broker": bootstrap})
+            # Tansu answers a fetch only when its wait is over, even with data waiting: keep the wait short.
+            fetch_wait_ms = fetch_wait_ms or TANSU_FETCH_WAIT_MS
+        worker_settings = settings.model_copy(update={"broker": bootstrap, "fetch_wait_ms": fetch_wait_ms})
         kafka = KafkaConnection.of(worker_settings)
 
         stage(f"starting a worker on {bootstrap} (log: {settings.data_dir / 'demo-worker.log'})")

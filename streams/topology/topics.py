@@ -12,6 +12,7 @@ CONTENT_TABLE = "content-vectors"
 # CMS edits are rare and the replicated table's changelog must have as many partitions as its source topic.
 CONTENT_PARTITIONS = 1
 DEAD_LETTER_PARTITIONS = 1
+FEEDBACK_PARTITIONS = 1
 # What the worker creates topics with; on a multi-broker cluster create them beforehand with yours.
 REPLICATION_FACTOR = 1
 
@@ -36,6 +37,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_recommendations, settings.chat_partitions),
         TopicSpec(settings.topic_content, CONTENT_PARTITIONS),
         TopicSpec(settings.topic_dead_letter, DEAD_LETTER_PARTITIONS),
+        TopicSpec(settings.topic_feedback, FEEDBACK_PARTITIONS),
         TopicSpec(content_changelog(settings), CONTENT_PARTITIONS, compacted=True),
     ]
 
@@ -46,6 +48,7 @@ class Topics:
     content: faust.TopicT
     recommendations: faust.TopicT
     dead_letter: faust.TopicT
+    feedback: faust.TopicT
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
@@ -68,4 +71,5 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         content=raw(settings.topic_content),
         recommendations=raw(settings.topic_recommendations),
         dead_letter=raw(settings.topic_dead_letter),
+        feedback=raw(settings.topic_feedback),
     )

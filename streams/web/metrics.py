@@ -66,6 +66,12 @@ class Metrics:
         self.search_seconds = Histogram(
             "helpstream_search_seconds", "time to answer GET /search", buckets=_SECONDS_BUCKETS, registry=self.registry
         )
+        self.feedback = Counter(
+            "helpstream_feedback",
+            "agents' feedback on recommendations from the console, by action and rank (1 = the top one)",
+            ["action", "rank"],
+            registry=self.registry,
+        )
         self.index_items = Gauge(
             "helpstream_index_items", "content items in this worker's index", registry=self.registry
         )

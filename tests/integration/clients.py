@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -19,6 +20,18 @@ from streams.demo.datasets import demo_content
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings
 
+T = TypeVar("T")
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run`, on a thread of its own when this thread already runs a loop (Playwright's sync API does)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
 
 def options(kafka: str | KafkaConnection) -> dict[str, Any]:
     """aiokafka options for a plain bootstrap string or a secured connection."""
@@ -26,12 +39,12 @@ def options(kafka: str | KafkaConnection) -> dict[str, Any]:
 
 
 def produce(kafka: str | KafkaConnection, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> None:
-    async def run() -> None:
+    async def send() -> None:
         async with AIOKafkaProducer(**options(kafka), acks="all") as producer:
             futures = [await producer.send(topic, key=key, value=value) for key, value in records]
             await asyncio.gather(*futures)
 
-    asyncio.run(run())
+    run_coroutine(send())
 
 
 def produce_json(kafka: str | KafkaConnection, topic: str, events: Iterable[tuple[str, dict[str, Any]]]) -> None:
@@ -44,7 +57,7 @@ def consume_keys(kafka: str | KafkaConnection, topic: str, keys: Iterable[bytes]
     so tests sharing a topic never see each other's events."""
     wanted = set(keys)
 
-    async def run() -> dict[bytes, Any]:
+    async def read() -> dict[bytes, Any]:
         consumer = AIOKafkaConsumer(
             topic, **options(kafka), group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
         )
@@ -60,7 +73,7 @@ def consume_keys(kafka: str | KafkaConnection, topic: str, keys: Iterable[bytes]
             await consumer.stop()
         return found
 
-    return asyncio.run(run())
+    return run_coroutine(read())
 
 
 def search(worker: WorkerProcess, q: str, **params: Any) -> tuple[int, Any]:

@@ -35,6 +35,10 @@ ODD_REQUESTS = [
     ("GET", "/recommendations/" + "c" * 3000, 404),
     ("GET", "/nothing-here", 404),
     ("GET", "/../../etc/passwd", 404),
+    ("GET", "/static/..%2F..%2Fsettings.py", 404),
+    ("GET", "/static/console.html", 404),
+    ("POST", "/console/feedback", 400),
+    ("GET", "/console/feedback", 405),
 ]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.safe_commit import SafeCommitConsumer
+from streams.consumer import SafeCommitConsumer
 
 PARTITION = TP("chat.started", 1)
 

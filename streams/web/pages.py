@@ -1,0 +1,108 @@
+"""The reference pages a worker serves: the agent console (`/console`, live over Server-Sent Events, feedback on
+click) and the customer's help screen (`/help`). Static files are package data under `streams/web/static/`."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from aiohttp import web as aiohttp_web
+from faust.web import Request, Response, View
+from pydantic import BaseModel, ValidationError
+
+from schemas import RecommendationFeedback, encode
+from schemas.feedback import Action
+from schemas.types import Identifier
+from streams.web.console import ChatView, ConsoleFeed
+from streams.web.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+STATIC = {
+    "style.css": "text/css",
+    "console.js": "text/javascript",
+    "help.js": "text/javascript",
+}
+KEEP_ALIVE_S = 15
+
+
+class FeedbackRequest(BaseModel):
+    chat_id: Identifier
+    content_id: Identifier
+    rank: int
+    action: Action
+
+
+def _static(name: str) -> bytes:
+    return (importlib.resources.files("streams.web") / "static" / name).read_bytes()
+
+
+def _event(view: ChatView) -> bytes:
+    return b"event: chat\ndata: " + orjson.dumps(view) + b"\n\n"
+
+
+def register_pages(app: faust.App, console: ConsoleFeed, feedback: faust.TopicT, metrics: Metrics) -> None:
+    def page(view: View, name: str) -> Response:
+        return view.bytes(_static(name), content_type="text/html")
+
+    @app.page("/console")
+    class Console(View):
+        async def get(self, request: Request) -> Response:
+            return page(self, "console.html")
+
+    @app.page("/help")
+    class Help(View):
+        async def get(self, request: Request) -> Response:
+            return page(self, "help.html")
+
+    @app.page("/static/{name}")
+    class Static(View):
+        async def get(self, request: Request, name: str) -> Response:
+            if name not in STATIC:
+                return self.bytes(b"not found", content_type="text/plain", status=404)
+            return self.bytes(_static(name), content_type=STATIC[name])
+
+    @app.page("/console/events")
+    class Events(View):
+        async def get(self, request: Request) -> Any:
+            stream = aiohttp_web.StreamResponse(
+                headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+            )
+            await stream.prepare(request)  # type: ignore[arg-type]
+            queue = console.subscribe()
+            try:
+                for view in console.snapshot():
+                    await stream.write(_event(view))
+                while True:
+                    try:
+                        view = await asyncio.wait_for(queue.get(), KEEP_ALIVE_S)
+                    except TimeoutError:
+                        await stream.write(b": keep-alive\n\n")
+                        continue
+                    if view.get("closing"):
+                        break
+                    await stream.write(_event(view))
+            except (ConnectionResetError, asyncio.CancelledError):
+                pass
+            finally:
+                console.unsubscribe(queue)
+            return stream
+
+    @app.page("/console/feedback")
+    class Feedback(View):
+        async def post(self, request: Request) -> Response:
+            try:
+                asked = FeedbackRequest.model_validate_json(await request.read())
+                event = RecommendationFeedback(**asked.model_dump(), at=datetime.now(UTC))
+            except ValidationError as exc:
+                reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:3])
+                return self.json({"error": reason}, status=400)
+            await (await feedback.send(key=event.chat_id.encode(), value=encode(event)))
+            metrics.feedback.labels(event.action, str(event.rank)).inc()
+            console.mark_used(event.chat_id, event.content_id)
+            return self.json(event.model_dump(mode="json"), status=202)

@@ -1,0 +1,131 @@
+"""The agent console and the help screen in a real browser (Debian's Chromium through Playwright), against a
+worker on Apache Kafka: live recommendations, a click that publishes contract-valid feedback, search as you type,
+errors shown. Each test saves a screenshot in its own output directory."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+
+from streams.local.worker import WorkerProcess
+from streams.settings import Settings
+from tests.fixtures import Workers
+from tests.integration.clients import chat, consume_keys, produce_json
+from tests.services import chromium
+
+PHONE = {"width": 375, "height": 800}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stack(make_settings: Callable[..., Settings], workers: Workers) -> tuple[Settings, WorkerProcess]:
+    settings = make_settings()
+    return settings, workers.start_with_demo_content(settings, "browser")
+
+
+@pytest.fixture
+def page(browser: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path) -> Iterator[Any]:
+    """A phone-width page that records every request it makes, and leaves a screenshot behind."""
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.requests = []
+    page.on("request", lambda request: page.requests.append(request.url))
+    yield page
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    context.close()
+
+
+def assert_local_and_fits_a_phone(page: Any, worker: WorkerProcess) -> None:
+    assert page.requests and all(url.startswith(worker.url) for url in page.requests), page.requests
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_a_new_chat_shows_in_the_console_with_three_saved_responses_within_two_seconds(
+    page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path, figures: list[tuple[str, str]]
+) -> None:
+    settings, worker = stack
+    page.goto(f"{worker.url}/console")
+    page.wait_for_selector("#status.live", timeout=10_000)
+    chat_id = f"c-{uuid.uuid4().hex[:6]}"
+    started = time.monotonic()
+    produce_json(settings.broker, settings.topic_chat, [chat(chat_id, "I ordered a card a week ago and it's not here")])
+    card = page.locator(f'article[data-chat-id="{chat_id}"]')
+    card.locator("button.response").nth(2).wait_for(timeout=2_000)
+    shown_s = time.monotonic() - started
+
+    assert card.locator(".message").inner_text() == "I ordered a card a week ago and it's not here"
+    assert card.locator("button.response").count() == settings.top_k
+    assert card.locator("button.response").first.get_attribute("data-content-id") == "card_arrival"
+    assert card.locator(".preview").first.inner_text()  # a preview of the body, from the content table
+    assert_local_and_fits_a_phone(page, worker)
+    page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
+    figures.append(("console: chat produced → shown with its 3 saved responses", f"{shown_s * 1000:.0f} ms"))
+
+
+def test_a_click_on_a_saved_response_publishes_contract_valid_feedback(
+    page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path
+) -> None:
+    settings, worker = stack
+    page.goto(f"{worker.url}/console")
+    page.wait_for_selector("#status.live", timeout=10_000)
+    chat_id = f"c-{uuid.uuid4().hex[:6]}"
+    produce_json(settings.broker, settings.topic_chat, [chat(chat_id, "how do I change my PIN")])
+    second = page.locator(f'article[data-chat-id="{chat_id}"] button.response').nth(1)
+    second.wait_for(timeout=5_000)
+    before = worker.metric("helpstream_feedback_total", action="used", rank="2")
+    second.click()
+    page.wait_for_selector(f'article[data-chat-id="{chat_id}"] button.response.used', timeout=5_000)
+
+    (message,) = consume_keys(settings.broker, settings.topic_feedback, [chat_id.encode()], 30).values()
+    schema_file = importlib.resources.files("schemas") / "json" / "recommendation.feedback.schema.json"
+    body = orjson.loads(message.value)
+    jsonschema.validate(body, json.loads(schema_file.read_text()))
+    assert (body["chat_id"], body["content_id"], body["rank"], body["action"]) == (
+        chat_id, second.get_attribute("data-content-id"), 2, "used"
+    )  # fmt: skip
+    assert worker.metric("helpstream_feedback_total", action="used", rank="2") == before + 1
+    page.screenshot(path=str(tmp_path / "console-used.png"), full_page=True)
+
+
+def test_typing_in_the_help_screen_shows_help_articles_with_scores_and_server_time(
+    page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path
+) -> None:
+    _, worker = stack
+    page.goto(f"{worker.url}/help")
+    page.locator("#q").press_sequentially("my card has not arrived", delay=30)
+    page.locator("li.result").first.wait_for(timeout=5_000)
+
+    assert page.locator("li.result").count() == 5
+    assert page.locator("li.result .response-title").first.inner_text() == "Card delivery and tracking"
+    assert float(page.locator("li.result .score").first.inner_text()) > 0
+    assert "ms" in page.locator("#notice").inner_text()
+    searches = [url for url in page.requests if "/search?" in url]
+    assert len(searches) < len("my card has not arrived")  # debounced, not one request per key
+    assert_local_and_fits_a_phone(page, worker)
+    page.screenshot(path=str(tmp_path / "help.png"), full_page=True)
+
+
+def test_a_search_error_is_shown_to_the_customer_not_swallowed(
+    page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path
+) -> None:
+    _, worker = stack
+    page.goto(f"{worker.url}/help")
+    page.locator("#q").fill("x" * 4001)  # the server refuses queries over 4000 characters
+    page.wait_for_selector("#notice.error", timeout=5_000)
+    assert "Search failed: q is longer than 4000 characters" in page.locator("#notice").inner_text()
+    assert page.locator("li.result").count() == 0
+    page.screenshot(path=str(tmp_path / "help-error.png"), full_page=True)
