@@ -16,7 +16,6 @@ from streams.local.tansu import EmbeddedBroker
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings
 
-
 TANSU_FETCH_WAIT_MS = 5
 
 
