@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CODE := streams agents index schemas tests
 
-.PHONY: install demo test unit integration lint format schemas clean
+.PHONY: install demo test unit integration reliability lint format schemas clean
 .DEFAULT_GOAL := demo
 
 $(STAMP): pyproject.toml
@@ -28,6 +28,9 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
+
+reliability: $(STAMP)
+	$(BIN)/pytest tests/reliability
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(CODE)

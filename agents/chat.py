@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import faust
 
@@ -52,15 +51,14 @@ class ChatHandler:
             dead_letters=self._dead_letters,
             what="embedding and search",
         )
-        deliveries: list[Awaitable[Any]] = [*decoded.dead_letters, *searched.dead_letters]
         recommendations = [self._recommendation(chat, hits) for _, chat, hits in searched.done]
-        for (event, _, _), rec in zip(searched.done, recommendations, strict=True):
-            deliveries.append(
-                await self._dead_letters.publish(
-                    self._recommendations, event, key=rec.chat_id.encode(), value=encode(rec)
-                )
-            )
-        await asyncio.gather(*deliveries)
+        outputs = [
+            await self._dead_letters.publish(self._recommendations, event, key=rec.chat_id.encode(), value=encode(rec))
+            for (event, _, _), rec in zip(searched.done, recommendations, strict=True)
+        ]
+        delivered = await asyncio.gather(*outputs)
+        await asyncio.gather(*decoded.dead_letters, *searched.dead_letters)
+        recommendations = [rec for rec, ok in zip(recommendations, delivered, strict=True) if ok]
         if recommendations:
             await self._store.save(recommendations)
             self._metrics.handled(self._topic, RECOMMENDED, len(recommendations))

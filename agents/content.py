@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import faust
 import numpy as np
+from pydantic import ValidationError
 
 from agents.dead_letters import DeadLetters
 from agents.delivery import run_batches
@@ -83,9 +84,9 @@ class ContentHandler:
     def _is_news(self, update: ContentUpdated) -> bool:
         """An event changes the index unless the table holds this version or a newer one, from this model."""
         raw = self._rows.get(update.content_id)
-        if raw is None:
+        stored = None if raw is None else _entry_or_none(update.content_id, raw)
+        if stored is None:
             return update.op == "upsert"
-        stored = ContentEntry.model_validate_json(raw)
         if update.version > stored.version:
             return True
         return update.version == stored.version and update.op == "upsert" and stored.model != self._model_id
@@ -108,6 +109,15 @@ class ContentHandler:
             text_hashes=[text_hash(t) for t in update.texts()],
             vectors=np.ascontiguousarray(rows, dtype=np.float16).tobytes(),
         )
+
+
+def _entry_or_none(content_id: str, raw: bytes) -> ContentEntry | None:
+    """The stored row, or None (as if absent) when it cannot be read: one bad row must not stall the topic."""
+    try:
+        return ContentEntry.model_validate_json(raw)
+    except ValidationError as exc:
+        logger.warning("the table row of %s cannot be read (%s): the event replaces it", content_id, exc.errors()[0])
+        return None
 
 
 def _preview(body: str) -> str:

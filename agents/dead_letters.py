@@ -85,17 +85,35 @@ class DeadLetters:
             headers={REASON_HEADER: letter.reason.encode()[:_MAX_REASON_HEADER_BYTES]},
         )
 
-    async def publish(self, sink: Sink, event: faust.EventT, *, key: bytes, value: bytes) -> Awaitable[None]:
+    async def publish(self, sink: Sink, event: faust.EventT, *, key: bytes, value: bytes) -> Awaitable[bool]:
         """Send `event`'s output; if the broker or client refuses that one message, dead-letter `event` instead.
-        Returns an awaitable that settles once the output (or the dead letter) is delivered."""
+        Returns an awaitable of True once the output is delivered, False once its dead letter is."""
         try:
             delivery = await sink.send(key=key, value=value)
-        except MESSAGE_ERRORS as exc:
-            return await self.send(event, f"its output could not be produced: {exc!r}")
+        except Exception as exc:
+            if (refusal := _refusal(exc)) is None:
+                raise
+            return self._dead_letter_instead(event, refusal)
         return self._settle(event, delivery)
 
-    async def _settle(self, event: faust.EventT, delivery: Awaitable[Any]) -> None:
+    async def _settle(self, event: faust.EventT, delivery: Awaitable[Any]) -> bool:
         try:
             await delivery
-        except MESSAGE_ERRORS as exc:
-            await (await self.send(event, f"its output could not be produced: {exc!r}"))
+        except Exception as exc:
+            if (refusal := _refusal(exc)) is None:
+                raise
+            return await self._dead_letter_instead(event, refusal)
+        return True
+
+    async def _dead_letter_instead(self, event: faust.EventT, refusal: BaseException) -> bool:
+        await (await self.send(event, f"its output could not be produced: {refusal!r}"))
+        return False
+
+
+def _refusal(exc: BaseException) -> BaseException | None:
+    """The refusal of one message, if that is what `exc` is (Faust wraps the client's errors in its own)."""
+    for error in (exc, exc.__cause__):
+        if error is not None and isinstance(error, MESSAGE_ERRORS):
+            refusal: BaseException = error
+            return refusal
+    return None

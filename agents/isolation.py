@@ -56,6 +56,8 @@ async def run_isolated(
         try:
             (result,) = await run([item])
         except Exception as exc:
+            if not await healthy():
+                raise  # broke meanwhile: the rest of the batch is retried, not dead-lettered
             isolated.dead_letters.append(await dead_letters.send(event, f"{what} failed: {exc!r}"))
         else:
             isolated.done.append((event, item, result))

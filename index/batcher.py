@@ -150,15 +150,31 @@ class MicroBatcher:
         try:
             vectors = np.vstack(await asyncio.gather(*(self._encode_part(part) for part in parts)))
         except Exception as exc:
+            if len(batch) > 1:
+                # One caller's text must not fail the others merged into the same call: each on its own.
+                logger.warning("a model call of %s merged requests failed (%r): one call each", len(batch), exc)
+                await self._encode_alone(batch)
+                return
             logger.exception("encoding a batch of %s texts failed", len(unique))
-            for request in batch:
-                if not request.future.done():
-                    request.future.set_exception(exc)
+            if not batch[0].future.done():
+                batch[0].future.set_exception(exc)
             return
         row = {text: i for i, text in enumerate(unique)}
         for request in batch:
             if not request.future.done():
                 request.future.set_result(vectors[[row[text] for text in request.texts]])
+
+    async def _encode_alone(self, batch: list[_Request]) -> None:
+        loop = asyncio.get_running_loop()
+        for request in batch:
+            if request.future.done():
+                continue
+            try:
+                vectors = await loop.run_in_executor(self._executor, self.encoder.encode, request.texts)
+            except Exception as exc:
+                request.future.set_exception(exc)
+            else:
+                request.future.set_result(vectors)
 
     async def _encode_part(self, texts: list[str]) -> Vectors:
         started = time.perf_counter()

@@ -29,12 +29,14 @@ class KeyValue(Protocol):
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for logs, errors and `/healthz`."""
+    """The URL without its password (in the authority or as `?password=`), for logs, errors and `/healthz`."""
     parsed = urllib.parse.urlsplit(url)
-    if parsed.password is None:
-        return url
-    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
+    if parsed.password is not None:
+        parsed = parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1))
+    if "password" in urllib.parse.parse_qs(parsed.query):
+        query = [(k, "***" if k == "password" else v) for k, v in urllib.parse.parse_qsl(parsed.query)]
+        parsed = parsed._replace(query=urllib.parse.urlencode(query, safe="*"))
+    return urllib.parse.urlunsplit(parsed)
 
 
 class RedisKeyValue:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.types import B64Bytes, Contract, Identifier, Kind, Title
+from schemas.types import B64Bytes, Contract, Identifier, Kind, Text
 
 PREVIEW_CHARS = 200  # of the body, shown by the agent console
 
@@ -23,7 +23,8 @@ class ContentEntry(Contract):
     model: str
     deleted: bool = False
     kind: Kind | None = None
-    title: Title | None = None
+    # Text, not Title: rows written before titles were bounded to 300 characters must still be read.
+    title: Text | None = None
     preview: Annotated[str, Field(max_length=PREVIEW_CHARS)] | None = None
     text_hashes: list[str] = Field(default_factory=list)
     dtype: Literal["float16", "float32"] = "float16"

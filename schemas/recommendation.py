@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from schemas.types import Contract, Identifier, Timestamp, Title
+from schemas.types import Contract, Identifier, Text, Timestamp
 
 
 class RecommendedItem(Contract):
     content_id: Identifier
     kind: Literal["saved_response"]
-    title: Title
+    title: Text
     score: float
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from schemas.types import Contract, Identifier, Kind, Title
+from schemas.types import Contract, Identifier, Kind, Text
 
 
 class SearchResult(Contract):
     content_id: Identifier
     kind: Kind
-    title: Title
+    title: Text
     score: float
 
 

@@ -22,8 +22,6 @@ from streams.web.metrics import Metrics
 from streams.web.pages import register_pages
 from streams.web.views import register_views
 
-DEFAULT_BROKER = "localhost:9092"
-
 
 @dataclass(frozen=True)
 class Worker:
@@ -38,10 +36,11 @@ class Worker:
 
 
 def faust_app(settings: Settings) -> faust.App:
-    servers = settings.broker.split(",") if settings.broker else [DEFAULT_BROKER]
+    if not settings.broker:
+        raise ValueError("a worker needs HELPSTREAM_BROKER (`helpstream demo` starts a broker and sets it)")
     app = App(
         settings.app_id,
-        broker=[f"kafka://{server}" for server in servers],
+        broker=[f"kafka://{server}" for server in settings.broker.split(",")],
         store="memory://",
         autodiscover=False,
         datadir=str(settings.data_dir / f"worker-{settings.web_port}"),

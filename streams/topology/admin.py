@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.clients.kafka import KafkaConnection, start_or_explain
 from streams.topology.topics import TopicSpec
@@ -29,10 +28,12 @@ async def ensure_topics(kafka: KafkaConnection, specs: list[TopicSpec]) -> None:
             if spec.name not in existing
         ]
         if new:
-            try:
-                await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                logger.debug("another process created the topics first")
+            response = await admin.create_topics(new)
+            # aiokafka answers per topic instead of raising: 36 is "already exists" (another worker was first).
+            failed = [(name, code, message) for name, code, message in response.topic_errors if code not in (0, 36)]
+            if failed:
+                reasons = "; ".join(f"{name}: error {code} {message or ''}".strip() for name, code, message in failed)
+                raise ConnectionError(f"Kafka refused to create topics: {reasons}")
             logger.info("created topics %s", ", ".join(t.name for t in new))
     finally:
         await admin.close()

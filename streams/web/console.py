@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer
 from mode import Service
 
-from schemas import ChatStarted, ContentEntry, InvalidEvent, Recommendation, decode
+from schemas import ChatStarted, InvalidEvent, Recommendation, decode
 from streams.clients.kafka import KafkaConnection, start_or_explain
 from streams.settings import Settings
 
@@ -37,11 +39,14 @@ class ConsoleFeed(Service):
         self._chats: OrderedDict[str, ChatView] = OrderedDict()
         self._subscribers: set[asyncio.Queue[ChatView]] = set()
         self._consumer: AIOKafkaConsumer | None = None
+        self._reader: asyncio.Future[None] | None = None
+        self._stopping = False
 
     @property
     def group_id(self) -> str:
-        """One group per worker: every worker's console shows every chat."""
-        return f"{self.settings.app_id}-console-{self.settings.web_host}-{self.settings.web_port}"
+        """One group per worker (host name and port: containers share a port, not a name), so every worker's
+        console shows every chat."""
+        return f"{self.settings.app_id}-console-{socket.gethostname()}-{self.settings.web_port}"
 
     async def on_start(self) -> None:
         kafka = KafkaConnection.of(self.settings)
@@ -63,21 +68,32 @@ class ConsoleFeed(Service):
                 await asyncio.sleep(0.05)
             for tp in self._consumer.assignment():
                 await self._consumer.position(tp)
-        self.add_future(self._read())
+        self._reader = asyncio.ensure_future(self._read())
 
     async def on_stop(self) -> None:
+        self._stopping = True
+        for queue in self._subscribers:
+            _put_dropping_oldest(queue, {"closing": True})
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()
-        for queue in self._subscribers:
-            queue.put_nowait({"closing": True})
 
     async def _read(self) -> None:
+        """Never raises: the console is a view, and a failure here must not stop the worker's pipeline."""
         assert self._consumer is not None
-        while not self.should_stop:
-            batches = await self._consumer.getmany(timeout_ms=500)
-            for messages in batches.values():
-                for message in messages:
-                    self._apply(message.topic, message.value)
+        while not self._stopping:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=500)
+                for messages in batches.values():
+                    for message in messages:
+                        self._apply(message.topic, message.value)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("the console feed failed to read; trying again in 1 s")
+                await asyncio.sleep(1)
 
     def _apply(self, topic: str, value: bytes | None) -> None:
         try:
@@ -108,7 +124,13 @@ class ConsoleFeed(Service):
 
     def _preview(self, content_id: str) -> str | None:
         raw = self._content(content_id)
-        return None if raw is None else ContentEntry.model_validate_json(raw).preview
+        if raw is None:
+            return None
+        try:
+            preview = orjson.loads(raw).get("preview")
+        except orjson.JSONDecodeError:
+            return None
+        return preview if isinstance(preview, str) else None
 
     def mark_used(self, chat_id: str, content_id: str) -> None:
         view = self._chats.get(chat_id)
@@ -118,9 +140,7 @@ class ConsoleFeed(Service):
 
     def _publish(self, view: ChatView) -> None:
         for queue in self._subscribers:
-            if queue.full():
-                queue.get_nowait()  # a slow browser misses an update, never the worker's memory
-            queue.put_nowait(dict(view))
+            _put_dropping_oldest(queue, dict(view))
 
     def snapshot(self) -> list[ChatView]:
         """The kept chats, oldest first (the page puts each new one on top)."""
@@ -133,3 +153,10 @@ class ConsoleFeed(Service):
 
     def unsubscribe(self, queue: asyncio.Queue[ChatView]) -> None:
         self._subscribers.discard(queue)
+
+
+def _put_dropping_oldest(queue: asyncio.Queue[ChatView], view: ChatView) -> None:
+    """A slow browser misses an update, never the worker's memory."""
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(view)

@@ -38,8 +38,10 @@ class FeedbackRequest(BaseModel):
     action: Action
 
 
-def _static(name: str) -> bytes:
-    return (importlib.resources.files("streams.web") / "static" / name).read_bytes()
+def _static_files() -> dict[str, bytes]:
+    """Read once, when the views are registered: no disk reads on the event loop per request."""
+    folder = importlib.resources.files("streams.web") / "static"
+    return {name: (folder / name).read_bytes() for name in [*STATIC, "console.html", "help.html"]}
 
 
 def _event(view: ChatView) -> bytes:
@@ -47,8 +49,10 @@ def _event(view: ChatView) -> bytes:
 
 
 def register_pages(app: faust.App, console: ConsoleFeed, feedback: faust.TopicT, metrics: Metrics) -> None:
+    files = _static_files()
+
     def page(view: View, name: str) -> Response:
-        return view.bytes(_static(name), content_type="text/html")
+        return view.bytes(files[name], content_type="text/html")
 
     @app.page("/console")
     class Console(View):
@@ -65,7 +69,7 @@ def register_pages(app: faust.App, console: ConsoleFeed, feedback: faust.TopicT,
         async def get(self, request: Request, name: str) -> Response:
             if name not in STATIC:
                 return self.bytes(b"not found", content_type="text/plain", status=404)
-            return self.bytes(_static(name), content_type=STATIC[name])
+            return self.bytes(files[name], content_type=STATIC[name])
 
     @app.page("/console/events")
     class Events(View):
@@ -87,8 +91,8 @@ def register_pages(app: faust.App, console: ConsoleFeed, feedback: faust.TopicT,
                     if view.get("closing"):
                         break
                     await stream.write(_event(view))
-            except (ConnectionResetError, asyncio.CancelledError):
-                pass
+            except ConnectionResetError:
+                pass  # the browser went away
             finally:
                 console.unsubscribe(queue)
             return stream

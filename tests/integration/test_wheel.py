@@ -90,6 +90,15 @@ def test_the_wheel_holds_the_code_and_data_and_every_dependency_is_declared(inst
         cwd=tmp_path,
     )
     assert str(ROOT) not in where
+    # Every file the code reads at run time came with the wheel.
+    files = (
+        "import importlib.resources as r; "
+        "print(all((r.files(p) / n).is_file() for p, n in ["
+        "('streams.web', 'static/console.html'), ('streams.web', 'static/style.css'), "
+        "('streams.local', 'apache-kafka.pom.xml'), ('streams.demo', 'data/content.jsonl'), "
+        "('schemas', 'json/recommendations.schema.json')]))"
+    )
+    assert run([str(installed / "python"), "-c", files], cwd=tmp_path).strip().endswith("True")
     assert str(installed.parent) in where
     run([sys.executable, "-m", "pip", "--python", str(installed / "python"), "check"], cwd=tmp_path)
 

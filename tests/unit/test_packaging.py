@@ -52,8 +52,11 @@ def test_the_data_files_the_code_reads_are_package_data() -> None:
         ("streams.demo", "data/chats.csv"),
         ("streams.demo", "data/LICENSE-banking77"),
         ("schemas", "json/chat.started.schema.json"),
+        ("streams.web", "static/console.html"),
+        ("streams.web", "static/help.js"),
     ]:
         assert (importlib.resources.files(package) / name).is_file(), f"{package}/{name}"
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"streams.local" = ["apache-kafka.pom.xml"]' in pyproject
     assert '"streams.demo" = ["data/*"]' in pyproject
+    assert '"streams.web" = ["static/*"]' in pyproject

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 from aiokafka.errors import MessageSizeTooLargeError
+from faust.exceptions import ProducerSendError
 
 from agents.chat import ChatHandler
 from agents.dead_letters import REASON_HEADER, DeadLetters
@@ -119,7 +120,11 @@ async def test_a_recommendation_the_broker_refuses_dead_letters_its_chat_and_the
     class Refusing(FakeSink):
         async def send(self, **kwargs: Any) -> Awaitable[Any]:
             if kwargs["key"] == b"c-2":
-                raise MessageSizeTooLargeError("The message is 2000000 bytes when serialized")
+                # What Faust raises when the client refuses a message before sending it.
+                try:
+                    raise MessageSizeTooLargeError("The message is 2000000 bytes when serialized")
+                except MessageSizeTooLargeError as exc:
+                    raise ProducerSendError(f"Error while sending: {exc!r}") from exc
             return await super().send(**kwargs)
 
     wired.handle._recommendations = wired.recommendations = Refusing()
@@ -128,6 +133,8 @@ async def test_a_recommendation_the_broker_refuses_dead_letters_its_chat_and_the
     (letter,) = [DeadLetter.model_validate_json(sent.value or b"") for sent in wired.dead.sent]
     assert letter.offset == 5
     assert "its output could not be produced: MessageSizeTooLargeError" in letter.reason
+    assert [rec.chat_id for rec in wired.store.saved] == ["c-1"]  # never kept as if it had been delivered
+    assert wired.metrics.outcomes == {(TOPIC, RECOMMENDED): 1, (TOPIC, DEAD_LETTERED): 1}
 
 
 async def test_a_one_megabyte_chat_becomes_a_dead_letter_that_fits_in_a_kafka_message() -> None:

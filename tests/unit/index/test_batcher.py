@@ -131,3 +131,28 @@ def test_split_by_length_keeps_order_and_every_text(parts: int) -> None:
     assert [t for part in split for t in part] == texts
     assert len(split) == min(parts, len(texts))
     assert all(split)
+
+
+async def test_a_text_the_model_fails_on_fails_only_its_own_caller_when_merged_with_others(
+    executor: ThreadPoolExecutor,
+) -> None:
+    class Poisoned(FakeEncoder):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if "poison" in texts:
+                super().encode(texts)  # counted like any call
+                raise RuntimeError("tokenizer exploded")
+            return super().encode(texts)
+
+    encoder = Poisoned(delay_s=0.05)
+    batcher = MicroBatcher(encoder, executor, max_batch=64)
+    busy = asyncio.ensure_future(batcher.embed(["occupies the encoder"]))
+    await asyncio.sleep(0.01)
+    merged = [asyncio.ensure_future(batcher.embed(texts)) for texts in (["good a"], ["poison"], ["good b", "good c"])]
+    await busy
+    results = await asyncio.gather(*merged, return_exceptions=True)
+
+    assert any(len(batch) == 4 for batch in encoder.batches)  # the three requests did share a call
+    np.testing.assert_allclose(results[0], vector("good a")[None, :])  # type: ignore[arg-type]
+    assert isinstance(results[1], RuntimeError)
+    np.testing.assert_allclose(results[2], np.stack([vector("good b"), vector("good c")]))  # type: ignore[arg-type]
+    await batcher.close()
