@@ -44,6 +44,7 @@ def test_two_workers_split_the_chats_and_both_serve_search(
     recs = consume_keys(first.broker, first.topic_recommendations, keys, timeout_s=180)
 
     assert {orjson.loads(m.value)["chat_id"] for m in recs.values()} == {f"c-{i}" for i in range(CHATS)}
+
     def handled() -> list[float]:
         return [w.metric("helpstream_events_handled_total", topic=first.topic_chat) for w in (a, b)]
 
