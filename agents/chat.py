@@ -53,10 +53,10 @@ class ChatHandler:
         )
         recommendations = [self._recommendation(chat, hits) for _, chat, hits in searched.done]
         outputs = [
-            await self._dead_letters.publish(self._recommendations, event, key=rec.chat_id.encode(), value=encode(rec))
+            (event, rec.chat_id.encode(), encode(rec))
             for (event, _, _), rec in zip(searched.done, recommendations, strict=True)
         ]
-        delivered = await asyncio.gather(*outputs)
+        delivered = await self._dead_letters.publish_all(self._recommendations, outputs)
         await asyncio.gather(*decoded.dead_letters, *searched.dead_letters)
         recommendations = [rec for rec, ok in zip(recommendations, delivered, strict=True) if ok]
         if recommendations:

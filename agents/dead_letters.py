@@ -3,6 +3,7 @@ the reason, its origin and its original bytes, and the rest of its batch carries
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
@@ -85,29 +86,31 @@ class DeadLetters:
             headers={REASON_HEADER: letter.reason.encode()[:_MAX_REASON_HEADER_BYTES]},
         )
 
-    async def publish(self, sink: Sink, event: faust.EventT, *, key: bytes, value: bytes) -> Awaitable[bool]:
-        """Send `event`'s output; if the broker or client refuses that one message, dead-letter `event` instead.
-        Returns an awaitable of True once the output is delivered, False once its dead letter is."""
-        try:
-            delivery = await sink.send(key=key, value=value)
-        except Exception as exc:
-            if (refusal := _refusal(exc)) is None:
-                raise
-            return self._dead_letter_instead(event, refusal)
-        return self._settle(event, delivery)
-
-    async def _settle(self, event: faust.EventT, delivery: Awaitable[Any]) -> bool:
-        try:
-            await delivery
-        except Exception as exc:
-            if (refusal := _refusal(exc)) is None:
-                raise
-            return await self._dead_letter_instead(event, refusal)
-        return True
-
-    async def _dead_letter_instead(self, event: faust.EventT, refusal: BaseException) -> bool:
-        await (await self.send(event, f"its output could not be produced: {refusal!r}"))
-        return False
+    async def publish_all(self, sink: Sink, outputs: Sequence[tuple[faust.EventT, bytes, bytes]]) -> list[bool]:
+        """Send each event's (key, value) output and wait for all of them; an output the broker or client refuses
+        dead-letters its event instead. Returns, per output, True once delivered, False once dead-lettered.
+        Any other failure is the system's and is raised."""
+        sent: list[Awaitable[Any] | BaseException] = []
+        for _, key, value in outputs:
+            try:
+                sent.append(await sink.send(key=key, value=value))
+            except Exception as exc:
+                if _refusal(exc) is None:
+                    raise
+                sent.append(exc)
+        pending = [delivery for delivery in sent if not isinstance(delivery, BaseException)]
+        settled = iter(await asyncio.gather(*pending, return_exceptions=True))
+        outcomes = [delivery if isinstance(delivery, BaseException) else next(settled) for delivery in sent]
+        delivered: list[bool] = []
+        for (event, _, _), outcome in zip(outputs, outcomes, strict=True):
+            if not isinstance(outcome, BaseException):
+                delivered.append(True)
+                continue
+            if (refusal := _refusal(outcome)) is None:
+                raise outcome
+            await (await self.send(event, f"its output could not be produced: {refusal!r}"))
+            delivered.append(False)
+        return delivered
 
 
 def _refusal(exc: BaseException) -> BaseException | None:

@@ -77,9 +77,9 @@ def register_pages(app: faust.App, console: ConsoleFeed, feedback: faust.TopicT,
             stream = aiohttp_web.StreamResponse(
                 headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
             )
-            await stream.prepare(request)  # type: ignore[arg-type]
-            queue = console.subscribe()
+            queue = await console.subscribe()  # reading from here on, before the browser sees the stream open
             try:
+                await stream.prepare(request)  # type: ignore[arg-type]
                 for view in console.snapshot():
                     await stream.write(_event(view))
                 while True:
