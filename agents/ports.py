@@ -21,11 +21,11 @@ class Sink(Protocol):
 
 
 class Searcher(Protocol):
+    """`healthy()` says whether a canary text embeds and searches: it tells a bad event from a broken model."""
+
     async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> list[list[Hit]]: ...
 
-    async def healthy(self) -> bool:
-        """Whether a canary text embeds and searches: tells a bad event from a broken model or index."""
-        ...
+    async def healthy(self) -> bool: ...
 
 
 class Embedder(Protocol):

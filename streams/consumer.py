@@ -64,14 +64,14 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         committed: int | None = self._committed_offset[tp]
         if committed is not None and acked[0] > committed:
             return None  # the event at `committed` is not acked yet
-        held = [m.offset for m in self._unacked_messages if m.tp == tp and not m.acked]
-        if held and min(held) < acked[0]:
+        lowest_held = min((m.offset for m in self._unacked_messages if m.tp == tp and not m.acked), default=None)
+        if lowest_held is not None and lowest_held < acked[0]:
             return None  # an earlier event is still being handled
         run = 1
         while run < len(acked) and acked[run] == acked[run - 1] + 1:
             run += 1
         offset = acked[run - 1] + 1
-        if held and min(held) < offset:
+        if lowest_held is not None and lowest_held < offset:
             return None
         del acked[:run]
         self._acked_index[tp].difference_update(range(offset - run, offset))

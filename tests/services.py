@@ -46,11 +46,11 @@ def apache_kafka(
 
 @contextmanager
 def redis_server(
-    workdir: Path, *, password: str | None = None, tls: redis.RedisTls | None = None, port: int | None = None
+    workdir: Path, *, password: str | None = None, tls: redis.RedisTls | None = None
 ) -> Iterator[redis.RunningRedis]:
     with ExitStack() as stack:
         with required("Redis"):
-            running = stack.enter_context(redis.redis_server(workdir, password=password, tls=tls, port=port))
+            running = stack.enter_context(redis.redis_server(workdir, password=password, tls=tls))
         yield running
 
 

@@ -26,19 +26,16 @@ class RedisTls:
 @dataclass(frozen=True)
 class RunningRedis:
     pid: int
-    port: int
     url: str  # `redis://` or, with TLS, `rediss://` (TLS only), with the password if any
 
 
 @contextmanager
-def redis_server(
-    workdir: Path, *, password: str | None = None, tls: RedisTls | None = None, port: int | None = None
-) -> Iterator[RunningRedis]:
-    """A redis-server on `port` (a free one by default)."""
+def redis_server(workdir: Path, *, password: str | None = None, tls: RedisTls | None = None) -> Iterator[RunningRedis]:
+    """A redis-server on a free port."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServiceMissing("`redis-server` is not installed (Debian: apt-get install redis-server)")
-    port = port or free_port()
+    port = free_port()
     args = [binary, "--bind", "127.0.0.1", "--dir", str(workdir), "--save", "", "--appendonly", "no"]
     if password is not None:
         args += ["--requirepass", password]
@@ -53,8 +50,8 @@ def redis_server(
     try:
         wait_for_port(port, 20, process)
         if tls is None:
-            yield RunningRedis(process.pid, port, f"redis://{auth}127.0.0.1:{port}/0")
+            yield RunningRedis(process.pid, f"redis://{auth}127.0.0.1:{port}/0")
         else:
-            yield RunningRedis(process.pid, port, f"rediss://{auth}{tls.host}:{port}/0")
+            yield RunningRedis(process.pid, f"rediss://{auth}{tls.host}:{port}/0")
     finally:
         stop(process)

@@ -44,7 +44,6 @@ class ConsoleFeed(Service):
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Future[None] | None = None
         self._previews: dict[str, tuple[bytes, str | None]] = {}
-        self._stopping = False
 
     @property
     def group_id(self) -> str:
@@ -74,7 +73,6 @@ class ConsoleFeed(Service):
         self._reader = asyncio.ensure_future(self._read())
 
     async def on_stop(self) -> None:
-        self._stopping = True
         for queue in self._subscribers:
             _put_dropping_oldest(queue, {"closing": True})
         if self._reader is not None:
@@ -84,9 +82,10 @@ class ConsoleFeed(Service):
             await self._consumer.stop()
 
     async def _read(self) -> None:
-        """Never raises: the console is a view, and a failure here must not stop the worker's pipeline."""
+        """Never raises (it ends when `on_stop` cancels it): the console is a view, and a failure here must not
+        stop the worker's pipeline."""
         assert self._consumer is not None
-        while not self._stopping:
+        while True:
             if not self._subscribers:
                 await asyncio.sleep(0.2)
                 continue

@@ -54,15 +54,22 @@ def assert_local_and_fits_a_phone(page: Any, worker: WorkerProcess) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
-def test_a_new_chat_shows_in_the_console_with_three_saved_responses_within_two_seconds(
-    page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path, figures: list[tuple[str, str]]
-) -> None:
+def start_chat_in_open_console(page: Any, stack: tuple[Settings, WorkerProcess], text: str) -> tuple[str, float]:
+    """Open the console, wait until it is live, then start a chat as the chat platform would: (its id, when)."""
     settings, worker = stack
     page.goto(f"{worker.url}/console")
     page.wait_for_selector("#status.live", timeout=10_000)
     chat_id = f"c-{uuid.uuid4().hex[:6]}"
     started = time.monotonic()
-    produce_json(settings.broker, settings.topic_chat, [chat(chat_id, "I ordered a card a week ago and it's not here")])
+    produce_json(settings.broker, settings.topic_chat, [chat(chat_id, text)])
+    return chat_id, started
+
+
+def test_a_new_chat_shows_in_the_console_with_three_saved_responses_within_two_seconds(
+    page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path, figures: list[tuple[str, str]]
+) -> None:
+    settings, worker = stack
+    chat_id, started = start_chat_in_open_console(page, stack, "I ordered a card a week ago and it's not here")
     card = page.locator(f'article[data-chat-id="{chat_id}"]')
     card.locator("button.response").nth(2).wait_for(timeout=2_000)
     shown_s = time.monotonic() - started
@@ -80,10 +87,7 @@ def test_a_click_on_a_saved_response_publishes_contract_valid_feedback(
     page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path
 ) -> None:
     settings, worker = stack
-    page.goto(f"{worker.url}/console")
-    page.wait_for_selector("#status.live", timeout=10_000)
-    chat_id = f"c-{uuid.uuid4().hex[:6]}"
-    produce_json(settings.broker, settings.topic_chat, [chat(chat_id, "how do I change my PIN")])
+    chat_id, _ = start_chat_in_open_console(page, stack, "how do I change my PIN")
     second = page.locator(f'article[data-chat-id="{chat_id}"] button.response').nth(1)
     second.wait_for(timeout=5_000)
     before = worker.metric("helpstream_feedback_total", action="used", rank="2")
