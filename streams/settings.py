@@ -15,8 +15,9 @@ from typing import Any, Literal, Self
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from index.backends import Backend
+from index.backends import Backend, available
 from index.kv import redacted
+from index.models import LADDER, resolve
 
 ENV_PREFIX = "HELPSTREAM_"
 
@@ -101,6 +102,11 @@ class Settings(BaseSettings):
     topic_dead_letter: str = Field("helpstream.dead-letter", description="malformed events, with the reason")
     topic_feedback: str = Field("recommendation.feedback", description="agents' use of recommendations (console)")
     chat_partitions: int = Field(4, ge=1, description="partitions of the chat and recommendations topics")
+    model: str = Field(
+        "minilm-l6",
+        description=f"sentence-embedding model: {', '.join(LADDER)} (the ladder), a sentence-transformers model "
+        "directory (e.g. from `helpstream tune`), or a hub id where a model hub is reachable",
+    )
     encoder: Backend = Field("onnx", description="model backend: torch, onnx (fp32) or onnx-int8")
     inference_threads: int = Field(
         2, ge=1, description="cores for the model (onnx: calls side by side; torch: threads of one call)"
@@ -120,6 +126,15 @@ class Settings(BaseSettings):
         0.1, gt=0, le=10, description="how often acked offsets are committed: bounds the replay after a crash"
     )
     log_level: str = Field("info", description="worker log level")
+    budget_search_p99_ms: float = Field(50.0, gt=0, description="`budget`: a lone help-screen search's p99")
+    budget_chat_p99_ms: float = Field(
+        1000.0, gt=0, description="`budget`: chat → recommendation p99 at the budget chat rate"
+    )
+    budget_chat_rate: float = Field(50.0, gt=0, description="`budget`: chats per second a worker must keep up with")
+    budget_reembed_s: float = Field(300.0, gt=0, description="`budget`: seconds to re-embed the whole CMS export")
+    budget_memory_mb: float = Field(
+        1024.0, gt=0, description="`budget`: a worker's peak memory holding 100k vectors (the instance's limit)"
+    )
 
     @field_validator("broker")
     @classmethod
@@ -131,6 +146,12 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str) -> str:
         return check_redis_url(value)
 
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        resolve(value)
+        return value
+
     @field_validator("broker_ca_file", "broker_cert_file", "broker_key_file", "redis_ca_file")
     @classmethod
     def _readable(cls, value: Path | None) -> Path | None:
@@ -139,12 +160,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _complete_security(self) -> Self:
+    def _consistent(self) -> Self:
         sasl = self.broker_security_protocol.startswith("SASL_")
         if sasl and not (self.broker_username and self.broker_password.get_secret_value()):
             raise ValueError(
                 f"HELPSTREAM_BROKER_SECURITY_PROTOCOL={self.broker_security_protocol} needs "
                 "HELPSTREAM_BROKER_USERNAME and HELPSTREAM_BROKER_PASSWORD"
+            )
+        if not available(resolve(self.model), self.encoder):
+            raise ValueError(
+                f"HELPSTREAM_MODEL={self.model} ships as ONNX only: set HELPSTREAM_ENCODER to onnx or onnx-int8"
             )
         if (self.broker_cert_file is None) != (self.broker_key_file is None):
             raise ValueError("HELPSTREAM_BROKER_CERT_FILE and HELPSTREAM_BROKER_KEY_FILE go together")

@@ -21,6 +21,7 @@ import orjson
 import redis
 
 from index.backends import BACKENDS, Backend, model_id
+from index.models import resolve
 from streams.bench import report, stages
 from streams.bench.measure import peak_rss_mb
 from streams.clients.kafka import KafkaConnection
@@ -179,7 +180,7 @@ class Bench:
         cache = str(self.settings.data_dir / "models")
         for backend in BACKENDS:
             sizes = (self.settings.inference_threads, self.sizes.raw_texts, self.sizes.singles)
-            figures = run_child("streams.bench.raw", backend, cache, *map(str, sizes))
+            figures = run_child("streams.bench.raw", self.settings.model, backend, cache, *map(str, sizes))
             self.results["raw"][backend] = figures
             self.progress.note(f"{backend}: {figures['sentences_per_s']:.0f} sentences/s")
 
@@ -254,7 +255,8 @@ class Bench:
         self.progress.stage(f"recovery: a worker ({backend}) restarted over {vectors:,} content vectors")
         settings = self.worker_settings(bootstrap, redis_url, backend)
         asyncio.run(ensure_topics(KafkaConnection.of(settings), topic_specs(settings)))
-        stages.write_synthetic_table(settings, model_id(backend), vectors)
+        model = resolve(settings.model)
+        stages.write_synthetic_table(settings, model_id(model, backend), model.dimension, vectors)
         started = time.monotonic()
         worker = WorkerProcess(settings, self.out / f"recovery-{vectors}.log").start()
         try:

@@ -158,7 +158,7 @@ def search_load(worker: WorkerProcess, queries: list[str], clients: int, seconds
     }
 
 
-def write_synthetic_table(settings: Settings, model: str, vectors: int, per_item: int = 10) -> None:
+def write_synthetic_table(settings: Settings, model: str, dimension: int, vectors: int, per_item: int = 10) -> None:
     """Fill the content-vectors changelog with `vectors` random unit vectors (no encoder involved)."""
 
     async def run() -> None:
@@ -168,7 +168,7 @@ def write_synthetic_table(settings: Settings, model: str, vectors: int, per_item
         ) as producer:
             futures = []
             for i in range(vectors // per_item):
-                rows = rng.standard_normal((per_item, 384)).astype(np.float32)
+                rows = rng.standard_normal((per_item, dimension)).astype(np.float32)
                 rows /= np.linalg.norm(rows, axis=1, keepdims=True)
                 entry = ContentEntry(
                     content_id=f"synthetic-{i}",

@@ -18,9 +18,10 @@ from index.batcher import BatchObserver, Lane, MicroBatcher
 from index.content_index import ContentIndex
 from index.embedder import CachedEmbedder
 from index.embedding_cache import EmbeddingCache
-from index.encoder import DIMENSION, Encoder, Vectors
+from index.encoder import Encoder, Vectors
 from index.executor import encoder_executor, index_executor
 from index.kv import KeyValue, connect
+from index.models import fetched, resolve
 from index.search_batcher import SearchBatcher
 from index.vector_index import Hit
 from streams.settings import Settings
@@ -38,7 +39,8 @@ class EmbeddingService(Service):
         self.settings = settings
         self._on_batch = on_batch
         # The index and its thread exist from the start: the table feeds rows to `follow` during recovery.
-        self.index = ContentIndex(model_id(settings.encoder), DIMENSION)
+        self.model = fetched(resolve(settings.model))
+        self.index = ContentIndex(model_id(self.model, settings.encoder), self.model.dimension)
         self._index_thread = index_executor()
         self._encoder: Encoder | None = None
         self._encoder_threads: ThreadPoolExecutor | None = None
@@ -85,6 +87,7 @@ class EmbeddingService(Service):
         """Load the model and encode a lone text and a full batch, so the first chats do not pay for the
         kernels' first run."""
         encoder = load_encoder(
+            self.model,
             self.settings.encoder,
             self.settings.data_dir / "models",
             threads=self.settings.inference_threads,

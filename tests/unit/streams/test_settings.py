@@ -148,3 +148,15 @@ def test_the_kafka_password_never_shows_in_a_repr_a_dump_or_an_error(monkeypatch
     settings = load_settings()
     assert "hunter2" not in repr(settings) + str(settings.model_dump())
     assert child_env(settings)["HELPSTREAM_BROKER_PASSWORD"] == "hunter2"
+
+
+def test_a_model_that_cannot_run_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPSTREAM_MODEL", "gpt-9")
+    with pytest.raises(SettingsError, match=r"^invalid HELPSTREAM_MODEL='gpt-9': expected one of minilm-l3"):
+        load_settings()
+    monkeypatch.setenv("HELPSTREAM_MODEL", "minilm-l3")
+    monkeypatch.setenv("HELPSTREAM_ENCODER", "torch")
+    with pytest.raises(SettingsError, match="minilm-l3 ships as ONNX only: set HELPSTREAM_ENCODER"):
+        load_settings()
+    monkeypatch.setenv("HELPSTREAM_ENCODER", "onnx-int8")
+    assert load_settings().model == "minilm-l3"

