@@ -91,8 +91,12 @@ class Progress:
 
 
 @contextlib.contextmanager
-def services(settings: Settings, workdir: Path, progress: Progress) -> Iterator[tuple[str, str, str]]:
-    """(bootstrap, broker description, redis url): configured ones, else started here and stopped after."""
+def services(
+    settings: Settings, workdir: Path, progress: Progress, *, own_redis: bool = False
+) -> Iterator[tuple[str, str, str]]:
+    """(bootstrap, broker description, redis url): configured ones, else started here and stopped after.
+
+    `own_redis`: a fresh redis-server where one can be started, so no embedding is a hit of an earlier run."""
     with contextlib.ExitStack() as stack:
         if settings.broker:
             bootstrap, broker = settings.broker, f"configured Kafka at {settings.broker}"
@@ -104,17 +108,23 @@ def services(settings: Settings, workdir: Path, progress: Progress) -> Iterator[
         else:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
             broker = "embedded Tansu (no Java/Maven here: latency and recovery figures are Tansu's, not Kafka's)"
-        try:
-            redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1).ping()
+        startable = shutil.which("redis-server") is not None
+        if not (own_redis and startable) and _answers(settings.redis_url):
             redis_url = settings.redis_url
-        except (redis.RedisError, OSError):
-            if shutil.which("redis-server"):
-                (workdir / "redis").mkdir()
-                redis_url = stack.enter_context(redis_server(workdir / "redis")).url
-            else:
-                redis_url = "redis://127.0.0.1:1/0"  # nothing answers: workers use their in-process cache
+        elif startable:
+            (workdir / "redis").mkdir()
+            redis_url = stack.enter_context(redis_server(workdir / "redis")).url
+        else:
+            redis_url = "redis://127.0.0.1:1/0"  # nothing answers: workers use their in-process cache
         progress.note(f"broker: {broker}; redis: {redis_url}")
         yield bootstrap, broker, redis_url
+
+
+def _answers(redis_url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
 
 
 def run_child(module: str, *args: str) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from streams.settings import SettingsError, load_settings
 
 
 def _commands() -> list[ModuleType]:
-    from streams.cli import bench, broker, demo, publish, schemas, search, worker
+    from streams.cli import bench, broker, budget, demo, publish, schemas, search, tune, worker
 
-    return [worker, demo, publish, search, bench, broker, schemas]
+    return [worker, demo, publish, search, bench, budget, tune, broker, schemas]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,10 +34,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"helpstream: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command in ("bench", "demo"):
+    if args.command in ("bench", "budget", "demo"):
         # Their clients join groups and meet freshly created topics every stage: aiokafka's notes about that
         # would bury the progress lines (a worker's own log keeps them).
         logging.getLogger("aiokafka").setLevel(logging.ERROR)
+        logging.getLogger("streams.topology.admin").setLevel(logging.WARNING)
     try:
         code: int = runners[args.command](args, settings)
         return code

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -48,6 +49,7 @@ class EmbeddingService(Service):
         self._searches: SearchBatcher | None = None
         self._kv: KeyValue | None = None
         self._embedder: CachedEmbedder | None = None
+        self.load_seconds: float | None = None
 
     async def on_start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -86,6 +88,7 @@ class EmbeddingService(Service):
     def _load_encoder(self) -> Encoder:
         """Load the model and encode a lone text and a full batch, so the first chats do not pay for the
         kernels' first run."""
+        started = time.perf_counter()
         encoder = load_encoder(
             self.model,
             self.settings.encoder,
@@ -93,6 +96,7 @@ class EmbeddingService(Service):
             threads=self.settings.inference_threads,
             batch_size=self.settings.batch_max,
         )
+        self.load_seconds = time.perf_counter() - started
         encoder.encode(["warm up"])
         encoder.encode([f"warming up the encoder with batch row {i}" for i in range(self.settings.batch_max)])
         encoder.calls = encoder.sentences = 0

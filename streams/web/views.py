@@ -113,7 +113,11 @@ def register_views(
                     "items": len(engine.index),
                     "vectors": engine.index.vectors.vector_count,
                 },
-                "model": {"id": engine.index.model_id, "loaded": engine.model_loaded},
+                "model": {
+                    "id": engine.index.model_id,
+                    "loaded": engine.model_loaded,
+                    "load_s": None if engine.load_seconds is None else round(engine.load_seconds, 2),
+                },
                 "warnings": warnings,
             }
             return json_response(self, body, status=200 if ready else 503)

@@ -1,0 +1,42 @@
+"""`helpstream tune`: fine-tune a ladder model on the content's example queries; writes a model directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from streams.settings import Settings
+
+
+def add_parser(commands: Any) -> None:
+    tune = commands.add_parser(
+        "tune", help="fine-tune a model on the CMS's own example queries (CPU), before/after figures"
+    )
+    tune.add_argument("--base", default="minilm-l6", help="model to start from: a ladder name with weights or a dir")
+    tune.add_argument(
+        "--content", type=Path, help="content.updated JSON lines to learn from (default: the demo content)"
+    )
+    tune.add_argument(
+        "--chats", type=Path, help="labelled held-out chats CSV (text,category) to report on (default: the demo's)"
+    )
+    tune.add_argument("--out", type=Path, help="model directory to write (default: HELPSTREAM_DATA_DIR/tuned/BASE)")
+    tune.add_argument("--seed", type=int, default=7, help="seeds the split, the batches and the weights' updates")
+    tune.add_argument("--kept-out", type=float, default=0.1, help="share of each item's queries kept out of training")
+    tune.add_argument("--epochs", type=float, default=None, help="passes over the training queries (default: recipe)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.tune.run import run_tune
+
+    out = args.out or settings.data_dir / "tuned" / Path(args.base).name
+    return run_tune(
+        settings,
+        base=args.base,
+        out=out,
+        content_path=args.content,
+        chats_path=args.chats,
+        seed=args.seed,
+        kept_out=args.kept_out,
+        epochs=args.epochs,
+    )

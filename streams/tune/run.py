@@ -1,0 +1,123 @@
+"""Runs `helpstream tune`: figures before, training, figures after, and a model directory `HELPSTREAM_MODEL` takes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from index.encoder import Vectors
+from index.models import ModelUnavailable, model_dir, resolve
+from schemas import ContentUpdated
+from streams.clients.publish import read_chats, read_content
+from streams.demo.datasets import demo_chats, demo_content
+from streams.settings import Settings
+from streams.tune.data import KIND, split, without_kept_out
+from streams.tune.evaluate import Encode, Quality, quality
+from streams.tune.train import RECIPE, Recipe, train
+
+
+def stage(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+class Memo:
+    """Encodes each distinct text once per model state: the kept-out and held-out figures share the content."""
+
+    def __init__(self, encode: Encode) -> None:
+        self._encode = encode
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> Vectors:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            self._vectors.update(zip(missing, self._encode(missing), strict=True))
+        return np.stack([self._vectors[t] for t in texts]).astype(np.float32)
+
+
+def figures(
+    encode: Encode,
+    content: list[ContentUpdated],
+    reduced: list[ContentUpdated],
+    kept_out: list[tuple[str, str]],
+    chats: list[tuple[str, str]],
+) -> dict[str, Quality]:
+    memo = Memo(encode)
+    out = {"kept-out example queries": quality(memo, reduced, kept_out, KIND)}
+    if chats:
+        out["held-out chats"] = quality(memo, content, chats, KIND)
+    return out
+
+
+def run_tune(
+    settings: Settings,
+    *,
+    base: str,
+    out: Path,
+    content_path: Path | None,
+    chats_path: Path | None,
+    seed: int,
+    kept_out: float,
+    epochs: float | None,
+) -> int:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        source = model_dir(resolve(base), settings.data_dir / "models")
+    except ModelUnavailable as exc:
+        print(f"helpstream tune: {base}: {exc}")
+        return 2
+    torch.set_num_threads(settings.inference_threads)
+    content = read_content(content_path or demo_content())
+    ids = {c.content_id for c in content}
+    chats = [(c.text, c.intent) for c in read_chats(chats_path or demo_chats()) if c.intent in ids]
+    data = split(content, kept_out, seed)
+    reduced = without_kept_out(content, data)
+    recipe = RECIPE if epochs is None else Recipe(**{**RECIPE.__dict__, "epochs": epochs})
+    n_train = sum(map(len, data.train.values()))
+    stage(
+        f"{base}: {len(data.train)} saved responses, {n_train:,} example queries to learn from, "
+        f"{len(data.kept_out_queries()):,} kept out (seed {seed}); {len(chats)} held-out chats to report on"
+    )
+    model = SentenceTransformer(str(source), device="cpu", local_files_only=True)
+
+    def encode(texts: list[str]) -> Vectors:
+        return np.asarray(
+            model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True), dtype=np.float32
+        )
+
+    stage("quality before")
+    before = figures(encode, content, reduced, data.kept_out_queries(), chats)
+    for name, q in before.items():
+        print(f"    {name:<26} {q}")
+    stage(f"training: {recipe.describe()}")
+    started = time.monotonic()
+    train(model, data.train, recipe, seed)
+    train_s = time.monotonic() - started
+    stage(f"trained in {train_s:.0f} s; quality after")
+    after = figures(encode, content, reduced, data.kept_out_queries(), chats)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(str(out))
+    report = {
+        "base": base,
+        "seed": seed,
+        "kept_out": kept_out,
+        "recipe": recipe.__dict__,
+        "train_seconds": round(train_s, 1),
+        "before": {k: q.__dict__ for k, q in before.items()},
+        "after": {k: q.__dict__ for k, q in after.items()},
+    }
+    (out / "helpstream-tune.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    stage("summary")
+    print(f"    {'':<26} {'top-1 before → after':<24} top-3 before → after")
+    for name in before:
+        b, a = before[name], after[name]
+        print(
+            f"    {name:<26} {b.top1:6.2%} → {a.top1:6.2%}{'':8} {b.top3:6.2%} → {a.top3:6.2%}   ({a.queries} queries)"
+        )
+    print(f"    training time              {train_s:.0f} s on {settings.inference_threads} threads")
+    print(f"wrote {out} (use it: HELPSTREAM_MODEL={out}; id {resolve(str(out)).name})")
+    return 0

@@ -1,0 +1,155 @@
+"""The training loop: supervised contrastive learning on batches of distinct items, on the CPU.
+
+Random batches put queries of the same item side by side as each other's negatives, so the loss pushes true
+matches apart: every batch here holds `items_per_batch` distinct items with `per_item` queries each, and every
+other query of the same item in the batch is a positive. Batches are grouped by length, so padding stays small
+(random batches of short queries pad to about three times their work).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: float = 3.0
+    items_per_batch: int = 32
+    per_item: int = 4
+    learning_rate: float = 5e-5
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    scale: float = 20.0
+    max_tokens: int = 64
+    bf16: bool = True
+    freeze_embeddings: bool = True
+
+    def describe(self) -> str:
+        return (
+            f"supervised contrastive loss, {self.epochs:g} epochs, batches of {self.items_per_batch} distinct items "
+            f"x {self.per_item} queries, lr {self.learning_rate:g}, {'bf16' if self.bf16 else 'fp32'}"
+        )
+
+
+RECIPE = Recipe()
+
+Batch = list[tuple[int, list[str]]]
+
+
+def batches(queries: dict[str, list[str]], lengths: dict[str, int], recipe: Recipe, rng: random.Random) -> list[Batch]:
+    """One epoch: groups of `per_item` queries of one item, of similar length, packed into batches of distinct
+    items, in random order."""
+    groups: list[tuple[int, list[str], float]] = []
+    for label, item in enumerate(sorted(queries)):
+        texts = sorted(queries[item], key=lambda q: lengths[q] + 3 * rng.random())
+        for start in range(0, len(texts) - recipe.per_item + 1, recipe.per_item):
+            group = texts[start : start + recipe.per_item]
+            groups.append((label, group, max(lengths[q] for q in group) + 3 * rng.random()))
+    groups.sort(key=lambda g: g[2])
+    out: list[Batch] = []
+    pending = groups
+    while pending:
+        batch: Batch = []
+        used: set[int] = set()
+        rest = []
+        for label, group, _ in pending:
+            if len(batch) < recipe.items_per_batch and label not in used:
+                batch.append((label, group))
+                used.add(label)
+            else:
+                rest.append((label, group, 0.0))
+        if len(batch) < max(8, recipe.items_per_batch // 4):
+            break  # too few distinct items left for a useful batch
+        out.append(batch)
+        pending = rest
+    rng.shuffle(out)
+    return out
+
+
+def supervised_contrastive(embeddings: torch.Tensor, labels: torch.Tensor, scale: float) -> torch.Tensor:
+    """Khosla et al. 2020: each text against all others in the batch, every same-item text a positive."""
+    import torch
+
+    similarity = embeddings @ embeddings.T * scale
+    eye = torch.eye(len(labels), dtype=torch.bool)
+    similarity = similarity.masked_fill(eye, -1e4)
+    positives = (labels[:, None] == labels[None, :]) & ~eye
+    log_p = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
+    has = positives.any(dim=1)
+    return -((log_p * positives).sum(dim=1)[has] / positives.sum(dim=1)[has]).mean()
+
+
+def train(model: SentenceTransformer, queries: dict[str, list[str]], recipe: Recipe, seed: int) -> None:
+    """Fine-tunes `model` in place; progress every 20 steps."""
+    import torch
+    import torch.nn.functional as F
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    tokenizer = model.tokenizer
+    lengths = {
+        q: len(tokenizer(q, truncation=True, max_length=recipe.max_tokens)["input_ids"])
+        for texts in queries.values()
+        for q in texts
+    }
+    schedule: list[Batch] = []
+    for _ in range(math.ceil(recipe.epochs)):
+        schedule += batches(queries, lengths, recipe, rng)
+    per_epoch = len(schedule) // math.ceil(recipe.epochs)
+    total = max(1, round(per_epoch * recipe.epochs))
+    schedule = schedule[:total]
+    warmup = int(recipe.warmup * total)
+
+    if recipe.freeze_embeddings:
+        transformer: Any = model[0]
+        for parameter in transformer.auto_model.embeddings.parameters():
+            parameter.requires_grad = False
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for _, p in named if p.ndim >= 2], "weight_decay": recipe.weight_decay},
+            {"params": [p for _, p in named if p.ndim < 2], "weight_decay": 0.0},
+        ],
+        lr=recipe.learning_rate,
+    )
+    max_tokens, model.max_seq_length = model.max_seq_length, recipe.max_tokens
+    model.train()
+    started = time.monotonic()
+    for step, batch in enumerate(schedule):
+        rate = recipe.learning_rate * (
+            (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total - step) / max(1, total - warmup))
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+        texts = [q for _, group in batch for q in group]
+        labels = torch.tensor([label for label, group in batch for _ in group])
+        features = model.preprocess(texts)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+            embeddings = F.normalize(model(features)["sentence_embedding"].float(), dim=-1)
+            loss = supervised_contrastive(embeddings, labels, recipe.scale)
+        loss.backward()  # type: ignore[no-untyped-call]
+        torch.nn.utils.clip_grad_norm_([p for _, p in named], 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if step % 20 == 0 or step == total - 1:
+            elapsed = time.monotonic() - started
+            eta = elapsed / (step + 1) * (total - step - 1)
+            print(
+                f"    step {step + 1:>4}/{total}  loss {loss.item():.3f}  lr {rate:.1e}  "
+                f"{elapsed:5.0f} s elapsed, ~{eta:.0f} s to go",
+                flush=True,
+            )
+    model.max_seq_length = max_tokens
+    model.eval()
