@@ -124,26 +124,32 @@ def _installed(distribution: str) -> bool:
 
 def pooling(model_dir: Path) -> tuple[Literal["mean", "cls"], int]:
     """(`mean` or `cls`, output dimension) of a sentence-transformers directory whose modules an ONNX graph plus
-    pooling and normalisation reproduce."""
+    pooling and normalisation reproduce. Reads both the classic and the sentence-transformers 6 config."""
     modules = json.loads((model_dir / "modules.json").read_text())
     kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
     if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
         raise ModelUnavailable(f"{model_dir}: modules {kinds} are not Transformer, Pooling[, Normalize]")
     config = json.loads((model_dir / modules[1]["path"] / "config.json").read_text())
-    modes = [mode for mode in ("mean_tokens", "cls_token") if config.get(f"pooling_mode_{mode}")]
-    others = [
-        k
-        for k, v in config.items()
-        if k.startswith("pooling_mode_") and v and k.removeprefix("pooling_mode_") not in ("mean_tokens", "cls_token")
-    ]
-    if len(modes) != 1 or others:
+    if "pooling_mode" in config:  # sentence-transformers 6: {"pooling_mode": "mean", "embedding_dimension": 384}
+        modes = [config["pooling_mode"]]
+        dimension = config["embedding_dimension"]
+    else:
+        modes = [k.removeprefix("pooling_mode_") for k, on in config.items() if k.startswith("pooling_mode_") and on]
+        dimension = config["word_embedding_dimension"]
+    named = {"mean": "mean", "mean_tokens": "mean", "cls": "cls", "cls_token": "cls"}
+    if len(modes) != 1 or modes[0] not in named:
         raise ModelUnavailable(f"{model_dir}: pooling {config} is not one of mean or cls")
-    return ("mean" if modes[0] == "mean_tokens" else "cls"), int(config["word_embedding_dimension"])
+    return ("mean" if named[modes[0]] == "mean" else "cls"), int(dimension)
 
 
 def max_tokens(model_dir: Path) -> int:
-    config = model_dir / "sentence_bert_config.json"
-    return int(json.loads(config.read_text())["max_seq_length"]) if config.is_file() else 256
+    """The longest input the model was trained for: sentence-transformers' setting, else the tokenizer's."""
+    for name, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
+        path = model_dir / name
+        value = json.loads(path.read_text()).get(key) if path.is_file() else None
+        if isinstance(value, int) and 0 < value <= 8192:
+            return value
+    return 256
 
 
 def weights_digest(model_dir: Path) -> str:

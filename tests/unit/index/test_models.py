@@ -99,3 +99,18 @@ def test_a_tampered_mpnet_part_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(models, "_part_file", lambda name: parts[int(name.split("-")[1])])
     with pytest.raises(ModelUnavailable, match=r"part-1: .* has SHA-256"):
         models.assemble_mpnet(tmp_path / "cache")
+
+
+def test_both_pooling_config_formats_and_max_lengths_are_read(tmp_path: Path) -> None:
+    classic = _model_dir(tmp_path / "classic", pooling="cls_token", dimension=12)
+    assert models.pooling(classic) == ("cls", 12)
+    modern = _model_dir(tmp_path / "modern")
+    (modern / "1_Pooling" / "config.json").write_text(
+        json.dumps({"embedding_dimension": 384, "pooling_mode": "mean", "include_prompt": True})
+    )
+    assert models.pooling(modern) == ("mean", 384)
+    assert models.max_tokens(modern) == 256
+    (modern / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 128}))
+    assert models.max_tokens(modern) == 128
+    (modern / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64}))
+    assert models.max_tokens(modern) == 64
