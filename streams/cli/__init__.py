@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"helpstream: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which SIMD build it tried, at every start
     if args.command in ("bench", "budget", "demo"):
         # Their clients join groups and meet freshly created topics every stage: aiokafka's notes about that
         # would bury the progress lines (a worker's own log keeps them).

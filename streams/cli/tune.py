@@ -21,7 +21,7 @@ def add_parser(commands: Any) -> None:
         "--chats", type=Path, help="labelled held-out chats CSV (text,category) to report on (default: the demo's)"
     )
     tune.add_argument("--out", type=Path, help="model directory to write (default: HELPSTREAM_DATA_DIR/tuned/BASE)")
-    tune.add_argument("--seed", type=int, default=7, help="seeds the split, the batches and the weights' updates")
+    tune.add_argument("--seed", type=int, default=13, help="seeds the split, the batches and the weights' updates")
     tune.add_argument("--kept-out", type=float, default=0.1, help="share of each item's queries kept out of training")
     tune.add_argument("--epochs", type=float, default=None, help="passes over the training queries (default: recipe)")
 

@@ -1,4 +1,5 @@
-"""Runs `helpstream tune`: figures before, training, figures after, and a model directory `HELPSTREAM_MODEL` takes."""
+"""Runs `helpstream tune`: figures before, training, the mix with the base model chosen on the kept-out slice,
+figures after, and a model directory `HELPSTREAM_MODEL` takes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from streams.demo.datasets import demo_chats, demo_content
 from streams.settings import Settings
 from streams.tune.data import KIND, split, without_kept_out
 from streams.tune.evaluate import Encode, Quality, quality
-from streams.tune.train import RECIPE, Recipe, train
+from streams.tune.train import MIXES, RECIPE, Recipe, mixed, train
 
 
 def stage(text: str) -> None:
@@ -70,6 +71,7 @@ def run_tune(
     except ModelUnavailable as exc:
         print(f"helpstream tune: {base}: {exc}")
         return 2
+    run_started = time.monotonic()
     torch.set_num_threads(settings.inference_threads)
     content = read_content(content_path or demo_content())
     ids = {c.content_id for c in content}
@@ -86,7 +88,10 @@ def run_tune(
 
     def encode(texts: list[str]) -> Vectors:
         return np.asarray(
-            model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True), dtype=np.float32
+            model.encode(
+                texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            ),
+            dtype=np.float32,
         )
 
     stage("quality before")
@@ -94,11 +99,22 @@ def run_tune(
     for name, q in before.items():
         print(f"    {name:<26} {q}")
     stage(f"training: {recipe.describe()}")
+    base_weights = {name: weight.clone() for name, weight in model.state_dict().items()}
     started = time.monotonic()
     train(model, data.train, recipe, seed)
     train_s = time.monotonic() - started
-    stage(f"trained in {train_s:.0f} s; quality after")
-    after = figures(encode, content, reduced, data.kept_out_queries(), chats)
+    tuned_weights = {name: weight.clone() for name, weight in model.state_dict().items()}
+    stage(f"trained in {train_s:.0f} s; mixing with the base weights, chosen on the kept-out slice's top-3, top-1")
+    by_share: dict[float, dict[str, Quality]] = {}
+    for share in MIXES:
+        model.load_state_dict(mixed(base_weights, tuned_weights, share))
+        by_share[share] = figures(encode, content, reduced, data.kept_out_queries(), chats)
+        shown = "   ".join(f"{name}: {q.top1:.2%} / {q.top3:.2%}" for name, q in by_share[share].items())
+        print(f"    {share:.0%} fine-tuned   {shown}", flush=True)
+    slice_name = "kept-out example queries"
+    chosen = max(MIXES, key=lambda share: (by_share[share][slice_name].top3, by_share[share][slice_name].top1))
+    model.load_state_dict(mixed(base_weights, tuned_weights, chosen))
+    after = by_share[chosen]
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
     report = {
@@ -107,11 +123,13 @@ def run_tune(
         "kept_out": kept_out,
         "recipe": recipe.__dict__,
         "train_seconds": round(train_s, 1),
+        "fine_tuned_share": chosen,
         "before": {k: q.__dict__ for k, q in before.items()},
         "after": {k: q.__dict__ for k, q in after.items()},
+        "by_share": {str(share): {k: q.__dict__ for k, q in f.items()} for share, f in by_share.items()},
     }
     (out / "helpstream-tune.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    stage("summary")
+    stage(f"summary: {chosen:.0%} fine-tuned, {1 - chosen:.0%} base")
     print(f"    {'':<26} {'top-1 before → after':<24} top-3 before → after")
     for name in before:
         b, a = before[name], after[name]
@@ -119,5 +137,6 @@ def run_tune(
             f"    {name:<26} {b.top1:6.2%} → {a.top1:6.2%}{'':8} {b.top3:6.2%} → {a.top3:6.2%}   ({a.queries} queries)"
         )
     print(f"    training time              {train_s:.0f} s on {settings.inference_threads} threads")
+    print(f"    whole run                  {time.monotonic() - run_started:.0f} s")
     print(f"wrote {out} (use it: HELPSTREAM_MODEL={out}; id {resolve(str(out)).name})")
     return 0
