@@ -20,7 +20,9 @@ def add_parser(commands: Any) -> None:
     tune.add_argument(
         "--chats", type=Path, help="labelled held-out chats CSV (text,category) to report on (default: the demo's)"
     )
-    tune.add_argument("--out", type=Path, help="model directory to write (default: HELPSTREAM_DATA_DIR/tuned/BASE)")
+    tune.add_argument(
+        "--out", type=Path, help="model directory to write (default: HELPSTREAM_DATA_DIR/tuned/BASE-tuned)"
+    )
     tune.add_argument("--seed", type=int, default=13, help="seeds the split, the batches and the weights' updates")
     tune.add_argument("--kept-out", type=float, default=0.1, help="share of each item's queries kept out of training")
     tune.add_argument("--epochs", type=float, default=None, help="passes over the training queries (default: recipe)")
@@ -29,7 +31,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.tune.run import run_tune
 
-    out = args.out or settings.data_dir / "tuned" / Path(args.base).name
+    out = args.out or settings.data_dir / "tuned" / f"{Path(args.base).name}-tuned"
     return run_tune(
         settings,
         base=args.base,
