@@ -73,7 +73,7 @@ def batches(queries: dict[str, list[str]], lengths: dict[str, int], recipe: Reci
                 used.add(label)
             else:
                 rest.append((label, group, 0.0))
-        if len(batch) < min(len(queries), max(8, recipe.items_per_batch // 4)):
+        if len(batch) < min(len(queries), recipe.items_per_batch, max(8, recipe.items_per_batch // 4)):
             break  # too few distinct items left for a useful batch
         out.append(batch)
         pending = rest
