@@ -41,11 +41,6 @@ def _rank(text: str, seed: int) -> bytes:
     return hashlib.sha256(f"{seed}:{text}".encode()).digest()
 
 
-def documents(content: list[ContentUpdated]) -> dict[str, str]:
-    """Each saved response's indexed "title. body" text, by content id."""
-    return {c.content_id: c.texts()[0] for c in content if c.op == "upsert" and c.kind == KIND}
-
-
 def without_kept_out(content: list[ContentUpdated], data: Split) -> list[ContentUpdated]:
     """The content as the index would hold it if the kept-out queries had never been written."""
     out = []

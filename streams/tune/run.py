@@ -3,6 +3,7 @@ figures after, and a model directory `HELPSTREAM_MODEL` takes."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from streams.demo.datasets import demo_chats, demo_content
 from streams.settings import Settings
 from streams.tune.data import KIND, split, without_kept_out
 from streams.tune.evaluate import Encode, Quality, quality
-from streams.tune.train import MIXES, RECIPE, Recipe, mixed, train
+from streams.tune.train import MIXES, RECIPE, mixed, train
 
 
 def stage(text: str) -> None:
@@ -78,7 +79,7 @@ def run_tune(
     chats = [(c.text, c.intent) for c in read_chats(chats_path or demo_chats()) if c.intent in ids]
     data = split(content, kept_out, seed)
     reduced = without_kept_out(content, data)
-    recipe = RECIPE if epochs is None else Recipe(**{**RECIPE.__dict__, "epochs": epochs})
+    recipe = RECIPE if epochs is None else dataclasses.replace(RECIPE, epochs=epochs)
     n_train = sum(map(len, data.train.values()))
     stage(
         f"{base}: {len(data.train)} saved responses, {n_train:,} example queries to learn from, "
