@@ -64,8 +64,7 @@ def onnx_encoder(
         mode: Pooling = "pooled"
         limit = model.rung.max_tokens
     else:
-        source = model_dir(model, cache_dir)
-        mode, limit = pooling(source)[0], max_tokens(source)
+        mode, limit = pooling(model_dir(model, cache_dir))[0], max_tokens(model_dir(model, cache_dir))
     return OnnxEncoder(
         path,
         tokenizer=tokens / "tokenizer.json",
