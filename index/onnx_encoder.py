@@ -64,7 +64,8 @@ def onnx_encoder(
         mode: Pooling = "pooled"
         limit = model.rung.max_tokens
     else:
-        mode, limit = pooling(model_dir(model, cache_dir))[0], max_tokens(model_dir(model, cache_dir))
+        directory = model_dir(model, cache_dir)
+        mode, limit = pooling(directory)[0], max_tokens(directory)
     return OnnxEncoder(
         path,
         tokenizer=tokens / "tokenizer.json",

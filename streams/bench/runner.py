@@ -89,6 +89,18 @@ class Progress:
     def note(self, text: str) -> None:
         print(f"{'':>20}{text}", flush=True)
 
+    def skip(self, stages: int, text: str) -> None:
+        """Counts `stages` that will not run, so the total still adds up, and says why."""
+        self.done += stages
+        self.note(text)
+
+
+def scratch_settings(base: Settings, bootstrap: str, run: str, **overrides: Any) -> Settings:
+    """`base` on `bootstrap` with topics and a consumer group of its own (created here), for one stage."""
+    settings = isolated(base.model_copy(update={"broker": bootstrap, **overrides}), f"{run}-{uuid.uuid4().hex[:6]}")
+    asyncio.run(ensure_topics(KafkaConnection.of(settings), topic_specs(settings)))
+    return settings
+
 
 @contextlib.contextmanager
 def services(
@@ -196,11 +208,7 @@ class Bench:
 
     def scratch_settings(self, bootstrap: str, stage: str) -> Settings:
         """Settings with topics of their own, created here, for a stage that runs no worker."""
-        settings = isolated(
-            self.settings.model_copy(update={"broker": bootstrap}), f"bench-{stage}-{uuid.uuid4().hex[:6]}"
-        )
-        asyncio.run(ensure_topics(KafkaConnection.of(settings), topic_specs(settings)))
-        return settings
+        return scratch_settings(self.settings, bootstrap, f"bench-{stage}")
 
     def warm_broker(self, bootstrap: str) -> None:
         chats = stages.chats_for(self.chats, WARM_UP_CHATS)

@@ -11,7 +11,6 @@ import asyncio
 import re
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,19 +21,18 @@ from index.backends import Backend, available, model_id
 from index.models import LADDER, Model, ModelUnavailable, model_dir, resolve, tokenizer_dir
 from streams.bench import stages
 from streams.bench.measure import peak_rss_mb, percentiles
-from streams.bench.runner import Progress, services
+from streams.bench.runner import Progress, scratch_settings, services
 from streams.budget.verdict import Budgets, verdicts
 from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import LabelledChat, publish_content, read_chats, read_content
 from streams.demo.datasets import demo_chats, demo_content
 from streams.local.ports import free_port
 from streams.local.worker import WorkerProcess
-from streams.settings import Settings, isolated
-from streams.topology.admin import ensure_topics
-from streams.topology.topics import topic_specs
+from streams.settings import Settings
 
 WARM_UP_CHATS = 2000
 WARM_UP_RATE = 250
+STAGES_PER_MODEL = 5  # cron, lone searches, sustained searches, consumer, memory
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ class Budget:
         self.traffic = stages.shuffled(self.chats)
         self.content = read_content(demo_content())
         combos = len(self.models) * len(backends)
-        self.progress = Progress(total=3 + 5 * combos)
+        self.progress = Progress(total=3 + STAGES_PER_MODEL * combos)
         self.results: dict[str, Any] = {
             "quick": sizes == QUICK,
             "sizes": sizes.__dict__,
@@ -109,20 +107,14 @@ class Budget:
                     self.progress.note(f"{model_id(model, backend)}: {size:,.0f} MB")
 
     def scratch(self, bootstrap: str, stage: str, **overrides: Any) -> Settings:
-        settings = isolated(
-            self.settings.model_copy(update={"broker": bootstrap, "web_port": free_port(), **overrides}),
-            f"budget-{stage}-{uuid.uuid4().hex[:6]}",
-        )
-        asyncio.run(ensure_topics(KafkaConnection.of(settings), topic_specs(settings)))
-        return settings
+        return scratch_settings(self.settings, bootstrap, f"budget-{stage}", web_port=free_port(), **overrides)
 
     def measure(self, bootstrap: str, redis_url: str, model: Model, backend: Backend) -> dict[str, Any]:
         name = model_id(model, backend)
         figures: dict[str, Any] = {"model": model.setting, "backend": backend, "id": name}
         if not available(model, backend):
             figures["unavailable"] = f"{model.setting} ships as ONNX only"
-            self.progress.done += 5
-            self.progress.note(f"{name} on {backend}: not available ({figures['unavailable']})")
+            self.progress.skip(STAGES_PER_MODEL, f"{name} on {backend}: not available ({figures['unavailable']})")
         else:
             settings = self.scratch(bootstrap, slug(name), redis_url=redis_url, model=model.setting, encoder=backend)
             worker = self.start(settings, f"{slug(name)}")

@@ -17,6 +17,10 @@ class Split:
     train: dict[str, list[str]]
     kept_out: dict[str, list[str]]
 
+    def every_query(self) -> dict[str, list[str]]:
+        """Both parts together: what the final model learns from once the slice has chosen the recipe's mix."""
+        return {item: queries + self.kept_out.get(item, []) for item, queries in self.train.items()}
+
     def kept_out_queries(self) -> list[tuple[str, str]]:
         """(query, content id) pairs of the kept-out slice."""
         return [(q, item) for item, queries in self.kept_out.items() for q in queries]

@@ -57,7 +57,7 @@ def test_a_worker_on_a_tuned_model_directory_names_it_in_every_recommendation(
     assert tune.returncode == 0, tune.stderr[-3000:]
     assert "held-out chats" in tune.stdout and f"HELPSTREAM_MODEL={out}" in tune.stdout
     report = json.loads((out / "helpstream-tune.json").read_text())
-    assert report["after"]["held-out chats"]["queries"] == len(chats)
+    assert report["written_model"]["held-out chats"]["queries"] == len(chats)
     model = resolve(str(out))
     assert model.name.startswith("tuned-banking@") and model.dimension == 384
 

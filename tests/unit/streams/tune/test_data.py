@@ -45,3 +45,11 @@ def test_kept_out_queries_are_not_in_the_content_the_kept_out_figure_is_measured
     data = split(CONTENT, 0.1, 7)
     reduced = {c.content_id: c for c in without_kept_out(CONTENT, data)}
     assert not set(data.kept_out["lost_card"]) & set(reduced["lost_card"].example_queries)
+
+
+def test_the_model_written_learns_from_every_example_query_once() -> None:
+    data = split(CONTENT, 0.1, 7)
+    every = data.every_query()
+    assert sorted(every["lost_card"]) == sorted(CONTENT[0].example_queries)
+    assert sorted(every["fees"]) == sorted(CONTENT[1].example_queries)
+    assert "help_article" not in every
