@@ -1,6 +1,6 @@
 """Runs `helpstream tune`: figures before; training without the kept-out slice, whose figures choose the mix
-with the base model; training again the same way on every example query; figures after, and a model directory
-`HELPSTREAM_MODEL` takes."""
+with the base model; training again the same way on every example query; the two fine-tunes averaged and mixed
+with the base; figures after, and a model directory `HELPSTREAM_MODEL` takes."""
 
 from __future__ import annotations
 
@@ -116,14 +116,17 @@ def run_tune(
     slice_name = "kept-out example queries"
     chosen = max(MIXES, key=lambda share: (by_share[share][slice_name].top3, by_share[share][slice_name].top1))
     stage(
-        f"{chosen:.0%} fine-tuned chosen; training again, the same way, on every example query (the kept-out "
-        "slice too): the model written"
+        f"{chosen:.0%} fine-tuned chosen; training again, the same way, on every example query (the kept-out slice too)"
     )
     model.load_state_dict(base_weights)
     started = time.monotonic()
     train(model, data.every_query(), recipe, seed)
     refit_s = time.monotonic() - started
-    model.load_state_dict(mixed(base_weights, model.state_dict(), chosen))
+    # Two fine-tunes from one start, on different data and batch orders: their average (a "model soup") varies
+    # less than either, and the run has trained both anyway.
+    soup = mixed(tuned_weights, model.state_dict(), 0.5)
+    stage(f"the model written: the two fine-tunes averaged, {chosen:.0%} of the way from the base weights")
+    model.load_state_dict(mixed(base_weights, soup, chosen))
     final = quality(Memo(encode), content, chats, KIND) if chats else None
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
@@ -141,16 +144,18 @@ def run_tune(
     }
     (out / "helpstream-tune.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     stage(f"summary: {chosen:.0%} fine-tuned, {1 - chosen:.0%} base")
-    print(f"    {'':<44} {'top-1 before → after':<24} top-3 before → after")
-    rows = [(f"{name} (trained without them)", before[name], q) for name, q in by_share[chosen].items()]
+    rows = [(f"{name}, trained without the slice", before[name], q) for name, q in by_share[chosen].items()]
     if final is not None:
-        rows.append(("held-out chats (the model written)", before["held-out chats"], final))
+        rows.append(("held-out chats, the model written", before["held-out chats"], final))
+    width = max(len(name) for name, _, _ in rows)
+    print(f"    {'':<{width}} {'top-1 before → after':<24} top-3 before → after")
     for name, b, a in rows:
         print(
-            f"    {name:<44} {b.top1:6.2%} → {a.top1:6.2%}{'':8} {b.top3:6.2%} → {a.top3:6.2%}   ({a.queries} queries)"
+            f"    {name:<{width}} {b.top1:6.2%} → {a.top1:6.2%}{'':8} {b.top3:6.2%} → {a.top3:6.2%}"
+            f"   ({a.queries} queries)"
         )
     trained = f"{train_s + refit_s:.0f} s ({train_s:.0f} s + {refit_s:.0f} s)"
-    print(f"    training time                                {trained} on {settings.inference_threads} threads")
-    print(f"    whole run                                    {time.monotonic() - run_started:.0f} s")
+    print(f"    {'training time':<{width}} {trained} on {settings.inference_threads} threads")
+    print(f"    {'whole run':<{width}} {time.monotonic() - run_started:.0f} s")
     print(f"wrote {out} (use it: HELPSTREAM_MODEL={out}; id {resolve(str(out)).name})")
     return 0
