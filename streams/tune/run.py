@@ -21,6 +21,9 @@ from streams.tune.data import KIND, split, without_kept_out
 from streams.tune.evaluate import Encode, Quality, quality
 from streams.tune.train import MIXES, RECIPE, mixed, train
 
+SLICE = "kept-out example queries"
+CHATS = "held-out chats"
+
 
 def stage(text: str) -> None:
     print(f"==> {text}", flush=True)
@@ -48,9 +51,9 @@ def figures(
     chats: list[tuple[str, str]],
 ) -> dict[str, Quality]:
     memo = Memo(encode)
-    out = {"kept-out example queries": quality(memo, reduced, kept_out, KIND)}
+    out = {SLICE: quality(memo, reduced, kept_out, KIND)}
     if chats:
-        out["held-out chats"] = quality(memo, content, chats, KIND)
+        out[CHATS] = quality(memo, content, chats, KIND)
     return out
 
 
@@ -113,8 +116,7 @@ def run_tune(
         by_share[share] = figures(encode, content, reduced, data.kept_out_queries(), chats)
         shown = "   ".join(f"{name}: {q.top1:.2%} / {q.top3:.2%}" for name, q in by_share[share].items())
         print(f"    {share:.0%} fine-tuned   {shown}", flush=True)
-    slice_name = "kept-out example queries"
-    chosen = max(MIXES, key=lambda share: (by_share[share][slice_name].top3, by_share[share][slice_name].top1))
+    chosen = max(MIXES, key=lambda share: (by_share[share][SLICE].top3, by_share[share][SLICE].top1))
     stage(
         f"{chosen:.0%} fine-tuned chosen; training again, the same way, on every example query (the kept-out slice too)"
     )
@@ -139,14 +141,14 @@ def run_tune(
         "fine_tuned_share": chosen,
         "before": {k: q.__dict__ for k, q in before.items()},
         "slice_model": {k: q.__dict__ for k, q in by_share[chosen].items()},
-        "written_model": {"held-out chats": final.__dict__} if final else {},
+        "written_model": {CHATS: final.__dict__} if final else {},
         "by_share": {str(share): {k: q.__dict__ for k, q in f.items()} for share, f in by_share.items()},
     }
     (out / "helpstream-tune.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     stage(f"summary: {chosen:.0%} fine-tuned, {1 - chosen:.0%} base")
     rows = [(f"{name}, trained without the slice", before[name], q) for name, q in by_share[chosen].items()]
     if final is not None:
-        rows.append(("held-out chats, the model written", before["held-out chats"], final))
+        rows.append((f"{CHATS}, the model written", before[CHATS], final))
     width = max(len(name) for name, _, _ in rows)
     print(f"    {'':<{width}} {'top-1 before → after':<24} top-3 before → after")
     for name, b, a in rows:
