@@ -82,14 +82,21 @@ class ContentHandler:
         return [vectors[start:end] for start, end in itertools.pairwise(bounds)]
 
     def _is_news(self, update: ContentUpdated) -> bool:
-        """An event changes the index unless the table holds this version or a newer one, from this model."""
+        """An event changes the index unless the table holds this version or a newer one, from this model, or a
+        tombstone of this version or a newer one."""
         raw = self._rows.get(update.content_id)
         stored = None if raw is None else _entry_or_none(update.content_id, raw)
         if stored is None:
             return update.op == "upsert"
         if update.version > stored.version:
             return True
-        return update.version == stored.version and update.op == "upsert" and stored.model != self._model_id
+        # The same version again re-embeds only a live row another model wrote: a tombstone stays deleted.
+        return (
+            update.version == stored.version
+            and update.op == "upsert"
+            and not stored.deleted
+            and stored.model != self._model_id
+        )
 
     def _entry(self, update: ContentUpdated, rows: Vectors | None) -> ContentEntry:
         if update.op == "delete":

@@ -70,13 +70,24 @@ async def test_an_event_no_newer_than_the_table_costs_no_encoder_call() -> None:
 
 
 async def test_the_same_version_from_another_model_is_re_embedded() -> None:
+    old = Wired(model_id="old-model")
+    await old.handle([upsert("a", 3)])
+    wired = Wired(model_id="new-model")
+    wired.rows.update(old.rows)
+    await wired.handle([upsert("a", 3)])
+    assert wired.entry("a").model == "new-model"
+    assert len(wired.embedder.calls) == 1
+
+
+async def test_a_tombstone_from_another_model_is_not_resurrected_by_an_upsert_of_the_same_version() -> None:
     wired = Wired(model_id="new-model")
     wired.rows["a"] = (
         ContentEntry(content_id="a", version=3, model="old-model", deleted=True).model_dump_json().encode()
     )
     await wired.handle([upsert("a", 3)])
-    assert wired.entry("a").model == "new-model"
-    assert len(wired.embedder.calls) == 1
+    assert wired.entry("a").deleted
+    assert wired.embedder.calls == []
+    assert wired.metrics.outcomes == {(TOPIC, UNCHANGED): 1}
 
 
 async def test_within_a_batch_only_the_newest_event_of_an_item_counts_whatever_its_position() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -26,6 +28,16 @@ class FakeEncoder:
         self._lock = threading.Lock()
         self._delay = threading.Event()
         self._delay_s = delay_s
+        self._gate = threading.Event()
+        self._gate.set()
+
+    def hold(self) -> None:
+        """Model calls block once started (and counted) until `release()`: the encoder is busy for as long as a
+        test needs, without a sleep."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
 
     def encode(self, texts: list[str]) -> Vectors:
         with self._lock:
@@ -34,11 +46,19 @@ class FakeEncoder:
             self.batches.append(list(texts))
             self._running += 1
             self.most_at_once = max(self.most_at_once, self._running)
+        self._gate.wait(30)
         if self._delay_s:
             self._delay.wait(self._delay_s)
         with self._lock:
             self._running -= 1
         return np.stack([vector(text, self.dimension) for text in texts])
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
+    """Waits for `condition` (set by an encoder thread) without assuming how long it takes."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.001)
 
 
 def vector(text: str, dimension: int = 8) -> np.ndarray:

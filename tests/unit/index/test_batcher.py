@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from index.batcher import Lane, MicroBatcher, split_by_length
-from tests.unit.index.fakes import FakeEncoder, vector
+from tests.unit.index.fakes import FakeEncoder, until, vector
 
 
 async def test_each_caller_gets_its_own_rows(executor: ThreadPoolExecutor) -> None:
@@ -34,11 +33,11 @@ async def test_concurrent_requests_share_encoder_calls_sorted_by_length_without_
 
 
 async def test_a_lone_request_is_not_held_back(executor: ThreadPoolExecutor) -> None:
-    batcher = MicroBatcher(FakeEncoder(), executor, max_wait_s=1.0)
-    started = time.perf_counter()
-    await batcher.embed(["alone"])
-    await batcher.embed(["alone again"])
-    assert time.perf_counter() - started < 0.5
+    # A batcher that lingered for stragglers would hold each of these for an hour.
+    batcher = MicroBatcher(FakeEncoder(), executor, max_wait_s=3600)
+    async with asyncio.timeout(30):
+        await batcher.embed(["alone"])
+        await batcher.embed(["alone again"])
     await batcher.close()
 
 
@@ -70,15 +69,18 @@ async def test_an_encoder_failure_reaches_every_waiting_caller_and_the_batcher_k
 
 
 async def test_search_is_served_before_queued_chats_and_chats_before_content(executor: ThreadPoolExecutor) -> None:
-    encoder = FakeEncoder(delay_s=0.05)
+    encoder = FakeEncoder()
     batcher = MicroBatcher(encoder, executor, max_batch=2)
+    encoder.hold()
     busy = asyncio.ensure_future(batcher.embed(["occupies the encoder"], Lane.CHAT))
-    await asyncio.sleep(0.01)
+    await until(lambda: encoder.calls == 1)
     queued = [
         asyncio.ensure_future(batcher.embed([f"content {i}" for i in range(4)], Lane.CONTENT)),
         asyncio.ensure_future(batcher.embed(["chat a", "chat b"], Lane.CHAT)),
         asyncio.ensure_future(batcher.embed(["search"], Lane.SEARCH)),
     ]
+    await until(lambda: sum(batcher.queued(lane) for lane in Lane) == 4)
+    encoder.release()
     await asyncio.gather(busy, *queued)
     order = [text for batch in encoder.batches for text in batch]
     assert order.index("search") < order.index("chat a") < order.index("content 0")
@@ -86,11 +88,18 @@ async def test_search_is_served_before_queued_chats_and_chats_before_content(exe
 
 
 async def test_a_full_lane_makes_callers_wait_instead_of_queueing_without_bound(executor: ThreadPoolExecutor) -> None:
-    batcher = MicroBatcher(FakeEncoder(delay_s=0.05), executor, max_batch=1, max_queued=2)
+    encoder = FakeEncoder()
+    batcher = MicroBatcher(encoder, executor, max_batch=1, max_queued=2)
+    encoder.hold()
     calls = [asyncio.ensure_future(batcher.embed([f"t{i}"], Lane.CONTENT)) for i in range(8)]
-    await asyncio.sleep(0.02)
-    assert batcher.queued(Lane.CONTENT) <= 2
+    await until(lambda: encoder.calls == 1 and batcher.queued(Lane.CONTENT) == 2)
+    for _ in range(20):  # every caller gets its turn to try to queue
+        await asyncio.sleep(0)
+    assert batcher.queued(Lane.CONTENT) == 2  # one in the encoder, two queued, five waiting for room
+    assert not any(call.done() for call in calls)
+    encoder.release()
     await asyncio.gather(*calls)
+    assert encoder.sentences == 8
     await batcher.close()
 
 
@@ -143,11 +152,14 @@ async def test_a_text_the_model_fails_on_fails_only_its_own_caller_when_merged_w
                 raise RuntimeError("tokenizer exploded")
             return super().encode(texts)
 
-    encoder = Poisoned(delay_s=0.05)
+    encoder = Poisoned()
     batcher = MicroBatcher(encoder, executor, max_batch=64)
+    encoder.hold()
     busy = asyncio.ensure_future(batcher.embed(["occupies the encoder"]))
-    await asyncio.sleep(0.01)
+    await until(lambda: encoder.calls == 1)
     merged = [asyncio.ensure_future(batcher.embed(texts)) for texts in (["good a"], ["poison"], ["good b", "good c"])]
+    await until(lambda: batcher.queued(Lane.CHAT) == 3)
+    encoder.release()
     await busy
     results = await asyncio.gather(*merged, return_exceptions=True)
 

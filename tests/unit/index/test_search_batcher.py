@@ -9,7 +9,7 @@ import pytest
 
 from index.search_batcher import SearchBatcher
 from index.vector_index import Hit, VectorIndex
-from tests.unit.index.fakes import assert_same_hits, vector
+from tests.unit.index.fakes import assert_same_hits, until, vector
 
 
 def catalogue() -> VectorIndex:
@@ -38,12 +38,14 @@ async def test_searches_that_queue_behind_a_busy_index_share_one_call_and_get_th
 
     batcher = SearchBatcher(search, executor)
     first = asyncio.ensure_future(batcher.search(queries("a"), 2, "saved_response"))
-    await asyncio.sleep(0.05)  # the index thread is now busy with the first search
+    await until(lambda: len(calls) == 1)  # the index thread is now busy with the first search
     waiting = [
-        batcher.search(queries("b", "c"), 1, "saved_response"),
-        batcher.search(queries("d"), 3, "saved_response"),
-        batcher.search(queries("e"), 2, "help_article"),
+        asyncio.ensure_future(batcher.search(queries("b", "c"), 1, "saved_response")),
+        asyncio.ensure_future(batcher.search(queries("d"), 3, "saved_response")),
+        asyncio.ensure_future(batcher.search(queries("e"), 2, "help_article")),
     ]
+    for _ in range(5):  # each waiting search is queued
+        await asyncio.sleep(0)
     release.set()
     answers = await asyncio.gather(first, *waiting)
     await batcher.close()

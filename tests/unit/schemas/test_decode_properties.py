@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -64,5 +65,10 @@ def test_any_bytes_on_the_content_topic_decode_or_get_a_one_line_reason(raw: byt
 @settings(max_examples=20, deadline=None)
 @given(st.integers(min_value=MAX_EVENT_BYTES + 1, max_value=3 * MAX_EVENT_BYTES))
 def test_an_event_over_the_size_limit_is_refused_before_parsing_and_its_dead_letter_fits(size: int) -> None:
-    raw = b'{"chat_id": "c", "text": "' + b"x" * size + b'"}'
+    # A valid chat padded with an unknown field: without the size guard it would parse and be accepted.
+    head = b'{"chat_id": "c", "text": "card?", "created_at": "2026-11-29T09:00:00Z", "padding": "'
+    raw = head + b"x" * (size - len(head) - 2) + b'"}'
+    assert len(raw) == size
+    with pytest.raises(InvalidEvent, match=f"event is {size:,} bytes, over the limit of {MAX_EVENT_BYTES:,} bytes"):
+        decode(ChatStarted, raw)
     decodes_or_explains(ChatStarted, raw)
