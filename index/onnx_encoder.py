@@ -19,9 +19,10 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from index.cpu import this_cpu
 from index.encoder import Vectors
 from index.models import Model, max_tokens, model_dir, pooling, shipped_onnx, tokenizer_dir, weights_digest
-from index.onnx_export import int8_variant
+from index.onnx_export import graph_file, int8_config
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +38,14 @@ def exported_model(model: Model, cache_dir: Path, variant: Variant) -> Path:
     source = shipped or model_dir(model, cache_dir)
     digest = _file_digest(source) if shipped else weights_digest(source)
     out_dir = cache_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '-', model.name)}-{digest}"
-    path = out_dir / f"model-{'fp32' if variant == 'fp32' else int8_variant()}.onnx"
+    int8 = int8_config()
+    path = out_dir / graph_file("fp32" if variant == "fp32" else int8.name)
+    if variant == "int8":
+        logger.info("int8 variant %s for %s: %s", int8.name, this_cpu().describe(), int8.summary)
     if not path.exists():
         logger.info("exporting %s to ONNX under %s (once)", model.name, out_dir)
         started = time.perf_counter()
-        command = [sys.executable, "-m", "index.onnx_export", str(out_dir), str(source)]
+        command = [sys.executable, "-m", "index.onnx_export", str(out_dir), str(source), int8.name]
         done = subprocess.run(command, check=False, capture_output=True)
         if done.returncode != 0:
             raise RuntimeError(f"exporting {model.name} to ONNX failed:\n{done.stderr.decode()[-2000:]}")

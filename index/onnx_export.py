@@ -1,9 +1,9 @@
 """Exports a sentence-transformers model directory to ONNX (fp32) and quantizes it to int8, offline, into a cache dir.
 
-Runs as `python -m index.onnx_export OUT_DIR SOURCE` in a child process, so a worker on an ONNX backend never loads
-torch. SOURCE is a model directory, or an ONNX file a rung ships (minilm-l3), which is only quantized. Uses the
-libraries' own tools: `torch.onnx.export` and `onnxruntime.quantization.quantize_dynamic` (optimum's exporter
-pins transformers < 5, which sentence-transformers 6 cannot use).
+Runs as `python -m index.onnx_export OUT_DIR SOURCE INT8_VARIANT` in a child process, so a worker on an ONNX backend
+never loads torch. SOURCE is a model directory, or an ONNX file a rung ships (minilm-l3), which is only quantized.
+Uses the libraries' own tools: `torch.onnx.export` and `onnxruntime.quantization.quantize_dynamic` (optimum's
+exporter pins transformers < 5, which sentence-transformers 6 cannot use).
 """
 
 from __future__ import annotations
@@ -12,24 +12,61 @@ import fcntl
 import inspect
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from index.cpu import CpuInfo, this_cpu
 
 logger = logging.getLogger(__name__)
 
 OPSET = 17
 
 
-def cpu_has_vnni() -> bool:
-    """VNNI (AVX512-VNNI or AVX-VNNI) runs int8 dot products without the u8 x s8 saturation of plain AVX2."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(flag in flags for flag in ("avx512_vnni", "avx_vnni", "avx512vnni"))
+@dataclass(frozen=True)
+class Int8Config:
+    """How the int8 graph is quantized. Its name is part of the model id and of the cached file's name, so a cache
+    directory or a Redis shared by machines of different instruction sets never hands one the other's graph or
+    vectors."""
+
+    name: str
+    reduce_range: bool
+    weight_type: Literal["QInt8", "QUInt8"]
+    summary: str
+
+
+# Activations are u8 in every variant (dynamic quantization); weights per channel, which keeps cosine to fp32
+# higher than per-tensor weights do.
+VNNI = Int8Config(
+    "int8-vnni",
+    reduce_range=False,
+    weight_type="QInt8",
+    summary="U8S8, full-range per-channel weights (VNNI multiplies u8 x s8 without saturating)",
+)
+# Without VNNI, onnxruntime runs U8S8 with VPMADDUBSW, whose 16-bit pair sums can saturate; its documentation
+# advises 7-bit weights (reduce_range) for that, or U8U8. Kernels are chosen by cpuid at run time, so this one
+# could not be measured on a VNNI machine.
+NO_VNNI = Int8Config(
+    "int8-reduced-range",
+    reduce_range=True,
+    weight_type="QInt8",
+    summary="U8S8, 7-bit per-channel weights (no VNNI: AVX2/AVX-512 VPMADDUBSW saturates full-range weights)",
+)
+INT8_CONFIGS = {config.name: config for config in (VNNI, NO_VNNI)}
+
+
+def int8_config(cpu: CpuInfo | None = None) -> Int8Config:
+    """The int8 variant for `cpu` (default: this process's)."""
+    return VNNI if (cpu or this_cpu()).vnni else NO_VNNI
 
 
 def int8_variant() -> str:
-    return "int8-vnni" if cpu_has_vnni() else "int8-reduced-range"
+    return int8_config().name
+
+
+def graph_file(variant: str) -> str:
+    """The cached graph's file name: `fp32` or an int8 config's name."""
+    return f"model-{variant}.onnx"
 
 
 def export_fp32(model_dir: Path, out: Path) -> None:
@@ -66,35 +103,37 @@ def export_fp32(model_dir: Path, out: Path) -> None:
     )
 
 
-def quantize_int8(fp32: Path, out: Path) -> None:
+def quantize_int8(fp32: Path, out: Path, config: Int8Config) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # Per-channel weights keep cosine to fp32 at ~0.99 (per-tensor: ~0.97); without VNNI the weights must
-    # use a reduced range to avoid overflow in the u8 x s8 AVX2 kernels.
     quantize_dynamic(
-        str(fp32), str(out), per_channel=True, reduce_range=not cpu_has_vnni(), weight_type=QuantType.QInt8
+        str(fp32),
+        str(out),
+        per_channel=True,
+        reduce_range=config.reduce_range,
+        weight_type=QuantType[config.weight_type],
     )
 
 
-def main(out_dir: Path, source: Path) -> None:
+def main(out_dir: Path, source: Path, config: Int8Config) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     # Workers that start together (same data dir) export once: the others wait here, then find the files.
     with (out_dir / ".export.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         fp32 = source
         if source.is_dir():
-            fp32 = out_dir / "model-fp32.onnx"
+            fp32 = out_dir / graph_file("fp32")
             if not fp32.exists():
                 logger.info("exporting %s to %s", source, fp32)
                 export_fp32(source, fp32.with_suffix(".tmp"))
                 fp32.with_suffix(".tmp").rename(fp32)
-        int8 = out_dir / f"model-{int8_variant()}.onnx"
+        int8 = out_dir / graph_file(config.name)
         if not int8.exists():
-            logger.info("quantizing %s to %s", fp32, int8)
-            quantize_int8(fp32, int8.with_suffix(".tmp"))
+            logger.info("quantizing %s to %s: %s", fp32, int8, config.summary)
+            quantize_int8(fp32, int8.with_suffix(".tmp"), config)
             int8.with_suffix(".tmp").rename(int8)
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    main(Path(sys.argv[1]), Path(sys.argv[2]), INT8_CONFIGS[sys.argv[3]])

@@ -1,4 +1,4 @@
-"""The bench's outputs: a table on stdout, `bench.json`, and a chart of latency against offered load."""
+"""The bench's outputs: the machine and a table on stdout, `bench.json`, and a chart of latency against offered load."""
 
 from __future__ import annotations
 
@@ -6,6 +6,33 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from index.cpu import FLAGS
+
+
+def machine_line(results: dict[str, Any]) -> str:
+    """The CPU the figures were measured on, in one line (`index.cpu`'s description). Results written before
+    `machine` was a record hold a string, or nothing."""
+    recorded = results.get("machine")
+    if isinstance(recorded, dict):
+        return str(recorded.get("description", "CPU not described"))
+    if isinstance(recorded, str) and recorded:
+        return recorded
+    return "CPU not recorded"
+
+
+def machine(results: dict[str, Any]) -> str:
+    """Two lines for the top of a command's output: the CPU, then the instruction-set flags that matter."""
+    recorded = results.get("machine")
+    if not isinstance(recorded, dict):
+        flags = "not recorded"
+    elif recorded.get("flags"):
+        flags = " ".join(recorded["flags"])
+    elif recorded.get("isa") == "unknown":
+        flags = "not readable here"
+    else:
+        flags = f"none of {', '.join(FLAGS)}"
+    return f"machine: {machine_line(results)}\nflags:   {flags}"
 
 
 def table(results: dict[str, Any]) -> str:
@@ -89,6 +116,10 @@ def write_json(results: dict[str, Any], out: Path) -> Path:
     return path
 
 
+def latency_title(results: dict[str, Any]) -> str:
+    return f"helpstream consumer latency by encoder backend\n{machine_line(results)}"
+
+
 def latency_chart(results: dict[str, Any], out: Path) -> Path:
     import matplotlib
 
@@ -111,7 +142,7 @@ def latency_chart(results: dict[str, Any], out: Path) -> Path:
     ax.set_xlabel("offered load (chats/s)")
     ax.set_ylabel("chat.started → recommendation received (ms)")
     ax.set_yscale("log")
-    ax.set_title(f"helpstream consumer latency by encoder backend ({results['machine']})")
+    ax.set_title(latency_title(results), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     path = out / "latency.png"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -21,6 +19,7 @@ import orjson
 import redis
 
 from index.backends import BACKENDS, Backend, model_id
+from index.cpu import this_cpu
 from index.models import resolve
 from streams.bench import report, stages
 from streams.bench.measure import peak_rss_mb
@@ -157,7 +156,7 @@ class Bench:
         self.progress = Progress(total=4 + 2 * len(self.backends) + 2 + len(sizes.recovery))
         self.results: dict[str, Any] = {
             "quick": sizes == QUICK,
-            "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+            "machine": this_cpu().as_dict(),
             "default_backend": self.default,
             "sizes": sizes.__dict__,
             "raw": {},
@@ -295,8 +294,10 @@ class Bench:
 def run_bench(settings: Settings, *, quick: bool, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     bench = Bench(settings, QUICK if quick else FULL, out)
+    print(report.machine(bench.results), flush=True)
     results = bench.run()
     print()
+    print(report.machine(results))
     print(report.table(results))
     print(f"\nwrote {report.write_json(results, out)} and {report.latency_chart(results, out)}")
     return 0

@@ -1,4 +1,5 @@
-"""The budget's outputs: the figures and verdict tables on stdout, `budget.json`, and the quality/latency chart."""
+"""The budget's outputs: the machine, the figures and verdict tables on stdout, `budget.json`, and the
+quality/latency chart."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 
 import orjson
 
+from streams.bench.report import machine, machine_line
 from streams.budget.verdict import FITS, PATTERNS, TOO_BIG, UNAVAILABLE
+
+__all__ = ["chart", "chart_title", "machine", "table", "verdict_table", "write_json"]
 
 PATTERN_AXES = {
     "rest": ("help-screen search: a lone /search p99 (ms)", "rest", "lone_p99_ms", "search_p99_ms"),
@@ -94,6 +98,13 @@ def write_json(results: dict[str, Any], out: Path) -> Path:
     return path
 
 
+def chart_title(results: dict[str, Any]) -> str:
+    return (
+        "When is a model too big? Quality against each pattern's latency "
+        f"(red edge: misses a budget; faded: {TOO_BIG}; {UNAVAILABLE} not drawn)\n{machine_line(results)}"
+    )
+
+
 def chart(results: dict[str, Any], out: Path) -> Path:
     """Quality against latency per pattern, one point per model x backend, the budget as a vertical line."""
     import matplotlib
@@ -144,12 +155,8 @@ def chart(results: dict[str, Any], out: Path) -> Path:
     axes[0].set_ylabel(f"top-1 on {results['held_out_chats']} held-out chats (%)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False)
-    fig.suptitle(
-        "When is a model too big? Quality against each pattern's latency "
-        f"(red edge: misses a budget; faded: {TOO_BIG}; {UNAVAILABLE} not drawn)",
-        fontsize=11,
-    )
-    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    fig.suptitle(chart_title(results), fontsize=11)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.93))
     path = out / "budget.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from index.backends import Backend, available, model_id
+from index.cpu import this_cpu
 from index.models import LADDER, Model, ModelUnavailable, model_dir, resolve, tokenizer_dir
 from streams.bench import stages
 from streams.bench.measure import peak_rss_mb, percentiles
@@ -78,6 +79,7 @@ class Budget:
         self.progress = Progress(total=3 + STAGES_PER_MODEL * combos)
         self.results: dict[str, Any] = {
             "quick": sizes == QUICK,
+            "machine": this_cpu().as_dict(),
             "sizes": sizes.__dict__,
             "budgets": self.budgets.__dict__,
             "held_out_chats": len(self.chats),
@@ -239,9 +241,11 @@ def run_budget(settings: Settings, *, models: list[str], backends: list[Backend]
 
     out.mkdir(parents=True, exist_ok=True)
     budget = Budget(settings, models, backends, QUICK if quick else FULL, out)
+    print(report.machine(budget.results))
     print(f"models: {', '.join(m.setting for m in budget.models)}; backends: {', '.join(backends)}", flush=True)
     results = budget.run()
     print()
+    print(report.machine(results))
     print(report.table(results))
     print()
     print(report.verdict_table(results))

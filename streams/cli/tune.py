@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.settings import Settings
+from streams.tune.precision import REQUESTS
 
 
 def add_parser(commands: Any) -> None:
@@ -26,6 +27,13 @@ def add_parser(commands: Any) -> None:
     tune.add_argument("--seed", type=int, default=13, help="seeds the split, the batches and the weights' updates")
     tune.add_argument("--kept-out", type=float, default=0.1, help="share of each item's queries kept out of training")
     tune.add_argument("--epochs", type=float, default=None, help="passes over the training queries (default: recipe)")
+    tune.add_argument(
+        "--precision",
+        choices=REQUESTS,
+        default="auto",
+        help="the encoder's training precision; auto: bf16 where the CPU computes it natively (AVX512_BF16, AMX), "
+        "else fp32 (default: auto)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -41,4 +49,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         kept_out=args.kept_out,
         epochs=args.epochs,
+        precision=args.precision,
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from index.cpu import this_cpu
 from index.encoder import Vectors
 from index.models import ModelUnavailable, model_dir, resolve
 from schemas import ContentUpdated
@@ -19,6 +20,7 @@ from streams.demo.datasets import demo_chats, demo_content
 from streams.settings import Settings
 from streams.tune.data import KIND, split, without_kept_out
 from streams.tune.evaluate import Encode, Quality, quality
+from streams.tune.precision import Requested, choose
 from streams.tune.train import MIXES, RECIPE, mixed, train
 
 SLICE = "kept-out example queries"
@@ -67,6 +69,7 @@ def run_tune(
     seed: int,
     kept_out: float,
     epochs: float | None,
+    precision: Requested = "auto",
 ) -> int:
     import torch
     from sentence_transformers import SentenceTransformer
@@ -76,6 +79,9 @@ def run_tune(
     except ModelUnavailable as exc:
         print(f"helpstream tune: {base}: {exc}")
         return 2
+    cpu, choice = this_cpu(), choose(this_cpu(), precision)
+    print(f"machine: {cpu.describe()}; flags: {' '.join(cpu.flags) or 'unknown'}")
+    print(f"precision {choice.describe()}", flush=True)
     run_started = time.monotonic()
     torch.set_num_threads(settings.inference_threads)
     content = read_content(content_path or demo_content())
@@ -83,7 +89,7 @@ def run_tune(
     chats = [(c.text, c.intent) for c in read_chats(chats_path or demo_chats()) if c.intent in ids]
     data = split(content, kept_out, seed)
     reduced = without_kept_out(content, data)
-    recipe = RECIPE if epochs is None else dataclasses.replace(RECIPE, epochs=epochs)
+    recipe = dataclasses.replace(RECIPE, precision=choice.precision, epochs=RECIPE.epochs if epochs is None else epochs)
     n_train = sum(map(len, data.train.values()))
     stage(
         f"{base}: {len(data.train)} saved responses, {n_train:,} example queries to learn from, "
@@ -137,6 +143,9 @@ def run_tune(
         "seed": seed,
         "kept_out": kept_out,
         "recipe": recipe.__dict__,
+        "precision": choice.precision,
+        "precision_reason": choice.reason,
+        "machine": cpu.as_dict(),
         "train_seconds": round(train_s + refit_s, 1),
         "fine_tuned_share": chosen,
         "before": {k: q.__dict__ for k, q in before.items()},
@@ -157,7 +166,8 @@ def run_tune(
             f"   ({a.queries} queries)"
         )
     trained = f"{train_s + refit_s:.0f} s ({train_s:.0f} s + {refit_s:.0f} s)"
-    print(f"    {'training time':<{width}} {trained} on {settings.inference_threads} threads")
+    threads = f"{settings.inference_threads} threads, encoder in {recipe.precision}"
+    print(f"    {'training time':<{width}} {trained} on {threads}")
     print(f"    {'whole run':<{width}} {time.monotonic() - run_started:.0f} s")
     print(f"wrote {out} (use it: HELPSTREAM_MODEL={out}; id {resolve(str(out)).name})")
     return 0

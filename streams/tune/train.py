@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from streams.tune.precision import Precision
+
 if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
@@ -27,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Recipe:
+    """How the encoder is trained. `precision` is the encoder's (the loss is always fp32): `helpstream tune` sets it
+    for the CPU it runs on (`streams.tune.precision`); fp32, which is fast everywhere, otherwise."""
+
     epochs: float = 4.0
     items_per_batch: int = 77
     per_item: int = 2
@@ -35,13 +40,13 @@ class Recipe:
     weight_decay: float = 0.01
     scale: float = 20.0
     max_tokens: int = 64
-    bf16: bool = True
+    precision: Precision = "fp32"
     freeze_embeddings: bool = True
 
     def describe(self) -> str:
         return (
             f"supervised contrastive loss, {self.epochs:g} epochs, batches of up to {self.items_per_batch} distinct "
-            f"items x {self.per_item} queries, lr {self.learning_rate:g}, encoder in {'bf16' if self.bf16 else 'fp32'}"
+            f"items x {self.per_item} queries, lr {self.learning_rate:g}, encoder in {self.precision}"
         )
 
 
@@ -141,7 +146,7 @@ def train(model: SentenceTransformer, queries: dict[str, list[str]], recipe: Rec
         texts = [q for _, group in batch for q in group]
         labels = torch.tensor([label for label, group in batch for _ in group])
         features = model.preprocess(texts)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.precision == "bf16"):
             encoded = model(features)["sentence_embedding"]
         # The loss in fp32: in bf16 the similarities round to a few bits and the loss with them.
         loss = supervised_contrastive(F.normalize(encoded.float(), dim=-1), labels, recipe.scale)

@@ -7,7 +7,11 @@ from typing import Any
 
 import orjson
 
+from index.cpu import parse
 from streams.bench import report
+from tests.unit.index.test_cpu import EPYC_ZEN2, VERSIONS
+
+MACHINE = parse(EPYC_ZEN2, cores=2, **VERSIONS).as_dict()
 
 
 def results() -> dict[str, Any]:
@@ -25,7 +29,7 @@ def results() -> dict[str, Any]:
     }
     run = {"pipeline": {"chats_per_s": 400.0}, "latency": latency, "worker_peak_rss_mb": 300}
     return {
-        "machine": "2 cores, x86_64",
+        "machine": MACHINE,
         "default_backend": "onnx",
         "raw": {"onnx": raw, "onnx-int8": {**raw, "sentences_per_s": 1000.0}},
         "naive": {"chats_per_s": 70.0, "peak_rss_mb": 1000},
@@ -60,3 +64,20 @@ def test_json_and_chart_are_written(tmp_path: Path) -> None:
     assert data["latency"]["50%"]["p99_ms"] == 50.0
     chart = report.latency_chart(results(), tmp_path)
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_output_starts_with_the_cpu_its_figures_were_measured_on() -> None:
+    lines = report.machine(results()).splitlines()
+    assert lines == [
+        "machine: AMD EPYC 7R32, 2 cores, AVX2 (onnxruntime 1.32.0, torch 2.15.0)",
+        "flags:   avx2",
+    ]
+    assert report.latency_title(results()).endswith("AMD EPYC 7R32, 2 cores, AVX2 (onnxruntime 1.32.0, torch 2.15.0)")
+
+
+def test_results_written_before_the_machine_record_still_render(tmp_path: Path) -> None:
+    older = {**results(), "machine": "2 cores, x86_64"}
+    assert report.machine(older).splitlines() == ["machine: 2 cores, x86_64", "flags:   not recorded"]
+    absent = {k: v for k, v in results().items() if k != "machine"}
+    assert report.machine_line(absent) == "CPU not recorded"
+    assert report.latency_chart(absent, tmp_path).read_bytes()[:4] == b"\x89PNG"

@@ -7,8 +7,10 @@ from typing import Any
 
 import orjson
 
+from index.cpu import parse
 from streams.budget import report
 from streams.budget.verdict import Budgets, verdicts
+from tests.unit.index.test_cpu import VERSIONS, cpuinfo
 
 BUDGETS = Budgets(search_p99_ms=50, chat_p99_ms=1000, chat_rate=50, reembed_s=300, memory_mb=1024)
 
@@ -27,8 +29,13 @@ def run(model: str, backend: str, *, search_p99: float, rss: float) -> dict[str,
     return figures
 
 
+AVX512_BF16 = "avx avx2 avx512f avx512_vnni avx512_bf16"
+MACHINE = parse(cpuinfo("AMD EPYC", AVX512_BF16), cores=2, **VERSIONS).as_dict()
+
+
 def results() -> dict[str, Any]:
     return {
+        "machine": MACHINE,
         "budgets": BUDGETS.__dict__,
         "held_out_chats": 996,
         "runs": [
@@ -58,3 +65,18 @@ def test_budget_json_and_the_chart_are_written(tmp_path: Path) -> None:
     assert orjson.loads(report.write_json(results(), tmp_path).read_bytes())["runs"][0]["model"] == "minilm-l6"
     chart = report.chart(results(), tmp_path)
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 20_000
+
+
+def test_the_cpu_is_named_above_the_tables_and_in_the_charts_title() -> None:
+    described = "AMD EPYC, 2 cores, AVX-512 VNNI + BF16 (onnxruntime 1.32.0, torch 2.15.0)"
+    assert report.machine(results()).splitlines() == [
+        f"machine: {described}",
+        "flags:   avx2 avx512f avx512_vnni avx512_bf16",
+    ]
+    assert report.chart_title(results()).splitlines()[-1] == described
+
+
+def test_a_budget_json_from_before_the_machine_record_still_renders(tmp_path: Path) -> None:
+    older = {k: v for k, v in results().items() if k != "machine"}  # as the committed budget/budget.json
+    assert report.machine(older).splitlines() == ["machine: CPU not recorded", "flags:   not recorded"]
+    assert report.chart(older, tmp_path).read_bytes()[:4] == b"\x89PNG"
