@@ -1,7 +1,8 @@
-"""helpstream's Faust consumer: it never commits an offset past an event that was not handled, and its fetch
-wait can be set (the embedded broker holds every fetch for the whole wait, 1.5 s in Faust).
+"""helpstream's Faust consumer: it never commits an offset past an event that was not handled, never drops an
+event it fetched, never leaves a partition without a position where Faust reads it, and its fetch wait can be set
+(the embedded broker holds every fetch for the whole wait, 1.5 s in Faust).
 
-faust-streaming 0.15.3 and aiokafka 0.14 lose events in four ways, each seen in helpstream's reliability suite:
+faust-streaming 0.15.3 and aiokafka 0.14 lose events or crash in these ways, each seen in helpstream's tests:
 
 - While a rebalance or a stop is under way, a stream *skips* the events already fetched, and acks them as if
   they had been handled. A rebalance forgets the committed position, so the next commit covers them: with the
@@ -15,28 +16,43 @@ faust-streaming 0.15.3 and aiokafka 0.14 lose events in four ways, each seen in 
   Faust then seeks back to the committed offsets, but aiokafka seeks only to a committed offset above 0: a
   partition with nothing committed keeps the advanced position: under load, a restarted worker found its position
   past the one chat it had to redo in 5 of 8 restarts, and never handled it in 1 of 4.
+- Rewinding such a partition with aiokafka's `seek_to_beginning` leaves its position unset until the broker
+  answers, and Faust's livelock check reads it unguarded: a worker joining a fresh group crashed at start.
+- After a seek back to the committed offset, Faust drops every fetched event below the last offset it delivered,
+  and takes a record fetched before the seek but delivered after it for a jump over missing offsets, which it
+  counts as done (`streams.fetch_runs`): chats lost while workers joined and left.
 
 This consumer rewinds every stream partition with nothing committed to its beginning (the app's reset policy is
-`earliest`), ignores acks of events the stream never handed out, holds unacked events by strong reference until
-they are acked or their partition is revoked, and commits only the run of acked offsets that starts at the
-committed position and stays below the lowest event still being handled.
+`earliest`) with a seek that sets the position at once, skips the livelock check of a partition whose position
+is being reset, delivers every record fetched and counts an offset as missing only within an unbroken run,
+ignores acks of events the stream never handed out, holds unacked events by strong reference until they are
+acked or their partition is revoked, and commits only the run of acked offsets that starts at the committed
+position and stays below the lowest event still being handled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import TopicPartition
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+
+from streams.fetch_runs import FetchRuns
 
 logger = logging.getLogger(__name__)
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    @property
+    def _safe(self) -> SafeCommitConsumer:
+        return cast(SafeCommitConsumer, self.consumer)
+
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         wait_ms = getattr(self.app, "fetch_wait_ms", None)
@@ -49,20 +65,50 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         committed: Mapping[TP, int] = await self.call_thread(self._seek_to_committed_or_beginning)
         return committed
 
-    async def _seek_to_committed_or_beginning(self) -> Mapping[TP, int]:
+    async def _seek_to_committed_or_beginning(self) -> Mapping[TP, int | None]:
+        """aiokafka's `seek_to_committed`, plus partitions with nothing committed rewound to their beginning; each
+        seek is applied and marked in one step (see `streams.fetch_runs`)."""
         consumer = self._ensure_consumer()
-        committed: Mapping[TP, int] = await consumer.seek_to_committed()
+        runs = self._safe.runs
+        committed: dict[TP, int | None] = {}
+        for tp in consumer.assignment():
+            committed[tp] = offset = await consumer.committed(tp)
+            if offset and tp in consumer.assignment():
+                consumer.seek(tp, offset)
+                runs.sought(tp, offset)
         changelogs = self.app.tables.changelog_topics
         uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
         if uncommitted:
             # Not `seek_to_beginning`: it leaves the position unset until a ListOffsets answer arrives, and
             # Faust's livelock check reads the position of every assigned partition unguarded.
             beginnings: Mapping[TP, int] = await consumer.beginning_offsets(uncommitted)
-            assigned = consumer.assignment()
             for tp, offset in beginnings.items():
-                if tp in assigned:  # a rebalance may have taken it while the offsets were asked for
+                if tp in consumer.assignment():  # a rebalance may have taken it while the offsets were asked for
                     consumer.seek(tp, offset)
+                    runs.sought(tp, offset)
         return committed
+
+    async def _seek_wait(self, consumer: Any, partitions: Mapping[TP, int]) -> None:
+        """Faust's, with each seek marked as it is applied."""
+        for tp, offset in partitions.items():
+            consumer.seek(tp, offset)
+            self._safe.runs.sought(tp, offset)
+            if offset > 0:
+                self._safe._read_offset[tp] = offset
+            else:
+                self._safe._read_offset.pop(tp, None)
+        await asyncio.wait_for(
+            asyncio.gather(*[consumer.position(tp) for tp in partitions]), timeout=self.app.conf.broker_request_timeout
+        )
+
+    def seek(self, partition: TP, offset: int) -> None:
+        super().seek(partition, offset)
+        self._safe.runs.sought(partition, offset)
+
+    async def _fetch_records(self, consumer: Any, *args: Any, **kwargs: Any) -> Any:
+        records = await super()._fetch_records(consumer, *args, **kwargs)
+        self._safe.fetch_mark = self._safe.runs.mark()  # same step: no seek can come between
+        return records
 
     def verify_event_path(self, now: float, tp: TP) -> None:
         """Faust's livelock check, skipped for a partition whose position is being reset (a seek to the beginning,
@@ -90,6 +136,8 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._unacked_messages: set[Message] = set()
+        self.runs = FetchRuns()
+        self.fetch_mark = 0
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -98,12 +146,67 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         if not message.tracked:
             return False  # skipped by the stream (rebalance, stop): never handled, so not done
         acked: bool = super().ack(message)
+        if message.acked:
+            self._unacked_messages.discard(message)  # Faust keeps a second delivery of an acked offset
         return acked
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         # Their events are fetched again from the committed position by whoever gets the partitions.
         self._unacked_messages -= {m for m in self._unacked_messages if m.tp in revoked}
+        self.runs.forget(revoked)
         await super().on_partitions_revoked(revoked)
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        """Faust's fetch loop, except that offsets skipped are told from seeks (`streams.fetch_runs`) and no
+        record handed over is dropped: Faust drops one below the last offset it delivered, which after a seek
+        back are exactly the events not yet done."""
+        fetcher_stopped = fetcher._stopped.is_set
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        try:
+            while not (self._stopped.is_set() or fetcher_stopped()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                records = self.getmany(timeout=1.0)
+                await self.sleep(0)
+                if self.should_stop:
+                    continue
+                since_yield = 0
+                async for tp, message in records:
+                    since_yield += 1
+                    if since_yield > 100:
+                        await asyncio.sleep(0)
+                        since_yield = 0
+                    skipped = self.runs.follow(tp, message.offset, self.fetch_mark)
+                    if skipped and acks_enabled_for(message.topic):
+                        self._count_as_done(tp, skipped)
+                    if self._commit_every is not None and self._n_acked >= self._commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                    await self.wait_first(self.callback(message), self.suspend_flow.wait())
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                logger.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                logger.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            logger.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    def _count_as_done(self, tp: TP, skipped: range) -> None:
+        """Offsets that do not exist are merged into the acked ones when committing (`_merge_gaps`)."""
+        committed = self._committed_offset[tp]
+        start = skipped.start if committed is None else max(skipped.start, committed)
+        if start < skipped.stop:
+            gaps = self._gap[tp]
+            gaps.addi(start, skipped.stop)
+            gaps.merge_overlaps()
 
     def _new_offset(self, tp: TP) -> int | None:
         acked: list[int] = self._acked[tp]

@@ -11,6 +11,20 @@ pytest_plugins = ["tests.fixtures"]
 FIGURES: list[tuple[str, str]] = []
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--runs",
+        type=int,
+        default=1,
+        help="how many times in a row the tests of a change of state (workers joining, leaving) repeat it",
+    )
+
+
+@pytest.fixture(scope="session")
+def runs(request: pytest.FixtureRequest) -> int:
+    return int(request.config.getoption("--runs"))
+
+
 @pytest.fixture(scope="session")
 def figures() -> list[tuple[str, str]]:
     """Tests append (what, value) pairs: shown in the summary so a run's numbers are read, not guessed."""

@@ -29,9 +29,12 @@ class Account:
     duplicates: int
     longest_stall_s: float
     recover_s: float | None = None
+    lost_keys: list[str] = field(default_factory=list)
 
     def row(self) -> tuple[str, str]:
         recover = "" if self.recover_s is None else f", first recommendation {self.recover_s:.1f} s after the fault"
+        if self.lost_keys:
+            recover += f"; lost {', '.join(self.lost_keys[:8])}{', ...' if len(self.lost_keys) > 8 else ''}"
         return (
             f"reliability: {self.fault}",
             f"sent {self.sent}, recommended {self.recommended}, dead-lettered {self.dead_lettered}, "
@@ -157,4 +160,5 @@ class Outcomes:
             duplicates=duplicates,
             longest_stall_s=stall,
             recover_s=None if recover_from is None else self.first_recommendation_after(recover_from),
+            lost_keys=[key for key in sent if key not in self.recommended and key not in self.dead_lettered],
         )

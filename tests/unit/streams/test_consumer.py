@@ -15,6 +15,7 @@ from faust.types import TP
 from intervaltree import IntervalTree
 
 from streams.consumer import ConsumerThread, SafeCommitConsumer
+from streams.fetch_runs import FetchRuns
 
 PARTITION = TP("chat.started", 1)
 
@@ -69,11 +70,8 @@ class Partitions:
         self._committed, self._beginnings, self._taken = committed, beginnings, taken
         self._fetcher = SimpleNamespace(_subscriptions=self.state)
 
-    async def seek_to_committed(self) -> dict[TP, int | None]:
-        for tp, offset in self._committed.items():
-            if offset:
-                self.seek(tp, offset)
-        return self._committed
+    async def committed(self, tp: TP) -> int | None:
+        return self._committed[tp]
 
     async def beginning_offsets(self, partitions: list[TP]) -> dict[TP, int]:
         if self._taken:  # a rebalance takes these while the offsets are asked for
@@ -94,6 +92,7 @@ class Partitions:
 def thread(partitions: Partitions, changelogs: set[str] = frozenset()) -> Any:
     t: Any = object.__new__(ConsumerThread)
     t._consumer = partitions
+    t.consumer = SimpleNamespace(runs=FetchRuns())
     t.app = SimpleNamespace(tables=SimpleNamespace(changelog_topics=changelogs))
     return t
 
