@@ -34,6 +34,14 @@ def add_parser(commands: Any) -> None:
         help="the encoder's training precision; auto: bf16 where the CPU computes it natively (AVX512_BF16, AMX), "
         "else fp32 (default: auto)",
     )
+    tune.add_argument(
+        "--trainings",
+        type=int,
+        choices=(1, 2),
+        default=None,
+        help="2: train again on every example query and average the two fine-tunes; 1: the fine-tune the kept-out "
+        "slice chose the mix for (default: 2 in bf16, 1 in fp32, which costs twice as much per step)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -50,4 +58,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         kept_out=args.kept_out,
         epochs=args.epochs,
         precision=args.precision,
+        trainings=args.trainings,
     )

@@ -1,7 +1,10 @@
-"""Chooses the precision `helpstream tune` trains the encoder in: bf16 only where the CPU computes it natively.
+"""Chooses the precision `helpstream tune` trains the encoder in (bf16 only where the CPU computes it natively), and
+whether it trains a second time.
 
 Without AVX512_BF16 or AMX_BF16, torch's bf16 autocast on the CPU is emulated through fp32 conversions, and
-training becomes an order of magnitude slower than in plain fp32.
+training becomes an order of magnitude slower than in plain fp32. A training in fp32 costs about twice one in
+native bf16, so in fp32 `tune` trains once by default: the second training (on every query, averaged with the
+first) bought no quality beyond the spread between seeds (README, "helpstream tune").
 """
 
 from __future__ import annotations
@@ -37,3 +40,10 @@ def choose(cpu: CpuInfo, requested: Requested = "auto") -> Choice:
     if requested == "bf16":
         return Choice("bf16", f"as asked (--precision bf16), although {missing}: it is emulated, {slower}")
     return Choice("fp32", f"{missing}; bf16 would be emulated, {slower}")
+
+
+def trainings(precision: Precision, requested: int | None = None) -> int:
+    """`requested` (1 or 2), else 2 in bf16 and 1 in fp32."""
+    if requested is not None:
+        return requested
+    return 2 if precision == "bf16" else 1

@@ -1,6 +1,7 @@
 """Runs `helpstream tune`: figures before; training without the kept-out slice, whose figures choose the mix
-with the base model; training again the same way on every example query; the two fine-tunes averaged and mixed
-with the base; figures after, and a model directory `HELPSTREAM_MODEL` takes."""
+with the base model; where training is cheap (native bf16), training again the same way on every example query
+and averaging the two fine-tunes; the result mixed with the base; figures after, and a model directory
+`HELPSTREAM_MODEL` takes."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from streams.settings import Settings
 from streams.tune.data import KIND, split, without_kept_out
 from streams.tune.evaluate import Encode, Quality, quality
 from streams.tune.precision import Requested, choose
+from streams.tune.precision import trainings as planned_trainings
 from streams.tune.train import MIXES, RECIPE, mixed, train
 
 SLICE = "kept-out example queries"
@@ -70,6 +72,7 @@ def run_tune(
     kept_out: float,
     epochs: float | None,
     precision: Requested = "auto",
+    trainings: int | None = None,
 ) -> int:
     import torch
     from sentence_transformers import SentenceTransformer
@@ -82,6 +85,9 @@ def run_tune(
     cpu, choice = this_cpu(), choose(this_cpu(), precision)
     print(f"machine: {cpu.describe()}; flags: {' '.join(cpu.flags) or 'unknown'}")
     print(f"precision {choice.describe()}", flush=True)
+    runs = planned_trainings(choice.precision, trainings)
+    second = "and again on every query, the two averaged" if runs == 2 else "once (--trainings 2 to train again)"
+    print(f"trainings: {runs}: on the queries outside the kept-out slice, {second}", flush=True)
     run_started = time.monotonic()
     torch.set_num_threads(settings.inference_threads)
     content = read_content(content_path or demo_content())
@@ -123,18 +129,20 @@ def run_tune(
         shown = "   ".join(f"{name}: {q.top1:.2%} / {q.top3:.2%}" for name, q in by_share[share].items())
         print(f"    {share:.0%} fine-tuned   {shown}", flush=True)
     chosen = max(MIXES, key=lambda share: (by_share[share][SLICE].top3, by_share[share][SLICE].top1))
-    stage(
-        f"{chosen:.0%} fine-tuned chosen; training again, the same way, on every example query (the kept-out slice too)"
-    )
-    model.load_state_dict(base_weights)
-    started = time.monotonic()
-    train(model, data.every_query(), recipe, seed)
-    refit_s = time.monotonic() - started
-    # Two fine-tunes from one start, on different data and batch orders: their average (a "model soup") varies
-    # less than either, and the run has trained both anyway.
-    soup = mixed(tuned_weights, model.state_dict(), 0.5)
-    stage(f"the model written: the two fine-tunes averaged, {chosen:.0%} of the way from the base weights")
-    model.load_state_dict(mixed(base_weights, soup, chosen))
+    refit_s = 0.0
+    if runs == 2:
+        stage(f"{chosen:.0%} fine-tuned chosen; training again, the same way, on every example query (the slice too)")
+        model.load_state_dict(base_weights)
+        started = time.monotonic()
+        train(model, data.every_query(), recipe, seed)
+        refit_s = time.monotonic() - started
+        # Two fine-tunes from one start, on different data and batch orders: their average (a "model soup")
+        # varies less than either, and the run has trained both anyway.
+        tuned_weights = mixed(tuned_weights, model.state_dict(), 0.5)
+        stage(f"the model written: the two fine-tunes averaged, {chosen:.0%} of the way from the base weights")
+    else:
+        stage(f"the model written: the fine-tune, {chosen:.0%} of the way from the base weights")
+    model.load_state_dict(mixed(base_weights, tuned_weights, chosen))
     final = quality(Memo(encode), content, chats, KIND) if chats else None
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
@@ -145,6 +153,7 @@ def run_tune(
         "recipe": recipe.__dict__,
         "precision": choice.precision,
         "precision_reason": choice.reason,
+        "trainings": runs,
         "machine": cpu.as_dict(),
         "train_seconds": round(train_s + refit_s, 1),
         "fine_tuned_share": chosen,
@@ -165,7 +174,7 @@ def run_tune(
             f"    {name:<{width}} {b.top1:6.2%} → {a.top1:6.2%}{'':8} {b.top3:6.2%} → {a.top3:6.2%}"
             f"   ({a.queries} queries)"
         )
-    trained = f"{train_s + refit_s:.0f} s ({train_s:.0f} s + {refit_s:.0f} s)"
+    trained = f"{train_s + refit_s:.0f} s" + (f" ({train_s:.0f} s + {refit_s:.0f} s)" if runs == 2 else "")
     threads = f"{settings.inference_threads} threads, encoder in {recipe.precision}"
     print(f"    {'training time':<{width}} {trained} on {threads}")
     print(f"    {'whole run':<{width}} {time.monotonic() - run_started:.0f} s")

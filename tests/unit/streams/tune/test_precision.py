@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from index.cpu import CpuInfo
-from streams.tune.precision import choose
+from streams.tune.precision import choose, trainings
 from streams.tune.train import Recipe
 
 
@@ -36,3 +36,10 @@ def test_an_explicit_precision_is_honoured_and_the_reason_says_what_it_costs() -
 def test_the_recipe_says_the_precision_it_trains_in() -> None:
     assert Recipe().precision == "fp32" and Recipe().describe().endswith("encoder in fp32")
     assert Recipe(precision="bf16").describe().endswith("encoder in bf16")
+
+
+def test_fp32_trains_once_and_bf16_twice_unless_asked() -> None:
+    assert trainings("fp32") == 1
+    assert trainings("bf16") == 2
+    assert trainings("fp32", 2) == 2
+    assert trainings("bf16", 1) == 1
