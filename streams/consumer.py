@@ -24,9 +24,10 @@ faust-streaming 0.15.3 and aiokafka 0.14 lose events or crash in these ways, eac
 
 This consumer rewinds every stream partition with nothing committed to its beginning (the app's reset policy is
 `earliest`) with a seek that sets the position at once, skips the livelock check of a partition whose position
-is being reset, delivers every record fetched and counts an offset as missing only within an unbroken run,
-ignores acks of events the stream never handed out, holds unacked events by strong reference until they are
-acked or their partition is revoked, and commits only the run of acked offsets that starts at the committed
+is being reset, delivers every record fetched since the last seek of its partition and counts an offset as
+missing only within an unbroken run, ignores acks of events the stream never handed out, holds unacked events
+by strong reference until they are acked or their partition is revoked, and commits only the run of acked
+offsets that starts at the committed
 position and stays below the lowest event still being handled.
 """
 
@@ -76,6 +77,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             if offset and tp in consumer.assignment():
                 consumer.seek(tp, offset)
                 runs.sought(tp, offset)
+                self._safe.positioned(tp, offset)
         changelogs = self.app.tables.changelog_topics
         uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
         if uncommitted:
@@ -86,6 +88,9 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
                 if tp in consumer.assignment():  # a rebalance may have taken it while the offsets were asked for
                     consumer.seek(tp, offset)
                     runs.sought(tp, offset)
+                    self._safe.positioned(tp, offset)
+        sought = ", ".join(f"{tp.topic}[{tp.partition}] {at}" for tp, at in sorted(self._safe._floor.items()))
+        logger.info("stream partitions read from: %s", sought or "none")
         return committed
 
     async def _seek_wait(self, consumer: Any, partitions: Mapping[TP, int]) -> None:
@@ -93,16 +98,13 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         for tp, offset in partitions.items():
             consumer.seek(tp, offset)
             self._safe.runs.sought(tp, offset)
-            if offset > 0:
-                self._safe._read_offset[tp] = offset
-            else:
-                self._safe._read_offset.pop(tp, None)
         await asyncio.wait_for(
             asyncio.gather(*[consumer.position(tp) for tp in partitions]), timeout=self.app.conf.broker_request_timeout
         )
 
-    def seek(self, partition: TP, offset: int) -> None:
-        super().seek(partition, offset)
+    async def seek_marked(self, partition: TP, offset: int) -> None:
+        """A seek and its mark in one step on the consumer's thread (`SafeCommitConsumer._seek`)."""
+        self._ensure_consumer().seek(partition, offset)
         self._safe.runs.sought(partition, offset)
 
     async def _fetch_records(self, consumer: Any, *args: Any, **kwargs: Any) -> Any:
@@ -137,7 +139,19 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self._unacked_messages: set[Message] = set()
         self.runs = FetchRuns()
+        # The mark of the records being delivered: one fetch at a time, by the one drain loop.
         self.fetch_mark = 0
+        # Where each stream partition was sought to since it was assigned: no commit below it, and none at all
+        # before it is known.
+        self._floor: dict[TP, int] = {}
+
+    def positioned(self, tp: TP, offset: int) -> None:
+        self._floor[tp] = offset
+
+    async def _seek(self, partition: TP, offset: int) -> None:
+        # Faust's seeks the partition from this thread while the consumer's thread may be handing records over.
+        thread = cast(ConsumerThread, self._thread)
+        await thread.call_thread(thread.seek_marked, partition, offset)
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -145,6 +159,14 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
     def ack(self, message: Message) -> bool:
         if not message.tracked:
             return False  # skipped by the stream (rebalance, stop): never handled, so not done
+        if self.app.topics.acks_enabled_for(message.topic) and (
+            message.tp not in self._floor or message.generation_id != self.app.consumer_generation_id
+        ):
+            # Handed out before a rebalance: its partition is read again from the committed offset, here or by
+            # its new owner. Counted now, its offset could be committed past events of the same batch that
+            # never finish (the committed position is forgotten until the partition is sought again).
+            self._unacked_messages.discard(message)
+            return False
         acked: bool = super().ack(message)
         if message.acked:
             self._unacked_messages.discard(message)  # Faust keeps a second delivery of an acked offset
@@ -154,12 +176,14 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         # Their events are fetched again from the committed position by whoever gets the partitions.
         self._unacked_messages -= {m for m in self._unacked_messages if m.tp in revoked}
         self.runs.forget(revoked)
+        for tp in revoked:
+            self._floor.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     async def _drain_messages(self, fetcher: Any) -> None:
-        """Faust's fetch loop, except that offsets skipped are told from seeks (`streams.fetch_runs`) and no
-        record handed over is dropped: Faust drops one below the last offset it delivered, which after a seek
-        back are exactly the events not yet done."""
+        """Faust's fetch loop, except that offsets skipped are told from seeks (`streams.fetch_runs`) and a record
+        is left out only when it was fetched before a seek of its partition: Faust drops every record below the
+        last offset it delivered, which after a seek back are exactly the events not yet done."""
         fetcher_stopped = fetcher._stopped.is_set
         acks_enabled_for = self.app.topics.acks_enabled_for
         try:
@@ -169,13 +193,18 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
                 await self.sleep(0)
                 if self.should_stop:
                     continue
-                since_yield = 0
+                since_yield, left_out = 0, set()
                 async for tp, message in records:
                     since_yield += 1
                     if since_yield > 100:
                         await asyncio.sleep(0)
                         since_yield = 0
                     skipped = self.runs.follow(tp, message.offset, self.fetch_mark)
+                    if skipped is None:  # fetched before a seek back: fetched again from there
+                        if tp not in left_out:
+                            left_out.add(tp)
+                            logger.info("%s from offset %s: fetched before its seek, read again", tp, message.offset)
+                        continue
                     if skipped and acks_enabled_for(message.topic):
                         self._count_as_done(tp, skipped)
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
@@ -201,8 +230,9 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
 
     def _count_as_done(self, tp: TP, skipped: range) -> None:
         """Offsets that do not exist are merged into the acked ones when committing (`_merge_gaps`)."""
-        committed = self._committed_offset[tp]
-        start = skipped.start if committed is None else max(skipped.start, committed)
+        floor = self._committed_offset[tp]
+        floor = self._floor.get(tp) if floor is None else floor
+        start = skipped.start if floor is None else max(skipped.start, floor)
         if start < skipped.stop:
             gaps = self._gap[tp]
             gaps.addi(start, skipped.stop)
@@ -215,8 +245,13 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         self._merge_gaps(tp, acked)
         acked.sort()
         committed: int | None = self._committed_offset[tp]
-        if committed is not None and acked[0] > committed:
-            return None  # the event at `committed` is not acked yet
+        start = committed if committed is not None else self._floor.get(tp)
+        if start is None:
+            return None  # not sought since it was assigned: where its run of acks must start is not known
+        while acked and acked[0] < start:
+            self._acked_index[tp].discard(acked.pop(0))
+        if not acked or acked[0] > start:
+            return None  # the event at `start` is not acked yet
         lowest_held = min((m.offset for m in self._unacked_messages if m.tp == tp and not m.acked), default=None)
         if lowest_held is not None and lowest_held < acked[0]:
             return None  # an earlier event is still being handled

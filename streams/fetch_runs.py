@@ -4,8 +4,8 @@ Kafka offsets can skip (transaction markers, compaction): the consumer counts a 
 commits would wait for it forever. Faust decides from the last offset it delivered, and so mistakes a seek for
 a skip: records fetched before a rebalance's seek but delivered after it made Faust count the real events between
 the sought offset and them as skipped, then drop those events when they arrived. Here a run starts at a seek, a
-record handed over by the broker client before the latest seek of its partition moves nothing, and only a record
-that follows the run can reveal skipped offsets.
+record handed over by the broker client before the latest seek of its partition is left for the seek to fetch
+again, and only a record that follows the run can reveal skipped offsets.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ class FetchRuns:
 
     def sought(self, partition: Hashable, offset: int | None) -> None:
         """`partition` now reads from `offset` (None: from wherever the broker says). Called in the same step as
-        the seek, so that no records handed over after it can be mistaken for older ones."""
+        the seek on the consumer's thread, or just before it from another thread: a record handed over after the
+        seek must never be taken for an older one, which would not be delivered."""
         with self._lock:
             self._seeks += 1
             self._sought_at[partition] = self._seeks
@@ -44,11 +45,13 @@ class FetchRuns:
         for partition in partitions:
             self.sought(partition, None)
 
-    def follow(self, partition: Hashable, offset: int, mark: int) -> range:
-        """The offsets skipped just before this record: empty unless it provably follows its partition's run."""
+    def follow(self, partition: Hashable, offset: int, mark: int) -> range | None:
+        """The offsets skipped just before this record (empty unless it provably follows its partition's run), or
+        None for a record handed over before the latest seek of its partition: the seek reads it again if it is
+        not done yet (a seek goes back to the committed offset), so it is not delivered twice."""
         with self._lock:
             if self._sought_at.get(partition, 0) > mark:
-                return range(0)  # handed over before the latest seek, which reads it again if not yet done
+                return None
             expected = self._next.get(partition)
             self._next[partition] = offset + 1
         if expected is None or offset <= expected:

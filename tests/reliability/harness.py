@@ -43,7 +43,9 @@ class Account:
 
 
 class Traffic:
-    """`chat.started` events at `rate` per second in a thread, keyed `<run>-<n>`, until `stop()`."""
+    """`chat.started` events at `rate` per second in a thread, keyed `<run>-<n>`, until `stop()`, which fails if the
+    broker refused any of them (so a refused send never passes for a lost chat). Where each landed (partition,
+    offset) is kept, to find a lost one in the workers' logs."""
 
     def __init__(self, settings: Settings, run: str, rate: float, text: str = "my card still has not arrived") -> None:
         self._settings = settings
@@ -52,7 +54,9 @@ class Traffic:
         self._text = text
         self._stop = threading.Event()
         self.sent: list[str] = []
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._produce()), daemon=True)
+        self.placed: dict[str, tuple[int, int]] = {}
+        self._failed: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run_thread, daemon=True)
 
     def start(self) -> Traffic:
         self._thread.start()
@@ -61,7 +65,17 @@ class Traffic:
     def stop(self) -> list[str]:
         self._stop.set()
         self._thread.join(120)
+        if self._failed:
+            raise RuntimeError("the load generator's sends failed") from self._failed[0]
+        if self._thread.is_alive():
+            raise TimeoutError("the load generator did not finish its sends in 120 s")
         return list(self.sent)
+
+    def _run_thread(self) -> None:
+        try:
+            asyncio.run(self._produce())
+        except BaseException as exc:
+            self._failed.append(exc)
 
     async def _produce(self) -> None:
         async with AIOKafkaProducer(**options(self._settings.broker), acks="all", linger_ms=2) as producer:
@@ -71,9 +85,13 @@ class Traffic:
                 await asyncio.sleep(max(0.0, started + n / self._rate - time.monotonic()))
                 chat_id = f"{self._run}-{n}"
                 value = orjson.dumps({"chat_id": chat_id, "text": self._text, "created_at": now()})
-                pending.append(await producer.send(self._settings.topic_chat, key=chat_id.encode(), value=value))
+                pending.append(
+                    (chat_id, await producer.send(self._settings.topic_chat, key=chat_id.encode(), value=value))
+                )
                 self.sent.append(chat_id)
-            await asyncio.gather(*pending)
+            for chat_id, delivery in pending:
+                record = await delivery
+                self.placed[chat_id] = (record.partition, record.offset)
 
 
 @dataclass
@@ -144,7 +162,13 @@ class Outcomes:
             times = sorted(t for key in keys for t in self.recommended.get(key, []))
         return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
-    def account(self, fault: str, sent: list[str], recover_from: float | None = None) -> Account:
+    def account(
+        self,
+        fault: str,
+        sent: list[str],
+        recover_from: float | None = None,
+        placed: dict[str, tuple[int, int]] | None = None,
+    ) -> Account:
         stall = self.longest_stall(sent)
         with self._lock:
             recommended = [key for key in sent if key in self.recommended]
@@ -160,5 +184,9 @@ class Outcomes:
             duplicates=duplicates,
             longest_stall_s=stall,
             recover_s=None if recover_from is None else self.first_recommendation_after(recover_from),
-            lost_keys=[key for key in sent if key not in self.recommended and key not in self.dead_lettered],
+            lost_keys=[
+                key + ("" if placed is None or key not in placed else " (partition {}, offset {})".format(*placed[key]))
+                for key in sent
+                if key not in self.recommended and key not in self.dead_lettered
+            ],
         )

@@ -56,7 +56,9 @@ def scale_out_then_in(settings: Settings, workers: Workers, run: int) -> tuple[A
         sent = traffic.stop()
         outcomes.wait_settled(sent, 180)
         account = outcomes.account(
-            f"{RATE} chats/s, workers 1 -> {PARTITIONS} one by one, then SIGTERM one and kill -9 one", sent
+            f"{RATE} chats/s, workers 1 -> {PARTITIONS} one by one, then SIGTERM one and kill -9 one",
+            sent,
+            placed=traffic.placed,
         )
     exits = ", ".join(
         f"{w.log_path.stem} exited {w.process.returncode}"

@@ -20,15 +20,35 @@ from streams.fetch_runs import FetchRuns
 PARTITION = TP("chat.started", 1)
 
 
-def consumer(committed: int | None, acked: list[int], held: list[int]) -> Any:
-    """The consumer's commit bookkeeping only: acked offsets, the committed position, events still held."""
+GENERATION = 7
+
+
+def consumer(committed: int | None, acked: list[int], held: list[int], floor: int | None = 0) -> Any:
+    """The consumer's commit bookkeeping only: acked offsets, the committed position, events still held, and the
+    offset the partition was last sought to (None: not sought since it was assigned)."""
     c: Any = object.__new__(SafeCommitConsumer)
     c._acked = defaultdict(list, {PARTITION: list(acked)})
     c._acked_index = defaultdict(set, {PARTITION: set(acked)})
     c._committed_offset = defaultdict(lambda: None, {PARTITION: committed})
     c._gap = defaultdict(IntervalTree)
-    c._unacked_messages = [SimpleNamespace(tp=PARTITION, offset=o, acked=False) for o in held]
+    c._unacked_messages = {FakeMessage(o) for o in held}
+    c._floor = {} if floor is None else {PARTITION: floor}
+    c._n_acked, c._waiting_for_ack = 0, None
+    c.app = SimpleNamespace(
+        topics=SimpleNamespace(acks_enabled_for=lambda topic: True), consumer_generation_id=GENERATION
+    )
+    c.runs = FetchRuns()
     return c
+
+
+class FakeMessage(SimpleNamespace):
+    """Stands in for Faust's Message: hashable by identity, like it."""
+
+    def __init__(self, offset: int, generation: int = GENERATION, tracked: bool = True) -> None:
+        super().__init__(tp=PARTITION, topic=PARTITION.topic, offset=offset, acked=False, tracked=tracked)
+        self.generation_id = generation
+
+    __hash__ = object.__hash__
 
 
 def test_nothing_committed_yet_and_the_first_event_still_held_commits_nothing() -> None:
@@ -53,12 +73,43 @@ def test_a_fresh_partition_with_everything_acked_commits_past_the_last_event() -
     assert consumer(None, [0, 1, 2], held=[])._new_offset(PARTITION) == 3
 
 
+def test_with_nothing_committed_the_run_must_start_where_the_partition_was_sought_to() -> None:
+    # 100..129 are still being handled by a batch the stream handed out before a rebalance (no longer held):
+    # committing 160 would lose them if that batch never finishes.
+    assert consumer(None, list(range(130, 160)), held=[], floor=100)._new_offset(PARTITION) is None
+    assert consumer(None, list(range(130, 160)), held=[], floor=None)._new_offset(PARTITION) is None
+
+
 def test_an_event_the_stream_skipped_is_not_done_when_faust_acks_it() -> None:
     c = consumer(31, [], held=[])
-    skipped = SimpleNamespace(tp=PARTITION, offset=31, acked=False, tracked=False)
-    assert c.ack(skipped) is False
+    assert c.ack(FakeMessage(31, tracked=False)) is False
     assert c._acked[PARTITION] == []
     assert c._new_offset(PARTITION) is None
+
+
+def test_an_ack_of_an_event_handed_out_before_a_rebalance_is_not_counted() -> None:
+    c = consumer(None, [], held=[], floor=None)  # revoked, assigned again, not yet sought
+    late = FakeMessage(130, generation=GENERATION - 1)
+    c._unacked_messages.add(late)
+    assert c.ack(late) is False
+    assert c.ack(FakeMessage(131)) is False  # this generation, but the partition's position is not known yet
+    assert c._acked[PARTITION] == []
+    assert not c._unacked_messages  # nor does it hold back commits once its partition is sought again
+
+
+def test_an_ack_after_the_partition_was_sought_is_counted_and_committed_from_there() -> None:
+    c = consumer(None, [], held=[], floor=None)
+    c.positioned(PARTITION, 100)
+    events = [FakeMessage(o) for o in (100, 101)]
+    c._unacked_messages.update(events)
+    assert [c.ack(e) for e in events] == [True, True]
+    assert c._new_offset(PARTITION) == 102
+
+
+def test_missing_offsets_are_counted_as_done_only_from_the_committed_position() -> None:
+    c = consumer(50, [53], held=[])
+    c._count_as_done(PARTITION, range(40, 53))  # 50..52 do not exist; 40..49 are below what is committed
+    assert c._new_offset(PARTITION) == 54
 
 
 class Partitions:
@@ -84,37 +135,74 @@ class Partitions:
     def seek(self, tp: TP, offset: int) -> None:
         self.state.seek(tp, offset)
 
-    def position(self, tp: TP) -> int | None:
+    def at(self, tp: TP) -> int | None:
         state = self.state.subscription.assignment.state_value(tp)
         return state.position if state.has_valid_position else None
+
+    async def position(self, tp: TP) -> int | None:
+        return self.at(tp)
 
 
 def thread(partitions: Partitions, changelogs: set[str] = frozenset()) -> Any:
     t: Any = object.__new__(ConsumerThread)
     t._consumer = partitions
-    t.consumer = SimpleNamespace(runs=FetchRuns())
-    t.app = SimpleNamespace(tables=SimpleNamespace(changelog_topics=changelogs))
+    t.consumer = consumer(None, [], held=[], floor=None)
+    t.app = SimpleNamespace(
+        tables=SimpleNamespace(changelog_topics=changelogs), conf=SimpleNamespace(broker_request_timeout=5)
+    )
     return t
 
 
 async def test_partitions_with_nothing_committed_are_rewound_with_a_position_at_once() -> None:
     fresh, used, log = TP("chat.started", 0), TP("chat.started", 1), TP("app-content-changelog", 0)
     partitions = Partitions({fresh: None, used: 40, log: None}, beginnings={fresh: 7, log: 0})
-    committed = await thread(partitions, changelogs={log.topic})._seek_to_committed_or_beginning()
+    t = thread(partitions, changelogs={log.topic})
+    before = t.consumer.runs.mark()
+    committed = await t._seek_to_committed_or_beginning()
 
     assert committed == {fresh: None, used: 40, log: None}
     # aiokafka's `seek_to_beginning` would leave `fresh` without a position until the broker answers.
-    assert partitions.position(fresh) == 7
-    assert partitions.position(used) == 40
-    assert partitions.position(log) is None  # changelogs are Faust's recovery's to position
+    assert partitions.at(fresh) == 7
+    assert partitions.at(used) == 40
+    assert partitions.at(log) is None  # changelogs are Faust's recovery's to position
+    assert t.consumer._floor == {fresh: 7, used: 40}  # commits start there
+    # Records handed over before these seeks are left for them to fetch again.
+    assert [t.consumer.runs.follow(tp, 99, before) for tp in (fresh, used, log)] == [None, None, range(0)]
 
 
 async def test_a_partition_taken_by_a_rebalance_while_the_beginnings_are_asked_for_is_not_sought() -> None:
     kept, taken = TP("chat.started", 0), TP("chat.started", 1)
     partitions = Partitions({kept: None, taken: None}, beginnings={kept: 0, taken: 0}, taken={taken})
-    await thread(partitions)._seek_to_committed_or_beginning()
+    t = thread(partitions)
+    await t._seek_to_committed_or_beginning()
     assert partitions.assignment() == {kept}
-    assert partitions.position(kept) == 0
+    assert partitions.at(kept) == 0
+    assert t.consumer._floor == {kept: 0}
+
+
+async def test_a_seek_by_faust_is_marked_as_it_is_applied() -> None:
+    tp = TP("app-content-changelog", 0)
+    partitions = Partitions({tp: None}, beginnings={})
+    t = thread(partitions)
+    before = t.consumer.runs.mark()
+    await t._seek_wait(partitions, {tp: 12})
+    assert partitions.at(tp) == 12
+    assert t.consumer.runs.follow(tp, 30, before) is None
+    assert t.consumer.runs.follow(tp, 14, t.consumer.runs.mark()) == range(12, 14)
+
+
+async def test_the_mark_of_fetched_records_is_taken_once_the_broker_client_hands_them_over() -> None:
+    tp = TP("chat.started", 0)
+    t = thread(Partitions({tp: 3}, beginnings={}))
+    runs = t.consumer.runs
+
+    async def fetch(self: Any, *args: Any, **kwargs: Any) -> dict[TP, list[int]]:
+        runs.sought(tp, 3)  # a seek applied while the fetch was under way: these records are from after it
+        return {tp: [3]}
+
+    with patch.object(faust_aiokafka.AIOKafkaConsumerThread, "_fetch_records", fetch):
+        assert await t._fetch_records(t._consumer) == {tp: [3]}
+    assert runs.follow(tp, 3, t.consumer.fetch_mark) == range(0)  # delivered, not taken for an older record
 
 
 async def test_the_livelock_check_skips_a_partition_whose_position_is_being_reset() -> None:
