@@ -28,17 +28,18 @@ def test_workers_joining_up_to_the_partition_count_then_leaving_lose_no_chat(
     make_settings: Callable[..., Settings], workers: Workers, runs: int, figures: list[tuple[str, str]]
 ) -> None:
     for run in range(1, runs + 1):
-        account, exits = scale_out_then_in(make_settings(chat_partitions=PARTITIONS), workers, run)
+        account, exits, rereads = scale_out_then_in(make_settings(chat_partitions=PARTITIONS), workers, run)
         label = f" (run {run} of {runs})" if runs > 1 else ""
         figures.append(account.row())
         figures.append((f"reliability: worker exits while the group changed{label}", exits or "none"))
+        figures.append((f"reliability: partitions read again for an event left undone{label}", str(rereads)))
         assert account.lost == 0, account
         assert not exits, exits
 
 
-def scale_out_then_in(settings: Settings, workers: Workers, run: int) -> tuple[Account, str]:
-    """One run: 1 -> PARTITIONS workers one by one, then SIGTERM one and kill -9 another; the account and the
-    workers that exited on their own."""
+def scale_out_then_in(settings: Settings, workers: Workers, run: int) -> tuple[Account, str, int]:
+    """One run: 1 -> PARTITIONS workers one by one, then SIGTERM one and kill -9 another; the account, the
+    workers that exited on their own, and how often a worker re-read a partition for an event left undone."""
     group: list[WorkerProcess] = [workers.start_with_demo_content(settings, f"r{run}-w1")]
     with Outcomes(settings) as outcomes:
         traffic = Traffic(settings, f"group-{uuid.uuid4().hex[:4]}", rate=RATE).start()
@@ -67,4 +68,5 @@ def scale_out_then_in(settings: Settings, workers: Workers, run: int) -> tuple[A
     )
     for worker in group:
         worker.stop()
-    return account, exits
+    rereads = sum(w.log_path.read_text(errors="replace").count("reading again from it") for w in group)
+    return account, exits, rereads

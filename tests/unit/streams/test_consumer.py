@@ -14,7 +14,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.consumer import ConsumerThread, SafeCommitConsumer
+from streams.consumer import STUCK_S, ConsumerThread, SafeCommitConsumer
 from streams.fetch_runs import FetchRuns
 
 PARTITION = TP("chat.started", 1)
@@ -38,6 +38,7 @@ def consumer(committed: int | None, acked: list[int], held: list[int], floor: in
         topics=SimpleNamespace(acks_enabled_for=lambda topic: True), consumer_generation_id=GENERATION
     )
     c.runs = FetchRuns()
+    c._stuck_since, c.rereads = {}, 0
     return c
 
 
@@ -235,3 +236,38 @@ async def test_a_reset_that_starts_during_the_livelock_check_does_not_crash_the_
 
     with patch.object(faust_aiokafka.AIOKafkaConsumerThread, "verify_event_path", faust_check):
         thread(partitions).verify_event_path(0.0, tp)
+
+
+def test_an_event_left_undone_while_later_ones_are_done_is_read_again_after_a_while() -> None:
+    c = consumer(100, [101, 102], held=[100])
+    c.assignment = lambda: {PARTITION}
+    scheduled: list[Any] = []
+    c.add_future = scheduled.append
+    clock = [1000.0]
+    with patch("streams.consumer.time.monotonic", lambda: clock[0]):
+        assert c._new_offset(PARTITION) is None
+        clock[0] += STUCK_S - 1
+        assert c._new_offset(PARTITION) is None
+        assert scheduled == []  # may still be handled: a retry takes seconds
+        clock[0] += 2
+        assert c._new_offset(PARTITION) is None
+    assert len(scheduled) == 1 and scheduled[0].cr_frame.f_locals["offset"] == 100
+    scheduled[0].close()
+    assert not c._unacked_messages  # the lost copy no longer holds back commits once it is read again
+    assert c.rereads == 1
+
+
+def test_an_event_done_in_time_is_not_read_again() -> None:
+    c = consumer(100, [101], held=[100])
+    c.assignment = lambda: {PARTITION}
+    scheduled: list[Any] = []
+    c.add_future = scheduled.append
+    clock = [1000.0]
+    with patch("streams.consumer.time.monotonic", lambda: clock[0]):
+        c._new_offset(PARTITION)
+        for held in c._unacked_messages:
+            held.acked = True
+        c._acked[PARTITION].append(100)
+        clock[0] += STUCK_S + 1
+        assert c._new_offset(PARTITION) == 102
+    assert scheduled == []
