@@ -27,8 +27,7 @@ This consumer rewinds every stream partition with nothing committed to its begin
 is being reset, delivers every record fetched since the last seek of its partition and counts an offset as
 missing only within an unbroken run, ignores acks of events the stream never handed out, holds unacked events
 by strong reference until they are acked or their partition is revoked, and commits only the run of acked
-offsets that starts at the committed
-position and stays below the lowest event still being handled.
+offsets that starts at the committed position and stays below the lowest event still being handled.
 """
 
 from __future__ import annotations
@@ -74,15 +73,13 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     async def _seek_to_committed_or_beginning(self) -> Mapping[TP, int | None]:
         """aiokafka's `seek_to_committed`, plus partitions with nothing committed rewound to their beginning; each
-        seek is applied and marked in one step (see `streams.fetch_runs`)."""
+        seek is marked as it is applied."""
         consumer = self._ensure_consumer()
-        runs = self._safe.runs
         committed: dict[TP, int | None] = {}
         for tp in consumer.assignment():
             committed[tp] = offset = await consumer.committed(tp)
             if offset and tp in consumer.assignment():
-                consumer.seek(tp, offset)
-                runs.sought(tp, offset)
+                self._seek_and_mark(tp, offset)
                 self._safe.positioned(tp, offset)
         changelogs = self.app.tables.changelog_topics
         uncommitted = [tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs]
@@ -92,8 +89,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             beginnings: Mapping[TP, int] = await consumer.beginning_offsets(uncommitted)
             for tp, offset in beginnings.items():
                 if tp in consumer.assignment():  # a rebalance may have taken it while the offsets were asked for
-                    consumer.seek(tp, offset)
-                    runs.sought(tp, offset)
+                    self._seek_and_mark(tp, offset)
                     self._safe.positioned(tp, offset)
         sought = ", ".join(f"{tp.topic}[{tp.partition}] {at}" for tp, at in sorted(self._safe._floor.items()))
         logger.info("stream partitions read from: %s", sought or "none")
@@ -102,16 +98,19 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def _seek_wait(self, consumer: Any, partitions: Mapping[TP, int]) -> None:
         """Faust's, with each seek marked as it is applied."""
         for tp, offset in partitions.items():
-            consumer.seek(tp, offset)
-            self._safe.runs.sought(tp, offset)
+            self._seek_and_mark(tp, offset)
         await asyncio.wait_for(
             asyncio.gather(*[consumer.position(tp) for tp in partitions]), timeout=self.app.conf.broker_request_timeout
         )
 
     async def seek_marked(self, partition: TP, offset: int) -> None:
-        """A seek and its mark in one step on the consumer's thread (`SafeCommitConsumer._seek`)."""
-        self._ensure_consumer().seek(partition, offset)
-        self._safe.runs.sought(partition, offset)
+        """`_seek_and_mark` for a caller on the app's thread (`SafeCommitConsumer._seek`)."""
+        self._seek_and_mark(partition, offset)
+
+    def _seek_and_mark(self, tp: TP, offset: int) -> None:
+        """A seek and its mark in one step, on the consumer's thread (see `streams.fetch_runs`)."""
+        self._ensure_consumer().seek(tp, offset)
+        self._safe.runs.sought(tp, offset)
 
     async def _fetch_records(self, consumer: Any, *args: Any, **kwargs: Any) -> Any:
         records = await super()._fetch_records(consumer, *args, **kwargs)
@@ -261,10 +260,15 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
+    def _commit_start(self, tp: TP) -> int | None:
+        """Where the next commit's run of acked offsets must start: the committed offset, else where the partition
+        was sought to; None before either is known."""
+        committed: int | None = self._committed_offset[tp]
+        return committed if committed is not None else self._floor.get(tp)
+
     def _count_as_done(self, tp: TP, skipped: range) -> None:
         """Offsets that do not exist are merged into the acked ones when committing (`_merge_gaps`)."""
-        floor = self._committed_offset[tp]
-        floor = self._floor.get(tp) if floor is None else floor
+        floor = self._commit_start(tp)
         start = skipped.start if floor is None else max(skipped.start, floor)
         if start < skipped.stop:
             gaps = self._gap[tp]
@@ -277,8 +281,7 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
             return None
         self._merge_gaps(tp, acked)
         acked.sort()
-        committed: int | None = self._committed_offset[tp]
-        start = committed if committed is not None else self._floor.get(tp)
+        start = self._commit_start(tp)
         if start is None:
             return None  # not sought since it was assigned: where its run of acks must start is not known
         while acked and acked[0] < start:

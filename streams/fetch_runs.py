@@ -30,8 +30,8 @@ class FetchRuns:
 
     def sought(self, partition: Hashable, offset: int | None) -> None:
         """`partition` now reads from `offset` (None: from wherever the broker says). Called in the same step as
-        the seek on the consumer's thread, or just before it from another thread: a record handed over after the
-        seek must never be taken for an older one, which would not be delivered."""
+        the seek, on the consumer's thread: a record handed over after the seek must never be taken for an older
+        one, which would not be delivered."""
         with self._lock:
             self._seeks += 1
             self._sought_at[partition] = self._seeks

@@ -82,7 +82,8 @@ def run_tune(
     except ModelUnavailable as exc:
         print(f"helpstream tune: {base}: {exc}")
         return 2
-    cpu, choice = this_cpu(), choose(this_cpu(), precision)
+    cpu = this_cpu()
+    choice = choose(cpu, precision)
     print(f"machine: {cpu.describe()}; flags: {' '.join(cpu.flags) or 'unknown'}")
     print(f"precision {choice.describe()}", flush=True)
     runs = planned_trainings(choice.precision, trainings)
