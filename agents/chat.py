@@ -11,14 +11,16 @@ import faust
 from agents.dead_letters import DeadLetters
 from agents.delivery import run_batches
 from agents.isolation import run_isolated
-from agents.ports import RECOMMENDED, AgentMetrics, RecommendationStore, Searcher, Sink
+from agents.ports import RECOMMENDED, AgentMetrics, RecommendationStore, Searcher, Shadow, Sink
 from index.batcher import Lane
+from index.serving import Answer
 from index.vector_index import Hit
 from schemas import ChatStarted, Recommendation, RecommendedItem, encode
 
 
 class ChatHandler:
-    """One batch of `chat.started` events in, one `recommendations` event per valid chat out."""
+    """One batch of `chat.started` events in, one `recommendations` event per valid chat out, each naming the model
+    that answered and the index state it used; then, off the critical path, the chats go to the shadow."""
 
     def __init__(
         self,
@@ -29,7 +31,7 @@ class ChatHandler:
         dead_letters: DeadLetters,
         store: RecommendationStore,
         metrics: AgentMetrics,
-        model_id: str,
+        shadow: Shadow,
         top_k: int,
     ) -> None:
         self._topic = topic
@@ -38,7 +40,7 @@ class ChatHandler:
         self._dead_letters = dead_letters
         self._store = store
         self._metrics = metrics
-        self._model_id = model_id
+        self._shadow = shadow
         self._top_k = top_k
 
     async def __call__(self, batch: Sequence[faust.EventT]) -> None:
@@ -51,7 +53,7 @@ class ChatHandler:
             dead_letters=self._dead_letters,
             what="embedding and search",
         )
-        recommendations = [self._recommendation(chat, hits) for _, chat, hits in searched.done]
+        recommendations = [self._recommendation(chat, *found) for _, chat, found in searched.done]
         outputs = [
             (event, rec.chat_id.encode(), encode(rec))
             for (event, _, _), rec in zip(searched.done, recommendations, strict=True)
@@ -64,11 +66,31 @@ class ChatHandler:
             self._metrics.handled(self._topic, RECOMMENDED, len(recommendations))
             for rec in recommendations:
                 self._metrics.recommended(rec.latency_ms)
+        self._offer_to_shadow(searched.done, {rec.chat_id: rec for rec in recommendations})
 
-    async def _search(self, chats: list[ChatStarted]) -> list[list[Hit]]:
-        return await self._searcher.query([c.text for c in chats], self._top_k, "saved_response", Lane.CHAT)
+    def _offer_to_shadow(
+        self,
+        done: list[tuple[faust.EventT, ChatStarted, tuple[list[Hit], Answer]]],
+        delivered: dict[str, Recommendation],
+    ) -> None:
+        """After the recommendations are out: per model answer (one, unless a batch was retried one by one)."""
+        by_answer: dict[int, tuple[Answer, list[ChatStarted], list[list[str]], list[float]]] = {}
+        for _, chat, (hits, answer) in done:
+            rec = delivered.get(chat.chat_id)
+            if rec is None:
+                continue
+            group = by_answer.setdefault(id(answer), (answer, [], [], []))
+            group[1].append(chat)
+            group[2].append([h.content_id for h in hits])
+            group[3].append(rec.latency_ms)
+        for answer, chats, rankings, latencies in by_answer.values():
+            self._shadow.offer(chats, answer, rankings, latencies)
 
-    def _recommendation(self, chat: ChatStarted, hits: list[Hit]) -> Recommendation:
+    async def _search(self, chats: list[ChatStarted]) -> list[tuple[list[Hit], Answer]]:
+        answer = await self._searcher.query([c.text for c in chats], self._top_k, "saved_response", Lane.CHAT)
+        return [(hits, answer) for hits in answer.hits]
+
+    def _recommendation(self, chat: ChatStarted, hits: list[Hit], answer: Answer) -> Recommendation:
         now = datetime.now(UTC)
         return Recommendation(
             chat_id=chat.chat_id,
@@ -76,7 +98,8 @@ class ChatHandler:
                 RecommendedItem(content_id=h.content_id, kind="saved_response", title=h.title, score=round(h.score, 4))
                 for h in hits
             ],
-            model=self._model_id,
+            model=answer.model_id,
+            index=answer.watermark,
             created_at=now,
             latency_ms=round((now - chat.created_at).total_seconds() * 1000, 1),
         )

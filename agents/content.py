@@ -18,7 +18,7 @@ from agents.ports import INDEXED, UNCHANGED, AgentMetrics, Embedder, Rows
 from index.embedding_cache import text_hash
 from index.encoder import Vectors
 from schemas import ContentEntry, ContentUpdated, encode
-from schemas.content_entry import PREVIEW_CHARS
+from schemas.content_entry import PREVIEW_CHARS, ModelVectors
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,9 @@ class ContentHandler:
     """One batch of `content.updated` events in, one table row per item that changed out.
 
     Within a batch only the newest event of each item counts; an event no newer than the row the table holds
-    (from this model) is counted as unchanged and costs no encoder call.
+    is counted as unchanged and costs no encoder call, unless that row lacks the texts or a loaded model's
+    vectors. Each row is embedded by every model loaded here (the active one first: its failure is the
+    event's); a model that fails or is still loading leaves its vectors to the backfill.
     """
 
     def __init__(
@@ -38,14 +40,12 @@ class ContentHandler:
         rows: Rows,
         dead_letters: DeadLetters,
         metrics: AgentMetrics,
-        model_id: str,
     ) -> None:
         self._topic = topic
         self._embedder = embedder
         self._rows = rows
         self._dead_letters = dead_letters
         self._metrics = metrics
-        self._model_id = model_id
 
     async def __call__(self, batch: Sequence[faust.EventT]) -> None:
         decoded = await self._dead_letters.decode(ContentUpdated, batch)
@@ -68,53 +68,76 @@ class ContentHandler:
         written = 0
         for _, update in latest.values():
             if update.op == "delete" or update.content_id in rows:
-                self._rows[update.content_id] = encode(self._entry(update, rows.get(update.content_id)))
+                entry = self._entry(update, rows.get(update.content_id, {}))
+                self._rows[update.content_id] = encode(self._keep_vectors(entry))
                 written += 1
                 logger.info("content %s v%s: %s", update.content_id, update.version, update.op)
         self._metrics.handled(self._topic, INDEXED, written)
         await asyncio.gather(*decoded.dead_letters, *embedded.dead_letters)
 
-    async def _embed(self, updates: list[ContentUpdated]) -> list[Vectors]:
-        """All texts of all updates in one call, split back per update."""
+    async def _embed(self, updates: list[ContentUpdated]) -> list[dict[str, Vectors]]:
+        """All texts of all updates in one call per model, split back per update."""
         texts = [text for u in updates for text in u.texts()]
-        vectors = await self._embedder.embed_content(texts)
         bounds = np.cumsum([0, *(len(u.texts()) for u in updates)])
-        return [vectors[start:end] for start, end in itertools.pairwise(bounds)]
+        out: list[dict[str, Vectors]] = [{} for _ in updates]
+        for i, model_id in enumerate(self._embedder.content_models()):
+            try:
+                vectors = await self._embedder.embed_content(texts, model_id)
+            except Exception as exc:
+                if i == 0:
+                    raise  # the active model's failure: the batch is isolated, the event may be bad
+                logger.warning("model %s could not embed %s items (%r): the backfill will", model_id, len(updates), exc)
+                continue
+            for row, (start, end) in zip(out, itertools.pairwise(bounds), strict=True):
+                row[model_id] = vectors[start:end]
+        return out
 
     def _is_news(self, update: ContentUpdated) -> bool:
-        """An event changes the index unless the table holds this version or a newer one, from this model, or a
-        tombstone of this version or a newer one."""
+        """An event changes the index unless the table holds this version or a newer one (with the texts and
+        every loaded model's vectors), or a tombstone of this version or a newer one."""
         raw = self._rows.get(update.content_id)
         stored = None if raw is None else _entry_or_none(update.content_id, raw)
         if stored is None:
             return update.op == "upsert"
         if update.version > stored.version:
             return True
-        # The same version again re-embeds only a live row another model wrote: a tombstone stays deleted.
+        # The same version again re-embeds only a live row that lacks something: a tombstone stays deleted.
         return (
             update.version == stored.version
             and update.op == "upsert"
             and not stored.deleted
-            and stored.model != self._model_id
+            and (not stored.texts or any(m not in stored.vectors for m in self._embedder.content_models()))
         )
 
-    def _entry(self, update: ContentUpdated, rows: Vectors | None) -> ContentEntry:
+    def _keep_vectors(self, entry: ContentEntry) -> ContentEntry:
+        """The registry's other models' vectors of the same texts, from the row as the table holds it now (a
+        backfill may have added some while this batch embedded): a worker never drops another model's."""
+        raw = self._rows.get(entry.content_id)
+        stored = None if raw is None or entry.deleted else _entry_or_none(entry.content_id, raw)
+        if stored is None or stored.deleted or stored.text_hashes != entry.text_hashes:
+            return entry
+        kept = {
+            model_id: vectors
+            for model_id, vectors in stored.vectors.items()
+            if model_id in self._embedder.kept_models() and model_id not in entry.vectors
+        }
+        return entry.model_copy(update={"vectors": {**entry.vectors, **kept}}) if kept else entry
+
+    def _entry(self, update: ContentUpdated, vectors: dict[str, Vectors]) -> ContentEntry:
         if update.op == "delete":
             # A tombstone with its version, so a late older upsert cannot resurrect the item.
-            return ContentEntry(
-                content_id=update.content_id, version=update.version, model=self._model_id, deleted=True
-            )
-        if rows is None:
+            return ContentEntry(content_id=update.content_id, version=update.version, deleted=True)
+        if not vectors:
             raise ValueError(f"upsert of {update.content_id} without vectors")
         return ContentEntry(
             content_id=update.content_id,
             version=update.version,
-            model=self._model_id,
             kind=update.kind,
             title=update.title,
             preview=_preview(update.body or ""),
+            texts=update.texts(),
             text_hashes=[text_hash(t) for t in update.texts()],
-            vectors=np.ascontiguousarray(rows, dtype=np.float16).tobytes(),
+            vectors={model_id: ModelVectors.of(rows) for model_id, rows in vectors.items()},
         )
 
 

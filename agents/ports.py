@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 from index.batcher import Lane
 from index.encoder import Vectors
-from index.vector_index import Hit
-from schemas import Recommendation
+from index.serving import Answer
+from schemas import ChatStarted, Recommendation
 
 
 class Sink(Protocol):
@@ -21,17 +21,43 @@ class Sink(Protocol):
 
 
 class Searcher(Protocol):
-    """`healthy()` says whether a canary text embeds and searches: it tells a bad event from a broken model."""
+    """`query` is answered by the active model; `healthy()` says whether a canary text embeds and searches:
+    it tells a bad event from a broken model."""
 
-    async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> list[list[Hit]]: ...
+    async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer: ...
 
     async def healthy(self) -> bool: ...
 
 
 class Embedder(Protocol):
-    async def embed_content(self, texts: list[str]) -> Vectors: ...
+    """Every model the registry runs embeds a content edit: `content_models()` are loaded here (active first),
+    `kept_models()` are all of the registry's, whose vectors a row keeps while its texts stay the same."""
+
+    def content_models(self) -> list[str]: ...
+
+    def kept_models(self) -> set[str]: ...
+
+    async def embed_content(self, texts: list[str], model_id: str) -> Vectors: ...
 
     async def healthy(self) -> bool: ...
+
+
+class Shadow(Protocol):
+    """Takes the chats the active model answered, for candidates to be scored on off the critical path."""
+
+    def offer(
+        self, chats: list[ChatStarted], answer: Answer, rankings: list[list[str]], latencies_ms: list[float]
+    ) -> None: ...
+
+
+class Rankings(Protocol):
+    """(the model that answered a chat, each model's ranking of its saved responses), by chat id."""
+
+    async def rankings(self, chat_id: str) -> tuple[str, dict[str, list[str]]] | None: ...
+
+
+class FeedbackTally(Protocol):
+    def used(self, model_id: str, rank: int | None, active_rank: int | None, *, paired: bool) -> None: ...
 
 
 class Rows(Protocol):

@@ -8,6 +8,8 @@
   than one request (there is load) does the batcher linger up to `max_wait` for stragglers.
 - Priority lanes: a batch is filled from the search lane first, then chats, then content re-embeds, so a
   burst of CMS edits cannot starve the help screen.
+- Deferring: a batcher given `defer_to` (a shadow or backfill model's) starts a batch only while that other
+  batcher (the active model's) is idle, so a candidate model never takes a core from chats and searches.
 - Bounded: each lane holds at most `max_queued` chunks; a caller beyond that waits (backpressure: an agent
   awaiting `embed` stops pulling events from Kafka), so memory stays bounded under overload.
 """
@@ -36,6 +38,7 @@ BatchObserver = Callable[[int, float], None]
 # more per text, and at moderate load the extra work queued the chats behind them (p99 at 187 chats/s
 # 150-200 ms without splitting, 400 ms when every batch of 2-5 chats was split).
 MIN_SPLIT_TEXTS = 4
+_DEFER_RECHECK_S = 0.05
 
 
 class Lane(IntEnum):
@@ -50,6 +53,7 @@ class Lane(IntEnum):
 class _Request:
     texts: list[str]
     future: asyncio.Future[Vectors] = field(repr=False)
+    encode_s: float = 0.0  # the model call that served it, without the wait before it
 
 
 class MicroBatcher:
@@ -62,6 +66,7 @@ class MicroBatcher:
         max_wait_s: float = 0.005,
         max_queued: int = 64,
         on_batch: BatchObserver | None = None,
+        defer_to: Callable[[], MicroBatcher | None] | None = None,
     ) -> None:
         self.encoder = encoder
         self._executor = executor
@@ -76,12 +81,26 @@ class MicroBatcher:
         self._idle_threads = encoder.parallel
         self._thread_freed = asyncio.Event()
         self._last_requests = 0
+        self._defer_to = defer_to
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def queued(self, lane: Lane) -> int:
         return len(self._lanes[lane])
 
-    async def embed(self, texts: list[str], lane: Lane = Lane.CHAT) -> Vectors:
-        """Vectors for `texts`, row for row."""
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no model call running."""
+        return self._idle.is_set()
+
+    def _note_activity(self) -> None:
+        if any(self._lanes.values()) or self._idle_threads < self.encoder.parallel:
+            self._idle.clear()
+        else:
+            self._idle.set()
+
+    async def embed(self, texts: list[str], lane: Lane = Lane.CHAT, timing: list[float] | None = None) -> Vectors:
+        """Vectors for `texts`, row for row; `timing` gets the seconds of the model calls that served them."""
         if not texts:
             return np.zeros((0, self.encoder.dimension), dtype=np.float32)
         if self._runner is None or self._runner.done():
@@ -94,8 +113,11 @@ class MicroBatcher:
             request = _Request(texts[start : start + self._max_batch], loop.create_future())
             self._lanes[lane].append(request)
             self._queued.set()
+            self._idle.clear()
             requests.append(request)
         parts = await asyncio.gather(*(request.future for request in requests))
+        if timing is not None:
+            timing.append(sum(request.encode_s for request in requests))
         return parts[0] if len(parts) == 1 else np.vstack(parts)
 
     async def close(self) -> None:
@@ -109,6 +131,7 @@ class MicroBatcher:
             while self._idle_threads == 0:
                 self._thread_freed.clear()
                 await self._thread_freed.wait()
+            await self._yield()
             batch = await self._collect()
             # Identical texts are encoded once, and sorting by length keeps padding (wasted work) low.
             unique = sorted({text for request in batch for text in request.texts}, key=len)
@@ -117,6 +140,14 @@ class MicroBatcher:
             task = asyncio.get_running_loop().create_task(self._encode(batch, unique, parts))
             self._encoding.add(task)
             task.add_done_callback(self._encoding.discard)
+
+    async def _yield(self) -> None:
+        """Wait while the batcher this one defers to has work: re-checked often, as which one that is can change."""
+        while self._defer_to is not None and (other := self._defer_to()) is not None and other is not self:
+            if other.idle:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(other._idle.wait(), _DEFER_RECHECK_S)
 
     def _take(self, batch: list[_Request], size: int) -> int:
         """Move queued requests into `batch`, highest priority first, while it has room; returns its size."""
@@ -147,6 +178,7 @@ class MicroBatcher:
         return batch
 
     async def _encode(self, batch: list[_Request], unique: list[str], parts: list[list[str]]) -> None:
+        started = time.perf_counter()
         try:
             vectors = np.vstack(await asyncio.gather(*(self._encode_part(part) for part in parts)))
         except Exception as exc:
@@ -160,7 +192,9 @@ class MicroBatcher:
                 batch[0].future.set_exception(exc)
             return
         row = {text: i for i, text in enumerate(unique)}
+        took = time.perf_counter() - started
         for request in batch:
+            request.encode_s = took
             if not request.future.done():
                 request.future.set_result(vectors[[row[text] for text in request.texts]])
 
@@ -169,8 +203,10 @@ class MicroBatcher:
         for request in batch:
             if request.future.done():
                 continue
+            started = time.perf_counter()
             try:
                 vectors = await loop.run_in_executor(self._executor, self.encoder.encode, request.texts)
+                request.encode_s = time.perf_counter() - started
             except Exception as exc:
                 request.future.set_exception(exc)
             else:
@@ -185,6 +221,7 @@ class MicroBatcher:
         finally:
             self._idle_threads += 1
             self._thread_freed.set()
+            self._note_activity()
         if self._on_batch is not None:
             self._on_batch(len(texts), time.perf_counter() - started)
         return vectors

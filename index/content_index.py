@@ -1,53 +1,87 @@
-"""The searchable view of the content-vectors table: applies table rows to the FAISS index in version order."""
+"""One model's searchable view of the content-vectors table: applies table rows to its FAISS index in version order."""
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 
 from index.vector_index import Hit, VectorIndex
-from schemas import ContentEntry
-
-logger = logging.getLogger(__name__)
+from schemas import ContentEntry, IndexWatermark
 
 
 class ContentIndex:
     """Follows table rows (own writes, other workers' writes, recovery) with zero encoder calls.
 
-    A row older than the version already applied is ignored, so replays and duplicates are harmless;
-    rows embedded by another model are refused, so vectors of different models never mix.
+    A row older than the version already applied is ignored, so replays and duplicates are harmless. The index
+    holds an item exactly when its current row carries this model's vectors: a row that does not (yet) is
+    counted as uncovered (`missing`), never served with vectors of an older version.
     """
 
     def __init__(self, model_id: str, dimension: int) -> None:
         self.model_id = model_id
         self.vectors = VectorIndex(dimension)
         self._versions: dict[str, int] = {}
+        self._live: set[str] = set()
+        self._textless: set[str] = set()
+        self._held: dict[str, tuple[int, int]] = {}  # content id → (version, hash of its vectors) in the index
         self.applied = 0
+        self.last_change: str | None = None
+        # Replaced whole at the end of each row, so a reader on another thread sees one state or the next.
+        self._mark = IndexWatermark(items=0, table_items=0, changes=0, last_change=None)
 
     def __len__(self) -> int:
         return len(self.vectors)
 
-    def apply(self, content_id: str, raw: bytes | None) -> None:
-        if raw is None:
+    @property
+    def table_items(self) -> int:
+        """Live items of the content table, as far as this index has followed it."""
+        return len(self._live)
+
+    @property
+    def covers_table(self) -> bool:
+        return len(self.vectors) >= len(self._live)
+
+    def missing(self) -> list[str]:
+        """Live items this model has no vectors of, that the table holds the texts of (backfillable)."""
+        return sorted(cid for cid in self._live - self._textless if cid not in self.vectors)
+
+    def textless(self) -> int:
+        """Live items without stored texts (written before texts were kept): only the CMS can fill those."""
+        return sum(cid not in self.vectors for cid in self._textless)
+
+    def watermark(self) -> IndexWatermark:
+        return self._mark
+
+    def apply(self, content_id: str, entry: ContentEntry | None) -> None:
+        """`entry` is the row's new value, None when the key was deleted from the table."""
+        if entry is not None and entry.version < self._versions.get(content_id, -1):
+            return
+        if entry is None or entry.deleted:
             self.vectors.delete(content_id)
-            self._versions.pop(content_id, None)
-            return
-        entry = ContentEntry.model_validate_json(raw)
-        if entry.version < self._versions.get(content_id, -1):
-            return
-        if entry.deleted:
-            self.vectors.delete(content_id)
-        elif entry.model != self.model_id:
-            logger.warning("ignoring %s: embedded by %s, this index holds %s", content_id, entry.model, self.model_id)
-            return
+            self._held.pop(content_id, None)
+            self._live.discard(content_id)
+            self._textless.discard(content_id)
+            if entry is None:
+                self._versions.pop(content_id, None)
         else:
-            rows = np.frombuffer(entry.vectors, dtype=entry.dtype).reshape(len(entry.text_hashes), -1)
-            self.vectors.upsert(
-                content_id, entry.kind or "help_article", entry.title or content_id, rows.astype(np.float32)
-            )
-        self._versions[content_id] = entry.version
+            self._live.add(content_id)
+            (self._textless.discard if entry.texts else self._textless.add)(content_id)
+            stored = entry.vectors.get(self.model_id)
+            held = None if stored is None else (entry.version, hash(stored.data))
+            rows = None if stored is None else entry.rows_of(self.model_id)
+            if rows is None or rows.shape[1] != self.vectors.dimension:
+                self.vectors.delete(content_id)
+                self._held.pop(content_id, None)
+            elif held is not None and held != self._held.get(content_id):
+                # Not when only another model's vectors changed (a backfill's row): this model's stay as they are.
+                self.vectors.upsert(content_id, entry.kind or "help_article", entry.title or content_id, rows)
+                self._held[content_id] = held
+        if entry is not None:
+            self._versions[content_id] = entry.version
         self.applied += 1
+        self.last_change = content_id if entry is None else f"{content_id}@{entry.version}"
+        self._mark = IndexWatermark(
+            items=len(self.vectors), table_items=len(self._live), changes=self.applied, last_change=self.last_change
+        )
 
     def search(self, queries: np.ndarray, k: int, kind: str) -> list[list[Hit]]:
         return self.vectors.search(queries, k, kind)

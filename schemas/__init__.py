@@ -8,6 +8,7 @@ from schemas.content import ContentUpdated
 from schemas.content_entry import ContentEntry
 from schemas.dead_letter import DeadLetter
 from schemas.feedback import RecommendationFeedback
+from schemas.lineage import IndexWatermark
 from schemas.recommendation import Recommendation, RecommendedItem
 from schemas.search import SearchResponse, SearchResult
 
@@ -16,6 +17,7 @@ __all__ = [
     "ContentEntry",
     "ContentUpdated",
     "DeadLetter",
+    "IndexWatermark",
     "InvalidEvent",
     "Recommendation",
     "RecommendationFeedback",

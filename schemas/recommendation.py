@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from schemas.lineage import IndexWatermark
 from schemas.types import Contract, Identifier, Text, Timestamp
 
 
@@ -18,5 +19,6 @@ class Recommendation(Contract):
     chat_id: Identifier
     items: list[RecommendedItem]
     model: str
+    index: IndexWatermark
     created_at: Timestamp
     latency_ms: float

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from schemas.lineage import IndexWatermark
 from schemas.types import Contract, Identifier, Kind, Text
 
 
@@ -16,4 +17,5 @@ class SearchResponse(Contract):
     query: str
     results: list[SearchResult]
     model: str
+    index: IndexWatermark
     took_ms: float

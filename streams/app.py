@@ -3,6 +3,7 @@ the agents, the web views and metrics — from one settings object. Nothing is b
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 import faust
@@ -10,10 +11,17 @@ import faust
 from agents.chat import ChatHandler, register_chat_agent
 from agents.content import ContentHandler, register_content_agent
 from agents.dead_letters import DeadLetters
+from agents.feedback import FeedbackHandler, register_feedback_agent
 from streams.clients.kafka import KafkaConnection
 from streams.consumer import App
+from streams.engine.backfill import Backfill
+from streams.engine.figures import worker_figures
+from streams.engine.models import model_ref
+from streams.engine.rankings import RankingStore
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
+from streams.engine.shadow import ShadowScorer
+from streams.registry.channel import ControlChannel
 from streams.settings import Settings
 from streams.topology.table import ContentVectorsTable, content_vectors_table
 from streams.topology.topics import Topics, declare_topics
@@ -25,10 +33,14 @@ from streams.web.views import register_views
 
 @dataclass(frozen=True)
 class Worker:
-    """What `create_app` built; `app` runs it (the engine is a dependency of the app: it starts first)."""
+    """What `create_app` built; `app` runs it (the control channel, then the engine, are dependencies of the app:
+    they start first, so the registry is read and its active model loaded before the worker joins the group)."""
 
     app: faust.App
+    channel: ControlChannel
     engine: EmbeddingService
+    shadow: ShadowScorer
+    backfill: Backfill
     topics: Topics
     content_vectors: ContentVectorsTable
     metrics: Metrics
@@ -64,16 +76,56 @@ def faust_app(settings: Settings) -> faust.App:
     return app
 
 
+def worker_id(settings: Settings) -> str:
+    return f"{socket.gethostname()}:{settings.web_port}"
+
+
+def _owns(app: faust.App, topic: str) -> bool:
+    """Whether this worker is assigned a partition of `topic` now (its content agent runs here)."""
+    try:
+        return any(tp.topic == topic for tp in app.consumer.assignment())
+    except Exception:
+        return False
+
+
 def create_app(settings: Settings) -> Worker:
     app = faust_app(settings)
     metrics = Metrics()
     metrics.faust_sensor(app)
-    engine = EmbeddingService(settings, on_batch=metrics.observe_batch)
+    channel = ControlChannel(
+        KafkaConnection.of(settings),
+        settings.topic_models,
+        worker_id(settings),
+        lambda: model_ref(settings.model, settings.encoder),
+    )
+    app.add_dependency(channel)
+    engine = EmbeddingService(settings, channel, on_batch=metrics.observe_batch)
     app.add_dependency(engine)
     topics = declare_topics(app, settings)
     content_vectors = content_vectors_table(app, engine.follow)
+    engine.models.read_table_with(content_vectors.items)
     store = RecommendationStore(lambda: engine.kv, settings.recommendation_ttl_s)
-    metrics.watch(engine, store)
+    shadow = ShadowScorer(
+        engine.models,
+        RankingStore(lambda: engine.kv, store, settings.recommendation_ttl_s),
+        share=settings.shadow_share,
+        top_k=settings.top_k,
+    )
+    app.add_dependency(shadow)
+    backfill = Backfill(
+        engine.models,
+        content_vectors,
+        content_vectors.items,
+        owns_content=lambda: _owns(app, settings.topic_content),
+        registry=lambda: channel.registry,
+    )
+    app.add_dependency(backfill)
+    channel.publish_figures_with(
+        lambda: worker_figures(
+            channel.worker_id, engine.models, shadow, owns_content=_owns(app, settings.topic_content)
+        )
+    )
+    metrics.watch(engine, store, shadow)
     dead_letters = DeadLetters(topics.dead_letter, metrics)
     within_s = settings.batch_wait_ms / 1000
     register_chat_agent(
@@ -86,7 +138,7 @@ def create_app(settings: Settings) -> Worker:
             dead_letters=dead_letters,
             store=store,
             metrics=metrics,
-            model_id=engine.index.model_id,
+            shadow=shadow,
             top_k=settings.top_k,
         ),
         max_batch=settings.batch_max,
@@ -102,13 +154,19 @@ def create_app(settings: Settings) -> Worker:
             rows=content_vectors,
             dead_letters=dead_letters,
             metrics=metrics,
-            model_id=engine.index.model_id,
         ),
         max_batch=settings.batch_max,
         within_s=within_s,
     )
-    register_views(app, settings, engine, store, metrics)
+    register_feedback_agent(
+        app,
+        topics.feedback,
+        FeedbackHandler(rankings=shadow.rankings, tally=shadow, dead_letters=dead_letters),
+        max_batch=settings.batch_max,
+        within_s=within_s,
+    )
+    register_views(app, settings, engine, store, metrics, channel)
     console = ConsoleFeed(settings, content_vectors.get)
     app.add_dependency(console)
     register_pages(app, console, topics.feedback, metrics)
-    return Worker(app, engine, topics, content_vectors, metrics, console)
+    return Worker(app, channel, engine, shadow, backfill, topics, content_vectors, metrics, console)

@@ -101,11 +101,18 @@ class Settings(BaseSettings):
     topic_recommendations: str = Field("recommendations", description="recommendations for the agent UI")
     topic_dead_letter: str = Field("helpstream.dead-letter", description="malformed events, with the reason")
     topic_feedback: str = Field("recommendation.feedback", description="agents' use of recommendations (console)")
+    topic_models: str = Field(
+        "helpstream.models", description="the model registry and each worker's model figures (compacted)"
+    )
+    shadow_share: float = Field(
+        0.25, ge=0, le=1, description="share of chats a candidate model is shadow-scored on (0: none)"
+    )
     chat_partitions: int = Field(4, ge=1, description="partitions of the chat and recommendations topics")
     model: str = Field(
         "minilm-l6",
         description=f"sentence-embedding model: {', '.join(LADDER)} (the ladder), a sentence-transformers model "
-        "directory (e.g. from `helpstream tune`), or a hub id where a model hub is reachable",
+        "directory (e.g. from `helpstream tune`), or a hub id where a model hub is reachable; seeds an empty "
+        "model registry (after that, `helpstream model` changes the model)",
     )
     encoder: Backend = Field("onnx", description="model backend: torch, onnx (fp32) or onnx-int8")
     inference_threads: int = Field(
@@ -232,6 +239,7 @@ def isolated(settings: Settings, run: str, **overrides: Any) -> Settings:
             "topic_recommendations": f"{run}.recommendations",
             "topic_dead_letter": f"{run}.dead-letter",
             "topic_feedback": f"{run}.recommendation.feedback",
+            "topic_models": f"{run}.models",
             **overrides,
         }
     )

@@ -3,18 +3,25 @@ helpstream worker processes, all stopped by pid. Loaded by `tests/conftest.py`; 
 
 from __future__ import annotations
 
+import csv
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
+from schemas import encode
+from streams.clients.publish import read_chats, read_content
+from streams.demo.datasets import demo_chats, demo_content
 from streams.local.apache_kafka import RunningKafka
 from streams.local.ports import free_port
 from streams.local.worker import WorkerProcess
-from streams.settings import Settings, isolated
+from streams.settings import Settings, child_env, isolated
 from tests.integration.clients import demo_items, index_holds, publish_demo_content
 from tests.services import apache_kafka, redis_server, wait_until
 
@@ -104,3 +111,40 @@ def make_settings(kafka: str, redis_url: str, data_dir: Path) -> Callable[..., S
         )
 
     return make
+
+
+ITEMS = 6  # saved responses of the small CMS a model is tuned on
+
+
+@dataclass(frozen=True)
+class TunedModel:
+    """A model directory `helpstream tune` wrote, from a small CMS export of its own and its held-out chats."""
+
+    directory: Path
+    stdout: str
+    content: Path
+    chats: list[tuple[str, str]]  # (text, the content id of its intent)
+
+
+@pytest.fixture(scope="session")
+def tuned_model(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> TunedModel:
+    """Tuned once per session (one epoch on six saved responses of the demo): shared by the tests that serve it."""
+    tmp = tmp_path_factory.mktemp("tune")
+    content = [c for c in read_content(demo_content()) if c.kind == "saved_response"][:ITEMS]
+    ids = {c.content_id for c in content}
+    chats = [(c.text, c.intent) for c in read_chats(demo_chats()) if c.intent in ids]
+    content_path, chats_path, out = tmp / "content.jsonl", tmp / "chats.csv", tmp / "tuned-banking"
+    content_path.write_bytes(b"".join(encode(c) + b"\n" for c in content))
+    with chats_path.open("w", newline="") as f:
+        csv.writer(f).writerows([("text", "category"), *chats])
+    command = ["tune", "--content", str(content_path), "--chats", str(chats_path), "--out", str(out), "--epochs", "1"]
+    tune = subprocess.run(
+        [sys.executable, "-m", "streams.cli", *command, "--seed", "3"],
+        env=child_env(Settings(data_dir=data_dir)),  # type: ignore[call-arg]
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert tune.returncode == 0, tune.stderr[-3000:]
+    return TunedModel(out, tune.stdout, content_path, chats)

@@ -15,6 +15,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import ContentEntry, ContentUpdated, encode
+from schemas.content_entry import ModelVectors
 from streams.bench.measure import percentiles
 from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import LabelledChat, publish_chats
@@ -173,11 +174,10 @@ def write_synthetic_table(settings: Settings, model: str, dimension: int, vector
                 entry = ContentEntry(
                     content_id=f"synthetic-{i}",
                     version=1,
-                    model=model,
                     kind="help_article",
                     title=f"Synthetic article {i}",
                     text_hashes=[str(j) for j in range(per_item)],
-                    vectors=rows.astype(np.float16).tobytes(),
+                    vectors={model: ModelVectors.of(rows)},
                 )
                 key = orjson.dumps(entry.content_id)  # the table's JSON key serializer
                 futures.append(await producer.send(content_changelog(settings), encode(entry), key=key))

@@ -1,121 +1,89 @@
-"""The embedding service of one worker: model, micro-batchers, the index thread and Redis, started and stopped.
+"""The embedding service of one worker: starts and stops the models, their shared index thread and Redis.
 
-It is a `mode.Service` made a dependency of the Faust app, so it starts before the app's consumer joins the
-group (the model is loaded and warmed first) and stops after it (Redis closed, threads joined, model released).
+It is a `mode.Service` made a dependency of the Faust app after the control channel, so it starts once the
+registry is read and before the app's consumer joins the group (the active model is loaded and warmed first),
+and stops after it (Redis closed, threads joined, models released). Which models run is `ModelSet`'s job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from mode import Service
 
-from index.backends import load_encoder, model_id
-from index.batcher import BatchObserver, Lane, MicroBatcher
-from index.content_index import ContentIndex
-from index.embedder import CachedEmbedder
-from index.embedding_cache import EmbeddingCache
-from index.encoder import Encoder, Vectors
-from index.executor import encoder_executor, index_executor
+from index.batcher import BatchObserver, Lane
+from index.encoder import Vectors
+from index.executor import index_executor
 from index.kv import KeyValue, connect
-from index.models import fetched, resolve
-from index.search_batcher import SearchBatcher
-from index.vector_index import Hit
+from index.serving import Answer
+from schemas.registry import Registry
+from streams.engine.models import ModelSet, NotStarted, model_ref
+from streams.registry.channel import ControlChannel
 from streams.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-
-class NotStarted(RuntimeError):
-    """The service was used before `start()` finished (or after `stop()`)."""
+__all__ = ["EmbeddingService", "NotStarted"]
 
 
 class EmbeddingService(Service):
-    def __init__(self, settings: Settings, on_batch: BatchObserver | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, settings: Settings, channel: ControlChannel, on_batch: BatchObserver | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.settings = settings
-        self._on_batch = on_batch
-        # The index and its thread exist from the start: the table feeds rows to `follow` during recovery.
-        self.model = fetched(resolve(settings.model))
-        self.index = ContentIndex(model_id(self.model, settings.encoder), self.model.dimension)
+        self._channel = channel
+        # The indexes and their thread exist from the start: the table feeds rows to `follow` during recovery.
         self._index_thread = index_executor()
-        self._encoder: Encoder | None = None
-        self._encoder_threads: ThreadPoolExecutor | None = None
-        self._batcher: MicroBatcher | None = None
-        self._searches: SearchBatcher | None = None
+        self.models = ModelSet(
+            self._index_thread,
+            cache_dir=settings.data_dir / "models",
+            threads=settings.inference_threads,
+            max_batch=settings.batch_max,
+            max_wait_s=settings.batch_wait_ms / 1000,
+            on_batch=on_batch,
+        )
         self._kv: KeyValue | None = None
-        self._embedder: CachedEmbedder | None = None
-        self.load_seconds: float | None = None
+        self._following = False
+        channel.on_registry(self._registry_changed)
 
     async def on_start(self) -> None:
-        loop = asyncio.get_running_loop()
-        # Seconds of CPU: off the event loop, so heartbeats of an already running app and signals go on.
-        self._encoder = await loop.run_in_executor(None, self._load_encoder)
-        self._encoder_threads = encoder_executor(self._encoder.parallel)
-        self._batcher = MicroBatcher(
-            self._encoder,
-            self._encoder_threads,
-            max_batch=self.settings.batch_max,
-            max_wait_s=self.settings.batch_wait_ms / 1000,
-            on_batch=self._on_batch,
-        )
-        self._searches = SearchBatcher(self.index.search, self._index_thread)
         ca_file = str(self.settings.redis_ca_file) if self.settings.redis_ca_file else None
         self._kv = await connect(self.settings.redis_url, required=self.settings.require_services, ca_file=ca_file)
-        self._embedder = CachedEmbedder(
-            self._batcher, EmbeddingCache(self._kv, self._encoder.model_id, self._encoder.dimension)
-        )
+        registry = self._channel.registry
+        mine = model_ref(self.settings.model, self.settings.encoder)
+        if registry.active is not None and registry.active.model_id != mine.model_id:
+            logger.warning(
+                "HELPSTREAM_MODEL=%s on %s is %s, but the registry's active model is %s: following the registry "
+                "(`helpstream model add` and `promote` change it for the whole group)",
+                self.settings.model,
+                self.settings.encoder,
+                mine.model_id,
+                registry.active.model_id,
+            )
+        await self.models.start(registry, self._kv)
+        self._following = True
+        self.models.follow_registry(self._channel.registry)  # a record that came while the model loaded
+
+    def _registry_changed(self, registry: Registry) -> None:
+        if self._following:
+            self.models.follow_registry(registry)
 
     async def on_stop(self) -> None:
-        if self._batcher is not None:
-            await self._batcher.close()
-        if self._searches is not None:
-            await self._searches.close()
+        self._following = False
+        await self.models.close()
         if self._kv is not None:
             await self._kv.close()
-        loop = asyncio.get_running_loop()
-        for threads in (self._encoder_threads, self._index_thread):
-            if threads is not None:
-                await loop.run_in_executor(None, threads.shutdown)
-        self._encoder = self._encoder_threads = self._batcher = self._searches = None
-        self._kv = self._embedder = None
-        logger.info("embedding service stopped: Redis closed, model released, threads joined")
-
-    def _load_encoder(self) -> Encoder:
-        """Load the model and encode a lone text and a full batch, so the first chats do not pay for the
-        kernels' first run."""
-        started = time.perf_counter()
-        encoder = load_encoder(
-            self.model,
-            self.settings.encoder,
-            self.settings.data_dir / "models",
-            threads=self.settings.inference_threads,
-            batch_size=self.settings.batch_max,
-        )
-        self.load_seconds = time.perf_counter() - started
-        encoder.encode(["warm up"])
-        encoder.encode([f"warming up the encoder with batch row {i}" for i in range(self.settings.batch_max)])
-        encoder.calls = encoder.sentences = 0
-        return encoder
-
-    @property
-    def encoder(self) -> Encoder:
-        if self._encoder is None:
-            raise NotStarted("the embedding service has not loaded its model")
-        return self._encoder
-
-    @property
-    def model_loaded(self) -> bool:
-        return self._encoder is not None
+        await asyncio.get_running_loop().run_in_executor(None, self._index_thread.shutdown)
+        self._kv = None
+        logger.info("embedding service stopped: Redis closed, models released, threads joined")
 
     @property
     def ready(self) -> bool:
-        """Started: the model is loaded and the key-value store connected."""
-        return self._encoder is not None and self._kv is not None
+        """Started: the active model is loaded and the key-value store connected."""
+        return self.models.active_id is not None and self._kv is not None
 
     @property
     def kv(self) -> KeyValue:
@@ -128,21 +96,24 @@ class EmbeddingService(Service):
         """Model calls that run at once: known from the settings before the model is loaded."""
         return 1 if self.settings.encoder == "torch" else self.settings.inference_threads
 
-    async def embed(self, texts: list[str], lane: Lane) -> Vectors:
-        if self._batcher is None:
-            raise NotStarted("the embedding service has not started")
-        return await self._batcher.embed(texts, lane)
+    # -- what the agents and views call ----------------------------------------------------------------------
+    async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer:
+        """Answered by the active model, with the index state it used."""
+        return await self.models.answer(texts, k, kind, lane)
 
-    async def embed_content(self, texts: list[str]) -> Vectors:
-        """Content texts through the embedding cache, the misses through the model (content lane)."""
-        if self._embedder is None:
-            raise NotStarted("the embedding service has not started")
-        return await self._embedder.embed(texts)
+    def content_models(self) -> list[str]:
+        """Models loaded here, active first: what a content edit is embedded with."""
+        return self.models.loaded_ids()
 
-    async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> list[list[Hit]]:
-        if self._searches is None:
-            raise NotStarted("the embedding service has not started")
-        return await self._searches.search(await self.embed(texts, lane), k, kind)
+    def kept_models(self) -> set[str]:
+        """Every model of the registry: the vectors a row keeps when an edit leaves its texts as they were."""
+        return set(self.models.live_ids())
+
+    async def embed_content(self, texts: list[str], model_id: str) -> Vectors:
+        serving = self.models.serving(model_id)
+        if serving is None:
+            raise NotStarted(f"model {model_id} is not loaded")
+        return await serving.embed_content(texts)
 
     async def healthy(self) -> bool:
         """Whether a canary text embeds and searches: when a batch fails, this tells a bad event from a broken
@@ -155,29 +126,21 @@ class EmbeddingService(Service):
         return True
 
     def follow(self, content_id: str, raw: bytes | None) -> None:
-        """Apply a table row to the index on the index thread, in order; callable from sync Faust hooks."""
-        self._index_thread.submit(self._apply, content_id, raw)
-
-    def _apply(self, content_id: str, raw: bytes | None) -> None:
-        try:
-            self.index.apply(content_id, raw)
-        except Exception:
-            logger.exception("could not apply the table row of %s to the index", content_id)
+        self.models.follow(content_id, raw)
 
     async def index_synced(self) -> None:
-        """Wait until every row handed to `follow` so far is in the index."""
-        await asyncio.get_running_loop().run_in_executor(self._index_thread, _nothing)
+        await self.models.synced()
 
     def cache_errors(self) -> int:
-        return 0 if self._embedder is None else self._embedder.cache_errors
+        return sum(s.embedder.cache_errors for s in self._loaded())
 
     def cache_counts(self) -> tuple[int, int]:
-        """(hits, misses) of the embedding cache; zeros before start."""
-        return (0, 0) if self._embedder is None else (self._embedder.hits, self._embedder.misses)
+        """(hits, misses) of the embedding caches of every loaded model."""
+        loaded = self._loaded()
+        return sum(s.embedder.hits for s in loaded), sum(s.embedder.misses for s in loaded)
+
+    def _loaded(self) -> list[Any]:
+        return [s for mid in self.models.loaded_ids() if (s := self.models.serving(mid)) is not None]
 
 
 _CANARY = "where is my card"
-
-
-def _nothing() -> None:
-    """A no-op job: once the index thread runs it, every job queued before it has run."""

@@ -13,6 +13,8 @@ CONTENT_TABLE = "content-vectors"
 CONTENT_PARTITIONS = 1
 DEAD_LETTER_PARTITIONS = 1
 FEEDBACK_PARTITIONS = 1
+# The registry's records are read in order by every worker and command: one partition.
+MODELS_PARTITIONS = 1
 # What the worker creates topics with; on a multi-broker cluster create them beforehand with yours.
 REPLICATION_FACTOR = 1
 
@@ -39,6 +41,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_dead_letter, DEAD_LETTER_PARTITIONS),
         TopicSpec(settings.topic_feedback, FEEDBACK_PARTITIONS),
         TopicSpec(content_changelog(settings), CONTENT_PARTITIONS, compacted=True),
+        TopicSpec(settings.topic_models, MODELS_PARTITIONS, compacted=True),
     ]
 
 

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.engine.figures import model_figures
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
+from streams.engine.shadow import ShadowScorer
+from streams.registry.figures import quantile
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -40,6 +44,66 @@ class _CounterReadings(Collector):
     def collect(self) -> Iterator[Metric]:
         for reading in self._readings:
             yield CounterMetricFamily(reading.name, reading.help, value=reading.read())
+
+
+class _ModelReadings(Collector):
+    """Per model (label `model`): this worker's index coverage, encoder counters and shadow figures."""
+
+    def __init__(self, engine: EmbeddingService, shadow: ShadowScorer) -> None:
+        self._engine = engine
+        self._shadow = shadow
+
+    def collect(self) -> Iterator[Metric]:
+        models = self._engine.models
+        figures = model_figures(models, self._shadow)
+        gauges = {
+            "items": ("helpstream_model_items", "content items in the model's index on this worker"),
+            "table_items": ("helpstream_model_table_items", "live content items of the content table"),
+            "active": ("helpstream_model_active", "1 for the model that answers chats and searches"),
+            "top1": ("helpstream_model_top1_agreement", "share of shadow-scored chats with the active top-1"),
+            "top3": ("helpstream_model_top3_overlap", "mean top-3 overlap with the active model"),
+            "chat_p50": ("helpstream_model_chat_p50_ms", "chat latency p50 (a candidate's: estimated)"),
+            "chat_p99": ("helpstream_model_chat_p99_ms", "chat latency p99 (a candidate's: estimated)"),
+            "encode_p99": ("helpstream_model_encode_p99_ms", "model calls of a chat batch, p99"),
+            "mrr": ("helpstream_model_feedback_mrr", "mean reciprocal rank of the responses agents used"),
+            "top1_use": ("helpstream_model_feedback_top1", "share of used responses this model ranked first"),
+        }
+        families = {key: GaugeMetricFamily(name, text, labels=["model"]) for key, (name, text) in gauges.items()}
+        counters = {
+            "scored": CounterMetricFamily(
+                "helpstream_model_scored", "chats answered or shadow-scored", labels=["model"]
+            ),
+            "shed": CounterMetricFamily("helpstream_model_shadow_shed", "chats shed from the shadow", labels=["model"]),
+            "feedback": CounterMetricFamily("helpstream_model_feedback", "used responses counted", labels=["model"]),
+            "sentences": CounterMetricFamily("helpstream_model_encoded_sentences", "texts encoded", labels=["model"]),
+            "content": CounterMetricFamily(
+                "helpstream_model_content_encoded", "content texts encoded (cache misses)", labels=["model"]
+            ),
+        }
+        for model_id, f in figures.items():
+            values: dict[str, float | None] = {
+                "items": f.items,
+                "table_items": f.table_items,
+                "active": float(model_id == models.active_id),
+                "top1": f.top1_equal / f.scored if f.scored and model_id != models.active_id else None,
+                "top3": f.top3_overlap / f.scored if f.scored and model_id != models.active_id else None,
+                "chat_p50": quantile(f.chat_ms.counts, 0.5),
+                "chat_p99": quantile(f.chat_ms.counts, 0.99),
+                "encode_p99": quantile(f.encode_ms.counts, 0.99),
+                "mrr": f.feedback_rr / f.feedback if f.feedback else None,
+                "top1_use": f.feedback_top1 / f.feedback if f.feedback else None,
+            }
+            for key, value in values.items():
+                if value is not None:
+                    families[key].add_metric([model_id], value)
+            serving = models.serving(model_id)
+            counters["scored"].add_metric([model_id], f.scored)
+            counters["shed"].add_metric([model_id], f.shed)
+            counters["feedback"].add_metric([model_id], f.feedback)
+            counters["sentences"].add_metric([model_id], 0 if serving is None else serving.encoder.sentences)
+            counters["content"].add_metric([model_id], 0 if serving is None else serving.embedder.misses)
+        yield from families.values()
+        yield from counters.values()
 
 
 class Metrics:
@@ -93,27 +157,34 @@ class Metrics:
         self.batch_size.observe(size)
         self.encode_seconds.observe(seconds)
 
-    def watch(self, engine: EmbeddingService, store: RecommendationStore) -> None:
-        """Read the engine's and the store's own counters at scrape time."""
-        self.index_items.set_function(lambda: len(engine.index))
-        self.index_vectors.set_function(lambda: engine.index.vectors.vector_count)
+    def watch(self, engine: EmbeddingService, store: RecommendationStore, shadow: ShadowScorer) -> None:
+        """Read the engine's, the store's and the shadow's own counters at scrape time (the index and encoder
+        ones are the active model's; `helpstream_model_*` has every model's)."""
+
+        def active() -> Any:
+            models = engine.models
+            return None if models.active_id is None else models.serving(models.active_id)
+
+        self.index_items.set_function(lambda: 0 if (a := active()) is None else len(a.index))
+        self.index_vectors.set_function(lambda: 0 if (a := active()) is None else a.index.vectors.vector_count)
+        self.registry.register(_ModelReadings(engine, shadow))
         self.registry.register(
             _CounterReadings(
                 [
                     _Reading(
                         "helpstream_index_rows_applied",
                         "content-vectors table rows applied to the index",
-                        lambda: engine.index.applied,
+                        lambda: 0 if (a := active()) is None else a.index.applied,
                     ),
                     _Reading(
                         "helpstream_encoder_calls",
                         "model calls",
-                        lambda: engine.encoder.calls if engine.model_loaded else 0,
+                        lambda: 0 if (a := active()) is None else a.encoder.calls,
                     ),
                     _Reading(
                         "helpstream_encoded_sentences",
                         "texts encoded by the model",
-                        lambda: engine.encoder.sentences if engine.model_loaded else 0,
+                        lambda: 0 if (a := active()) is None else a.encoder.sentences,
                     ),
                     _Reading(
                         "helpstream_embedding_cache_hits",

@@ -1,5 +1,6 @@
 """The reference pages a worker serves: the agent console (`/console`, live over Server-Sent Events, feedback on
-click) and the customer's help screen (`/help`). Static files are package data under `streams/web/static/`."""
+click), the models page (`/console/models`, the registry's models side by side) and the customer's help screen
+(`/help`). Static files are package data under `streams/web/static/`."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ STATIC = {
     "style.css": "text/css",
     "console.js": "text/javascript",
     "help.js": "text/javascript",
+    "models.js": "text/javascript",
 }
 KEEP_ALIVE_S = 15
 
@@ -41,7 +43,7 @@ class FeedbackRequest(BaseModel):
 def _static_files() -> dict[str, bytes]:
     """Read once, when the views are registered: no disk reads on the event loop per request."""
     folder = importlib.resources.files("streams.web") / "static"
-    return {name: (folder / name).read_bytes() for name in [*STATIC, "console.html", "help.html"]}
+    return {name: (folder / name).read_bytes() for name in [*STATIC, "console.html", "help.html", "models.html"]}
 
 
 def _event(view: ChatView) -> bytes:
@@ -58,6 +60,11 @@ def register_pages(app: faust.App, console: ConsoleFeed, feedback: faust.TopicT,
     class Console(View):
         async def get(self, request: Request) -> Response:
             return page(self, "console.html")
+
+    @app.page("/console/models")
+    class Models(View):
+        async def get(self, request: Request) -> Response:
+            return page(self, "models.html")
 
     @app.page("/help")
     class Help(View):

@@ -1,4 +1,5 @@
-"""HTTP views of a worker: `/search` for the help screen, `/recommendations/{chat_id}`, `/healthz`, `/metrics`."""
+"""HTTP views of a worker: `/search` for the help screen, `/recommendations/{chat_id}`, `/healthz`, `/metrics`,
+and `/models` (the registry and the group's figures per model, for `/console/models`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from index.batcher import Lane
 from index.vector_index import Hit
 from schemas import SearchResponse, SearchResult, encode
 from schemas.types import KINDS, MAX_TEXT_CHARS
+from streams.engine.figures import model_health
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
+from streams.registry.channel import ControlChannel
+from streams.registry.report import models_report
 from streams.settings import Settings
 from streams.web.metrics import Metrics
 
@@ -51,7 +55,12 @@ def _result(hit: Hit) -> SearchResult:
 
 
 def register_views(
-    app: faust.App, settings: Settings, engine: EmbeddingService, store: RecommendationStore, metrics: Metrics
+    app: faust.App,
+    settings: Settings,
+    engine: EmbeddingService,
+    store: RecommendationStore,
+    metrics: Metrics,
+    channel: ControlChannel,
 ) -> None:
     def json_response(view: View, body: bytes | dict[str, Any], status: int = 200) -> Response:
         data = body if isinstance(body, bytes) else orjson.dumps(body)
@@ -65,13 +74,14 @@ def register_views(
                 q, k, kind = parse_search(dict(request.query))
             except BadRequest as exc:
                 return json_response(self, {"error": str(exc)}, status=400)
-            (hits,) = await engine.query([q], k, kind, Lane.SEARCH)
+            answer = await engine.query([q], k, kind, Lane.SEARCH)
             took = time.perf_counter() - started
             metrics.search_seconds.observe(took)
             response = SearchResponse(
                 query=q,
-                results=[_result(h) for h in hits],
-                model=engine.encoder.model_id,
+                results=[_result(h) for h in answer.hits[0]],
+                model=answer.model_id,
+                index=answer.watermark,
                 took_ms=round(took * 1000, 2),
             )
             return json_response(self, encode(response))
@@ -101,7 +111,14 @@ def register_views(
                 *([] if kv.durable else [f"REDIS UNAVAILABLE: using {kv.description}"]),
                 *([] if redis_ok else [f"Redis does not answer at {settings.redis_url_redacted}: degraded"]),
             ]
+            models = model_health(engine.models)
+            active = models.get(engine.models.active_id or "")
             reasons = [] if recovered else ["the index is recovering from the content-vectors changelog"]
+            if recovered and active is not None and active["lag_items"]:
+                # An index that lacks items must not look healthy: a load balancer keeps searches off it.
+                reasons.append(
+                    f"the active model's index holds {active['items']} of the table's {active['table_items']} items"
+                )
             ready = not reasons
             body: dict[str, Any] = {
                 "status": ("degraded" if warnings else "ok") if ready else "starting",
@@ -110,17 +127,20 @@ def register_views(
                 "redis": {"url": settings.redis_url_redacted, "backend": kv.description, "ok": redis_ok},
                 "index": {
                     "recovered": recovered,
-                    "items": len(engine.index),
-                    "vectors": engine.index.vectors.vector_count,
+                    "items": 0 if active is None else active["items"],
+                    "vectors": 0 if active is None else active["vectors"],
+                    "table_items": 0 if active is None else active["table_items"],
                 },
-                "model": {
-                    "id": engine.index.model_id,
-                    "loaded": engine.model_loaded,
-                    "load_s": None if engine.load_seconds is None else round(engine.load_seconds, 2),
-                },
+                "model": {"id": engine.models.active_id, "registry_revision": engine.models.registry.revision},
+                "models": models,
                 "warnings": warnings,
             }
             return json_response(self, body, status=200 if ready else 503)
+
+    @app.page("/models")
+    class Models(View):
+        async def get(self, request: Request) -> Response:
+            return json_response(self, models_report(channel.control, settings.budget_chat_p99_ms))
 
     @app.page("/metrics")
     class Prometheus(View):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,7 +19,7 @@ import orjson
 import pytest
 
 from streams.local.worker import WorkerProcess
-from streams.settings import Settings
+from streams.settings import Settings, child_env
 from tests.fixtures import Workers
 from tests.integration.clients import chat, consume_keys, produce_json
 from tests.services import chromium
@@ -133,3 +135,52 @@ def test_a_search_error_is_shown_to_the_customer_not_swallowed(
     assert "Search failed: q is longer than 4000 characters" in page.locator("#notice").inner_text()
     assert page.locator("li.result").count() == 0
     page.screenshot(path=str(tmp_path / "help-error.png"), full_page=True)
+
+
+def test_the_models_page_shows_the_active_model_and_a_candidate_side_by_side_with_its_gates(
+    page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path, figures: list[tuple[str, str]]
+) -> None:
+    settings, worker = stack
+    added = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "model", "add", "minilm-l3", "--wait", "180"],
+        env=child_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert added.returncode == 0, added.stdout + added.stderr
+    try:
+        produce_json(
+            settings.broker,
+            settings.topic_chat,
+            [chat(f"m-{i}", f"my card has not arrived yet {i}") for i in range(80)],
+        )
+        page.goto(f"{worker.url}/console/models")
+        page.wait_for_selector("#status.live", timeout=10_000)
+        candidate = page.locator("article.model.candidate")
+        candidate.wait_for(timeout=10_000)
+        page.wait_for_function(
+            "() => /scored\\s*[1-9]/.test(document.querySelector('article.model.candidate').innerText)",
+            timeout=60_000,
+        )
+        active = page.locator("article.model.active")
+        assert "all-MiniLM-L6-v2" in active.locator(".model-id").inner_text()
+        assert "paraphrase-MiniLM-L3-v2" in candidate.locator(".model-id").inner_text()
+        assert "100.0% (83 of 83 items, 1 of 1 workers)" in candidate.inner_text()
+        assert "budget 1000 ms" in candidate.inner_text()
+        gates = [item.inner_text() for item in candidate.locator("ul.gates li").all()]
+        assert [g.split(":")[0][2:] for g in gates] == ["coverage", "latency", "quality"]
+        assert gates[0].startswith("✓") and gates[2].startswith("✗")  # covered; no agent feedback yet
+        assert "add paraphrase-MiniLM-L3-v2" in page.locator("#history").inner_text()
+        assert_local_and_fits_a_phone(page, worker)
+        page.screenshot(path=str(tmp_path / "models.png"), full_page=True)
+        figures.append(("models page: screenshot", str(tmp_path / "models.png")))
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "streams.cli", "model", "retire", "paraphrase-MiniLM-L3-v2/onnx-fp32"],
+            env=child_env(settings),
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )

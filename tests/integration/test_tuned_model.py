@@ -3,59 +3,29 @@ the built-in models, and every recommendation names that model."""
 
 from __future__ import annotations
 
-import csv
 import importlib.resources
 import json
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import jsonschema
 import orjson
 
 from index.models import resolve
 from schemas import Recommendation, encode
-from streams.clients.publish import read_chats, read_content
-from streams.demo.datasets import demo_chats, demo_content
-from streams.settings import Settings, child_env
-from tests.fixtures import Workers
+from streams.clients.publish import read_content
+from streams.settings import Settings
+from tests.fixtures import ITEMS, TunedModel, Workers
 from tests.integration.clients import chat, consume_keys, index_holds, produce, produce_json
 from tests.services import wait_until
 
 SCHEMAS = importlib.resources.files("schemas") / "json"
-ITEMS = 6
-
-
-def small_cms(tmp_path: Path) -> tuple[Path, Path, list[tuple[str, str]]]:
-    """Six saved responses of the demo (a CMS export of its own) and the held-out chats of those intents."""
-    content = [c for c in read_content(demo_content()) if c.kind == "saved_response"][:ITEMS]
-    ids = {c.content_id for c in content}
-    chats = [(c.text, c.intent) for c in read_chats(demo_chats()) if c.intent in ids]
-    content_path, chats_path = tmp_path / "content.jsonl", tmp_path / "chats.csv"
-    content_path.write_bytes(b"".join(encode(c) + b"\n" for c in content))
-    with chats_path.open("w", newline="") as f:
-        csv.writer(f).writerows([("text", "category"), *chats])
-    return content_path, chats_path, chats  # type: ignore[return-value]
 
 
 def test_a_worker_on_a_tuned_model_directory_names_it_in_every_recommendation(
-    tmp_path: Path, make_settings: Callable[..., Settings], workers: Workers, figures: list[tuple[str, str]]
+    tuned_model: TunedModel, make_settings: Callable[..., Settings], workers: Workers, figures: list[tuple[str, str]]
 ) -> None:
-    content_path, chats_path, chats = small_cms(tmp_path)
-    out = tmp_path / "tuned-banking"
-    settings = make_settings()
-    command = ["tune", "--content", str(content_path), "--chats", str(chats_path), "--out", str(out), "--epochs", "1"]
-    tune = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *command, "--seed", "3"],
-        env=child_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert tune.returncode == 0, tune.stderr[-3000:]
-    assert "held-out chats" in tune.stdout and f"HELPSTREAM_MODEL={out}" in tune.stdout
+    out, chats = tuned_model.directory, tuned_model.chats
+    assert "held-out chats" in tuned_model.stdout and f"HELPSTREAM_MODEL={out}" in tuned_model.stdout
     report = json.loads((out / "helpstream-tune.json").read_text())
     assert report["written_model"]["held-out chats"]["queries"] == len(chats)
     model = resolve(str(out))
@@ -64,7 +34,11 @@ def test_a_worker_on_a_tuned_model_directory_names_it_in_every_recommendation(
     tuned = make_settings(model=str(out))  # the default backend, ONNX: the worker exports the directory itself
     worker = workers.start(tuned, "tuned")
     worker.wait_ready(300)
-    produce(tuned.broker, tuned.topic_content, ((c.content_id.encode(), encode(c)) for c in read_content(content_path)))
+    produce(
+        tuned.broker,
+        tuned.topic_content,
+        ((c.content_id.encode(), encode(c)) for c in read_content(tuned_model.content)),
+    )
     wait_until(lambda: index_holds(worker, ITEMS), 120, 0.5)
     produce_json(tuned.broker, tuned.topic_chat, (chat(f"t-{i}", text) for i, (text, _) in enumerate(chats)))
     messages = consume_keys(

@@ -47,11 +47,13 @@ class Traffic:
     broker refused any of them (so a refused send never passes for a lost chat). Where each landed (partition,
     offset) is kept, to find a lost one in the workers' logs."""
 
-    def __init__(self, settings: Settings, run: str, rate: float, text: str = "my card still has not arrived") -> None:
+    def __init__(
+        self, settings: Settings, run: str, rate: float, text: str | list[str] = "my card still has not arrived"
+    ) -> None:
         self._settings = settings
         self._run = run
         self._rate = rate
-        self._text = text
+        self._texts = [text] if isinstance(text, str) else text
         self._stop = threading.Event()
         self.sent: list[str] = []
         self.placed: dict[str, tuple[int, int]] = {}
@@ -84,7 +86,8 @@ class Traffic:
                 n = len(self.sent)
                 await asyncio.sleep(max(0.0, started + n / self._rate - time.monotonic()))
                 chat_id = f"{self._run}-{n}"
-                value = orjson.dumps({"chat_id": chat_id, "text": self._text, "created_at": now()})
+                text = self._texts[n % len(self._texts)]  # chat `<run>-<n>` says texts[n % len(texts)]
+                value = orjson.dumps({"chat_id": chat_id, "text": text, "created_at": now()})
                 pending.append(
                     (chat_id, await producer.send(self._settings.topic_chat, key=chat_id.encode(), value=value))
                 )
@@ -101,6 +104,8 @@ class Outcomes:
     settings: Settings
     recommended: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     dead_lettered: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    # Every recommendation as (partition, offset, value): what a test of its contents reads.
+    recommendations: list[tuple[int, int, bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -138,8 +143,14 @@ class Outcomes:
                     with self._lock:
                         for message in messages:
                             topics[tp.topic][(message.key or b"").decode(errors="replace")].append(time.monotonic())
+                            if tp.topic == self.settings.topic_recommendations and message.value is not None:
+                                self.recommendations.append((tp.partition, message.offset, message.value))
         finally:
             await consumer.stop()
+
+    def values(self) -> list[tuple[int, int, bytes]]:
+        with self._lock:
+            return list(self.recommendations)
 
     def settled(self, keys: list[str]) -> bool:
         with self._lock:

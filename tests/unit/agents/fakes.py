@@ -13,8 +13,9 @@ import numpy as np
 
 from index.batcher import Lane
 from index.encoder import Vectors
+from index.serving import Answer
 from index.vector_index import Hit
-from schemas import Recommendation
+from schemas import ChatStarted, IndexWatermark, Recommendation
 from tests.unit.index.fakes import vector
 
 
@@ -43,43 +44,76 @@ class FakeSink:
         return done
 
 
-class FakeSearcher:
-    """Answers each text with `hits` fixed saved responses, scored by position."""
+WATERMARK = IndexWatermark(items=3, table_items=3, changes=3, last_change="c@1")
 
-    def __init__(self, titles: list[str], *, poison: str | None = None, broken: bool = False) -> None:
+
+class FakeSearcher:
+    """Answers each text with `hits` fixed saved responses, scored by position, as `model_id`."""
+
+    def __init__(
+        self, titles: list[str], *, poison: str | None = None, broken: bool = False, model_id: str = "fake-model"
+    ) -> None:
         self.titles = titles
         self.poison = poison
         self.broken = broken
+        self.model_id = model_id
         self.queries: list[tuple[list[str], int, str, Lane]] = []
 
     async def healthy(self) -> bool:
         return not self.broken
 
-    async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> list[list[Hit]]:
+    async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer:
         self.queries.append((texts, k, kind, lane))
         if self.broken or self.poison in texts:
             raise RuntimeError("tokenizer exploded")
-        return [
+        hits = [
             [Hit(content_id=t, kind=kind, title=t.title(), score=0.9 - 0.1 * i) for i, t in enumerate(self.titles[:k])]
             for _ in texts
         ]
+        return Answer(hits, self.model_id, WATERMARK, 0.002, 0.001)
+
+
+class FakeShadow:
+    def __init__(self) -> None:
+        self.offered: list[tuple[list[str], str, list[list[str]], list[float]]] = []
+
+    def offer(
+        self, chats: list[ChatStarted], answer: Answer, rankings: list[list[str]], latencies: list[float]
+    ) -> None:
+        self.offered.append(([c.chat_id for c in chats], answer.model_id, rankings, latencies))
 
 
 class FakeEmbedder:
+    """Embeds with each of `models` (the first is the active one); `kept` are the registry's models."""
+
     dimension = 8
 
-    def __init__(self, *, poison: str | None = None) -> None:
+    def __init__(
+        self, *, poison: str | None = None, models: tuple[str, ...] = ("fake-model",), kept: set[str] | None = None
+    ) -> None:
         self.poison = poison
-        self.calls: list[list[str]] = []
+        self.models = list(models)
+        self.kept = set(models) if kept is None else kept
+        self.failing: set[str] = set()
+        self.calls: list[list[str]] = []  # the active model's
+        self.calls_by_model: list[tuple[str, list[str]]] = []
 
     async def healthy(self) -> bool:
         return True
 
-    async def embed_content(self, texts: list[str]) -> Vectors:
-        self.calls.append(list(texts))
-        if self.poison in texts:
+    def content_models(self) -> list[str]:
+        return self.models
+
+    def kept_models(self) -> set[str]:
+        return self.kept
+
+    async def embed_content(self, texts: list[str], model_id: str) -> Vectors:
+        if model_id == self.models[0]:
+            self.calls.append(list(texts))
+        self.calls_by_model.append((model_id, list(texts)))
+        if self.poison in texts or model_id in self.failing:
             raise RuntimeError("tokenizer exploded")
-        return np.stack([vector(t, self.dimension) for t in texts])
+        return np.stack([vector(f"{model_id}:{t}", self.dimension) for t in texts])
 
 
 class FakeStore:

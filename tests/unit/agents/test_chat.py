@@ -17,7 +17,7 @@ from agents.dead_letters import REASON_HEADER, DeadLetters
 from agents.ports import DEAD_LETTERED, RECOMMENDED
 from index.batcher import Lane
 from schemas import DeadLetter, Recommendation, encode
-from tests.unit.agents.fakes import FakeMetrics, FakeSearcher, FakeSink, FakeStore, event
+from tests.unit.agents.fakes import WATERMARK, FakeMetrics, FakeSearcher, FakeShadow, FakeSink, FakeStore, event
 
 TOPIC = "chat.started"
 
@@ -26,6 +26,7 @@ class Wired:
     def __init__(self, top_k: int = 2) -> None:
         self.searcher = FakeSearcher(["card_arrival", "lost_card", "change_pin"])
         self.recommendations, self.dead, self.store, self.metrics = FakeSink(), FakeSink(), FakeStore(), FakeMetrics()
+        self.shadow = FakeShadow()
         self.handle = ChatHandler(
             topic=TOPIC,
             searcher=self.searcher,
@@ -33,7 +34,7 @@ class Wired:
             dead_letters=DeadLetters(self.dead, self.metrics),
             store=self.store,
             metrics=self.metrics,
-            model_id="fake-model",
+            shadow=self.shadow,
             top_k=top_k,
         )
 
@@ -52,12 +53,16 @@ async def test_each_chat_gets_one_recommendation_keyed_by_chat_id_with_the_top_k
     recs = [Recommendation.model_validate_json(sent.value or b"") for sent in wired.recommendations.sent]
     assert [[item.content_id for item in rec.items] for rec in recs] == [["card_arrival", "lost_card"]] * 2
     assert all(item.kind == "saved_response" for rec in recs for item in rec.items)
-    assert all(rec.model == "fake-model" for rec in recs)
+    assert all(rec.model == "fake-model" and rec.index == WATERMARK for rec in recs)
     assert all(15 <= rec.latency_ms < 5000 for rec in recs)
     assert "__faust" not in orjson.loads(wired.recommendations.sent[0].value or b"")
     assert [encode(rec) for rec in wired.store.saved] == [sent.value for sent in wired.recommendations.sent]
     assert wired.metrics.outcomes == {(TOPIC, RECOMMENDED): 2}
     assert wired.dead.sent == []
+    # After the recommendations are out, the shadow gets the batch: each chat's ranking and latency.
+    ((chat_ids, model_id, rankings, latencies),) = wired.shadow.offered
+    assert (chat_ids, model_id, rankings) == (["c-1", "c-2"], "fake-model", [["card_arrival", "lost_card"]] * 2)
+    assert latencies == [rec.latency_ms for rec in recs]
 
 
 async def test_a_malformed_chat_is_dead_lettered_with_reason_and_bytes_and_its_batch_mates_are_recommended() -> None:

@@ -17,16 +17,16 @@ TOPIC = "content.updated"
 
 
 class Wired:
-    def __init__(self, model_id: str = "fake-model") -> None:
+    def __init__(self, *models: str, kept: set[str] | None = None) -> None:
         self.rows: dict[str, bytes] = {}
-        self.embedder, self.dead, self.metrics = FakeEmbedder(), FakeSink(), FakeMetrics()
+        self.embedder = FakeEmbedder(models=models or ("fake-model",), kept=kept)
+        self.dead, self.metrics = FakeSink(), FakeMetrics()
         self.handle = ContentHandler(
             topic=TOPIC,
             embedder=self.embedder,
             rows=self.rows,
             dead_letters=DeadLetters(self.dead, self.metrics),
             metrics=self.metrics,
-            model_id=model_id,
         )
 
     def entry(self, content_id: str) -> ContentEntry:
@@ -43,19 +43,19 @@ def delete(content_id: str, version: int) -> Any:
     return event(orjson.dumps({"content_id": content_id, "op": "delete", "version": version}), topic=TOPIC)
 
 
-async def test_an_upsert_writes_a_row_with_one_vector_per_text_from_this_model() -> None:
-    wired = Wired()
+async def test_an_upsert_writes_a_row_with_its_texts_and_one_vector_per_text_from_each_loaded_model() -> None:
+    wired = Wired("active-model", "candidate")
     await wired.handle([upsert("card_arrival", 1, example_queries=["where is my card", "card not here"])])
 
-    assert wired.embedder.calls == [
-        ["Card delivery. Cards arrive in 3-5 working days.", "where is my card", "card not here"]
-    ]
+    texts = ["Card delivery. Cards arrive in 3-5 working days.", "where is my card", "card not here"]
+    assert wired.embedder.calls_by_model == [("active-model", texts), ("candidate", texts)]
     entry = wired.entry("card_arrival")
-    assert (entry.version, entry.model, entry.kind, entry.title, entry.deleted) == (
-        1, "fake-model", "saved_response", "Card delivery", False
-    )  # fmt: skip
-    assert np.frombuffer(entry.vectors, dtype=entry.dtype).reshape(3, -1).shape == (3, 8)
-    assert len(entry.text_hashes) == 3
+    assert (entry.version, entry.kind, entry.title, entry.deleted) == (1, "saved_response", "Card delivery", False)
+    assert entry.texts == texts and len(entry.text_hashes) == 3
+    for model_id in ("active-model", "candidate"):
+        rows = entry.rows_of(model_id)
+        assert rows is not None and rows.shape == (3, 8)
+    assert not np.allclose(entry.rows_of("active-model"), entry.rows_of("candidate"))
     assert wired.metrics.outcomes == {(TOPIC, INDEXED): 1}
 
 
@@ -69,21 +69,49 @@ async def test_an_event_no_newer_than_the_table_costs_no_encoder_call() -> None:
     assert wired.metrics.outcomes == {(TOPIC, INDEXED): 1, (TOPIC, UNCHANGED): 2}
 
 
-async def test_the_same_version_from_another_model_is_re_embedded() -> None:
-    old = Wired(model_id="old-model")
+async def test_the_same_version_lacking_a_loaded_models_vectors_is_re_embedded_and_keeps_the_others() -> None:
+    old = Wired("old-model")
     await old.handle([upsert("a", 3)])
-    wired = Wired(model_id="new-model")
+    wired = Wired("new-model", kept={"new-model", "old-model"})
     wired.rows.update(old.rows)
     await wired.handle([upsert("a", 3)])
-    assert wired.entry("a").model == "new-model"
+    assert set(wired.entry("a").vectors) == {"new-model", "old-model"}
     assert len(wired.embedder.calls) == 1
 
 
-async def test_a_tombstone_from_another_model_is_not_resurrected_by_an_upsert_of_the_same_version() -> None:
-    wired = Wired(model_id="new-model")
-    wired.rows["a"] = (
-        ContentEntry(content_id="a", version=3, model="old-model", deleted=True).model_dump_json().encode()
-    )
+async def test_an_edit_drops_vectors_of_the_old_texts_and_of_models_the_registry_no_longer_runs() -> None:
+    wired = Wired("active", "candidate", kept={"active", "candidate", "previous"})
+    old = Wired("active", "candidate", "previous", "retired")
+    await old.handle([upsert("a", 1), upsert("b", 1)])
+    wired.rows.update(old.rows)
+    await wired.handle([upsert("a", 2, title="New title"), upsert("b", 2)])  # b's texts stay the same
+    assert set(wired.entry("a").vectors) == {"active", "candidate"}  # previous's were of the old texts
+    assert set(wired.entry("b").vectors) == {"active", "candidate", "previous"}
+
+
+async def test_a_candidate_that_fails_leaves_its_vectors_to_the_backfill_and_the_item_is_indexed() -> None:
+    wired = Wired("active", "candidate")
+    wired.embedder.failing = {"candidate"}
+    await wired.handle([upsert("a", 1)])
+    assert set(wired.entry("a").vectors) == {"active"}
+    assert wired.metrics.outcomes == {(TOPIC, INDEXED): 1}
+    assert wired.dead.sent == []
+
+
+async def test_a_legacy_row_of_one_model_reads_as_that_models_vectors_without_texts() -> None:
+    legacy = {"content_id": "a", "version": 3, "model": "old", "kind": "help_article", "title": "T",
+              "text_hashes": ["h"], "dtype": "float32", "vectors": "AAAAAAAAAAA="}  # fmt: skip
+    entry = ContentEntry.model_validate(legacy)
+    assert entry.texts == [] and set(entry.vectors) == {"old"}
+    wired = Wired("old")
+    wired.rows["a"] = orjson.dumps(legacy)
+    await wired.handle([upsert("a", 3)])  # the CMS publishes it again: its texts are stored from now on
+    assert wired.entry("a").texts
+
+
+async def test_a_tombstone_is_not_resurrected_by_an_upsert_of_the_same_version() -> None:
+    wired = Wired("new-model")
+    wired.rows["a"] = ContentEntry(content_id="a", version=3, deleted=True).model_dump_json().encode()
     await wired.handle([upsert("a", 3)])
     assert wired.entry("a").deleted
     assert wired.embedder.calls == []

@@ -3,26 +3,33 @@ from __future__ import annotations
 import numpy as np
 
 from index.content_index import ContentIndex
-from schemas import ContentEntry, encode
+from schemas import ContentEntry
+from schemas.content_entry import ModelVectors
 from tests.unit.index.fakes import vector
 
 
 def row(
-    version: int, *texts: str, model: str = "fake", deleted: bool = False, title: str = "T", dtype: str = "float16"
-) -> bytes:
-    vectors = np.stack([vector(t) for t in texts]).astype(dtype).tobytes() if texts else b""
-    return encode(
-        ContentEntry(
-            content_id="a",
-            version=version,
-            model=model,
-            deleted=deleted,
-            kind="help_article",
-            title=title,
-            text_hashes=list(texts),
-            dtype=dtype,
-            vectors=vectors,
-        )
+    version: int,
+    *texts: str,
+    models: tuple[str, ...] = ("fake",),
+    deleted: bool = False,
+    title: str = "T",
+    dtype: str = "float16",
+    content_id: str = "a",
+    stored_texts: bool = True,
+) -> ContentEntry:
+    rows = np.stack([vector(t) for t in texts]) if texts else None
+    return ContentEntry(
+        content_id=content_id,
+        version=version,
+        deleted=deleted,
+        kind="help_article",
+        title=title,
+        texts=list(texts) if stored_texts else [],
+        text_hashes=list(texts),
+        vectors={}
+        if rows is None
+        else {m: ModelVectors(dtype=dtype, data=rows.astype(dtype).tobytes()) for m in models},  # type: ignore[arg-type]
     )
 
 
@@ -44,13 +51,37 @@ def test_a_tombstone_removes_the_item() -> None:
     index = ContentIndex("fake", 8)
     index.apply("a", row(1, "x"))
     index.apply("a", None)
-    assert len(index) == 0
+    assert len(index) == 0 and index.table_items == 0
 
 
-def test_vectors_of_another_model_never_enter_the_index() -> None:
+def test_a_row_without_this_models_vectors_is_an_uncovered_item_not_an_empty_table() -> None:
     index = ContentIndex("fake", 8)
-    index.apply("a", row(1, "x", model="other-model"))
+    index.apply("a", row(1, "x", models=("other-model",)))
     assert len(index) == 0
+    assert index.table_items == 1 and not index.covers_table and index.missing() == ["a"]
+
+
+def test_a_newer_row_without_this_models_vectors_takes_the_old_vectors_out() -> None:
+    index = ContentIndex("fake", 8)
+    index.apply("a", row(1, "x", models=("fake", "other")))
+    index.apply("a", row(2, "y", models=("other",)))  # edited; only the other model embedded it so far
+    assert len(index) == 0 and index.missing() == ["a"]
+    index.apply("a", row(2, "y", models=("other", "fake")))  # the backfill's row, same version
+    assert len(index) == 1 and index.covers_table
+
+
+def test_rows_without_stored_texts_cannot_be_backfilled_and_are_counted_apart() -> None:
+    index = ContentIndex("fake", 8)
+    index.apply("a", row(1, "x", models=("old",), stored_texts=False))
+    assert index.missing() == [] and index.textless() == 1
+
+
+def test_the_watermark_names_the_items_held_and_the_last_change() -> None:
+    index = ContentIndex("fake", 8)
+    index.apply("a", row(1, "x"))
+    index.apply("b", row(4, "y", content_id="b"))
+    mark = index.watermark()
+    assert (mark.items, mark.table_items, mark.changes, mark.last_change) == (2, 2, 2, "b@4")
 
 
 def test_float16_rows_score_like_float32_ones() -> None:

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from schemas import ChatStarted, ContentEntry, ContentUpdated, DeadLetter, InvalidEvent, decode, encode
+from schemas.content_entry import ModelVectors
 
 
 def test_a_plain_json_chat_decodes_and_unknown_fields_are_ignored() -> None:
@@ -75,5 +76,5 @@ def test_bytes_travel_as_base64_and_come_back_intact() -> None:
     body = orjson.loads(encode(letter))
     assert body["value_b64"] == "/wA="
     assert decode(DeadLetter, encode(letter)) == letter
-    entry = ContentEntry(content_id="a", version=1, model="m", vectors=b"\x00\x01")
-    assert ContentEntry.model_validate_json(encode(entry)).vectors == b"\x00\x01"
+    entry = ContentEntry(content_id="a", version=1, vectors={"m": ModelVectors(data=b"\x00\x01")})
+    assert ContentEntry.model_validate_json(encode(entry)).vectors["m"].data == b"\x00\x01"

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from schemas.json_schema import json_schemas
 
@@ -18,8 +19,9 @@ def test_exported_schema_files_match_the_code() -> None:
         assert json.loads((EXPORTED / name).read_text()) == schema, f"{name} is stale: run `helpstream schemas`"
 
 
-def test_the_design_doc_examples_validate_against_the_exported_schemas() -> None:
+def test_the_design_doc_examples_with_their_index_watermark_validate_against_the_exported_schemas() -> None:
     schemas = json_schemas()
+    watermark = {"items": 83, "table_items": 83, "changes": 90, "last_change": "card_arrival@7"}
     examples = {
         "chat.started.schema.json": {
             "chat_id": "c-81f2",
@@ -49,6 +51,7 @@ def test_the_design_doc_examples_validate_against_the_exported_schemas() -> None
                 }
             ],
             "model": "all-MiniLM-L6-v2",
+            "index": watermark,
             "created_at": "2026-11-29T09:00:00.021Z",
             "latency_ms": 21.4,
         },
@@ -56,8 +59,12 @@ def test_the_design_doc_examples_validate_against_the_exported_schemas() -> None
             "query": "card not arrived",
             "results": [{"content_id": "a", "kind": "help_article", "title": "t", "score": 0.71}],
             "model": "all-MiniLM-L6-v2",
+            "index": watermark,
             "took_ms": 4.2,
         },
     }
     for name, example in examples.items():
         jsonschema.validate(example, schemas[name])
+    without = {k: v for k, v in examples["recommendations.schema.json"].items() if k != "index"}
+    with pytest.raises(jsonschema.ValidationError, match="'index' is a required property"):
+        jsonschema.validate(without, schemas["recommendations.schema.json"])

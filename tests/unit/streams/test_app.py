@@ -24,13 +24,16 @@ def test_two_apps_live_in_one_process_each_with_its_own_topics_agents_and_engine
     assert one.app is not two.app and one.engine is not two.engine and one.metrics is not two.metrics
     for built, run in ((one, "one"), (two, "two")):
         agents = {agent.name.rsplit(".", 1)[-1]: agent for agent in built.app.agents.values()}
-        assert sorted(agents) == ["chat_started", "content_updated"]
+        assert sorted(agents) == ["chat_started", "content_updated", "recommendation_feedback"]
         assert agents["chat_started"].channel.get_topic_name() == f"{run}.chat.started"
         assert agents["content_updated"].channel.get_topic_name() == f"{run}.content.updated"
         assert built.app.conf.broker[0].host == "127.0.0.1"
         assert built.app.conf.broker[0].port == 9092
-        assert built.engine in built.app._children  # started with the app, before its consumer
-        assert not built.engine.model_loaded
+        assert agents["recommendation_feedback"].channel.get_topic_name() == f"{run}.recommendation.feedback"
+        children = built.app._children
+        # Started with the app, before its consumer: the registry is read before the models load.
+        assert children.index(built.channel) < children.index(built.engine)
+        assert built.channel.registry.active is None and not built.engine.ready
 
 
 def test_metrics_are_declared_with_help_and_faust_reports_into_the_same_registry() -> None:

@@ -1,0 +1,52 @@
+"""Consumes `recommendation.feedback`: joins each response an agent used with every model's ranking of that chat,
+so each model's live quality (top-1 use rate, MRR) is measured on what agents actually used."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import faust
+
+from agents.dead_letters import DeadLetters
+from agents.delivery import run_batches
+from agents.ports import FeedbackTally, Rankings
+from schemas import RecommendationFeedback
+
+
+def rank_of(ranking: list[str], content_id: str) -> int | None:
+    return ranking.index(content_id) + 1 if content_id in ranking else None
+
+
+class FeedbackHandler:
+    """A `used` response counts for every model that ranked the chat; `dismissed` ones are not a ranking signal
+    (an agent dismisses what does not fit, whichever model proposed it)."""
+
+    def __init__(self, *, rankings: Rankings, tally: FeedbackTally, dead_letters: DeadLetters) -> None:
+        self._rankings = rankings
+        self._tally = tally
+        self._dead_letters = dead_letters
+
+    async def __call__(self, batch: Sequence[faust.EventT]) -> None:
+        decoded = await self._dead_letters.decode(RecommendationFeedback, batch)
+        for feedback in decoded.records:
+            if feedback.action != "used":
+                continue
+            found = await self._rankings.rankings(feedback.chat_id)
+            if found is None:
+                continue
+            active_id, rankings = found
+            active_rank = rank_of(rankings.get(active_id, []), feedback.content_id)
+            paired = len(rankings) > 1
+            for model_id, ranking in rankings.items():
+                self._tally.used(model_id, rank_of(ranking, feedback.content_id), active_rank, paired=paired)
+        await asyncio.gather(*decoded.dead_letters)
+
+
+def register_feedback_agent(
+    app: faust.App, topic: faust.TopicT, handle: FeedbackHandler, *, max_batch: int, within_s: float
+) -> None:
+    async def feedback_used(stream: faust.StreamT) -> None:
+        await run_batches(app, stream, handle, max_batch=max_batch, within_s=within_s)
+
+    app.agent(topic, name="recommendation_feedback")(feedback_used)

@@ -1,0 +1,82 @@
+"""One loaded model and what serves with it: its encoder threads, micro-batcher, embedding cache and index."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from index.batcher import BatchObserver, Lane, MicroBatcher
+from index.content_index import ContentIndex
+from index.embedder import CachedEmbedder
+from index.embedding_cache import EmbeddingCache
+from index.encoder import Encoder, Vectors
+from index.executor import encoder_executor
+from index.kv import KeyValue
+from index.search_batcher import SearchBatcher
+from index.vector_index import Hit
+from schemas import IndexWatermark
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a model answered for a batch of texts, which index state it used, and how long it took."""
+
+    hits: list[list[Hit]]
+    model_id: str
+    watermark: IndexWatermark
+    seconds: float  # from the request to the hits: waiting for the model, embedding and search
+    encode_seconds: float  # the model calls alone
+
+
+class ServingModel:
+    """Searches go through the shared index thread (`index_thread`), model calls through this model's own."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        index: ContentIndex,
+        index_thread: Executor,
+        kv: KeyValue,
+        *,
+        max_batch: int,
+        max_wait_s: float,
+        on_batch: BatchObserver | None = None,
+        defer_to: Callable[[], MicroBatcher | None] | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.index = index
+        self._threads = encoder_executor(encoder.parallel)
+        self.batcher = MicroBatcher(
+            encoder, self._threads, max_batch=max_batch, max_wait_s=max_wait_s, on_batch=on_batch, defer_to=defer_to
+        )
+        self._searches = SearchBatcher(index.search, index_thread)
+        self.embedder = CachedEmbedder(self.batcher, EmbeddingCache(kv, encoder.model_id, encoder.dimension))
+
+    @property
+    def model_id(self) -> str:
+        """The registry's id, under which the vectors are stored (an int8 build may name other kernels)."""
+        return self.index.model_id
+
+    async def embed(self, texts: list[str], lane: Lane) -> Vectors:
+        return await self.batcher.embed(texts, lane)
+
+    async def embed_content(self, texts: list[str]) -> Vectors:
+        """Content texts through the embedding cache, the misses through the model (content lane)."""
+        return await self.embedder.embed(texts)
+
+    async def answer(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer:
+        started = time.perf_counter()
+        timing: list[float] = []
+        vectors = await self.batcher.embed(texts, lane, timing)
+        # The watermark is read on the event loop before the search: rows applied meanwhile can only add to it.
+        watermark = self.index.watermark()
+        hits = await self._searches.search(vectors, k, kind)
+        return Answer(hits, self.model_id, watermark, time.perf_counter() - started, sum(timing))
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        await self._searches.close()
+        await asyncio.get_running_loop().run_in_executor(None, self._threads.shutdown)

@@ -1,0 +1,65 @@
+"""This worker's figures per model, as published on the control topic and shown by `/healthz`: coverage of the
+content table from each model's index, and what shadow scoring and feedback tallied."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.registry import ModelFigures, WorkerFigures
+from streams.engine.models import ModelSet
+from streams.engine.shadow import ShadowScorer
+
+
+def model_figures(models: ModelSet, shadow: ShadowScorer) -> dict[str, ModelFigures]:
+    out: dict[str, ModelFigures] = {}
+    for model_id in models.live_ids():
+        index = models.index(model_id)
+        watermark = None if index is None else index.watermark()
+        out[model_id] = shadow.tallies[model_id].figures(
+            loaded=models.serving(model_id) is not None,
+            error=models.errors.get(model_id),
+            items=0 if watermark is None else watermark.items,
+            table_items=0 if watermark is None else watermark.table_items,
+            changes=0 if watermark is None else watermark.changes,
+            last_change=None if watermark is None else watermark.last_change,
+        )
+    return out
+
+
+def worker_figures(worker: str, models: ModelSet, shadow: ShadowScorer, *, owns_content: bool) -> WorkerFigures:
+    return WorkerFigures(
+        worker=worker,
+        at=datetime.now(UTC),
+        registry_revision=models.registry.revision,
+        active=models.active_id,
+        owns_content=owns_content,
+        models=model_figures(models, shadow),
+    )
+
+
+def model_health(models: ModelSet) -> dict[str, dict[str, Any]]:
+    """Per model, for `/healthz`: role, whether it is loaded, items, coverage, the last change applied, lag."""
+    roles = models.registry.roles()
+    out: dict[str, dict[str, Any]] = {}
+    for model_id in models.live_ids():
+        index = models.index(model_id)
+        if index is None:
+            continue
+        mark = index.watermark()
+        out[model_id] = {
+            "role": roles.get(model_id),
+            "answering": model_id == models.active_id,
+            "loaded": models.serving(model_id) is not None,
+            "error": models.errors.get(model_id),
+            "load_s": None if model_id not in models.load_seconds else round(models.load_seconds[model_id], 2),
+            "items": mark.items,
+            "vectors": index.vectors.vector_count,
+            "table_items": mark.table_items,
+            "coverage": round(1.0 if mark.table_items == 0 else mark.items / mark.table_items, 4),
+            "lag_items": max(0, mark.table_items - mark.items),
+            "items_without_texts": index.textless(),
+            "changes_applied": mark.changes,
+            "last_change": mark.last_change,
+        }
+    return out

@@ -1,0 +1,62 @@
+"""Each model's ranking of a chat's saved responses, kept in Redis for the feedback that comes minutes later.
+
+A shadow-scored chat keeps the active model's ranking beside every candidate's; any other chat's ranking is the
+recommendation the agent saw (`RecommendationStore`). Redis only serves the figures: when it fails, feedback on
+those chats is not counted, and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import orjson
+from redis.exceptions import RedisError
+
+from index.kv import KeyValue
+from schemas import InvalidEvent, Recommendation, decode
+from streams.engine.recommendation_store import RecommendationStore
+
+logger = logging.getLogger(__name__)
+
+_PREFIX = "helpstream:ranks:"
+
+
+class RankingStore:
+    def __init__(self, kv: Callable[[], KeyValue], recommendations: RecommendationStore, ttl_s: float) -> None:
+        self._kv = kv
+        self._recommendations = recommendations
+        self._ttl_s = ttl_s
+        self.failures = 0
+
+    async def save(self, active: dict[str, str], rankings: dict[str, dict[str, list[str]]]) -> None:
+        """`rankings[chat_id][model_id]` = content ids best first; `active[chat_id]` = the model that answered."""
+        items = {
+            _PREFIX + chat_id: orjson.dumps({"active": active[chat_id], "rankings": ranked})
+            for chat_id, ranked in rankings.items()
+        }
+        try:
+            await self._kv().set_many(items, ttl_s=self._ttl_s)
+        except (RedisError, OSError) as exc:
+            self.failures += 1
+            logger.warning("could not keep %s shadow rankings in Redis (%r)", len(items), exc)
+
+    async def rankings(self, chat_id: str) -> tuple[str, dict[str, list[str]]] | None:
+        """(the active model then, each model's ranking), or None when the chat is unknown (expired, Redis down)."""
+        try:
+            (raw,) = await self._kv().get_many([_PREFIX + chat_id])
+            if raw is not None:
+                record = orjson.loads(raw)
+                return str(record["active"]), {str(k): list(v) for k, v in record["rankings"].items()}
+            found = await self._recommendations.load(chat_id)
+        except (RedisError, OSError) as exc:
+            self.failures += 1
+            logger.warning("could not read the rankings of chat %s (%r): its feedback is not counted", chat_id, exc)
+            return None
+        if found is None:
+            return None
+        try:
+            rec = decode(Recommendation, found)
+        except InvalidEvent:
+            return None
+        return rec.model, {rec.model: [item.content_id for item in rec.items]}

@@ -1,0 +1,196 @@
+"""What each worker measures per model (tallied as chats are answered and scored), and the group's view of it
+(every worker's latest figures merged: counts and histograms added, coverage the worst worker's)."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from schemas.registry import LATENCY_EDGES_MS, Histogram, ModelFigures, WorkerFigures
+
+FRESH_S = 30.0  # a worker whose figures are older than this has stopped (or left): left out of the group's view
+
+
+def _bucket(ms: float) -> int:
+    return bisect.bisect_left(LATENCY_EDGES_MS, ms)
+
+
+def quantile(counts: list[int], q: float) -> float | None:
+    """The `q` quantile of a histogram over `LATENCY_EDGES_MS`, interpolated within its bucket; None if empty."""
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, count in enumerate(counts):
+        if count and seen + count >= rank:
+            low = 0.0 if i == 0 else LATENCY_EDGES_MS[i - 1]
+            high = LATENCY_EDGES_MS[i] if i < len(LATENCY_EDGES_MS) else LATENCY_EDGES_MS[-1] * 2
+            return low + (high - low) * (rank - seen) / count
+        seen += count
+    return LATENCY_EDGES_MS[-1] * 2
+
+
+@dataclass
+class ModelTally:
+    """One model's live counters on this worker (see `ModelFigures` for what each means)."""
+
+    scored: int = 0
+    shed: int = 0
+    top1_equal: int = 0
+    top3_overlap: float = 0.0
+    encode_ms: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_EDGES_MS) + 1))
+    chat_ms: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_EDGES_MS) + 1))
+    feedback: int = 0
+    feedback_top1: int = 0
+    feedback_rr: float = 0.0
+    paired: int = 0
+    paired_rr: float = 0.0
+    paired_active_rr: float = 0.0
+
+    def answered(self, encode_ms: float, chat_ms: Iterable[float]) -> None:
+        """A batch this model answered: its model time once, each chat's (estimated) latency."""
+        self.encode_ms[_bucket(encode_ms)] += 1
+        for ms in chat_ms:
+            self.chat_ms[_bucket(ms)] += 1
+            self.scored += 1
+
+    def agreed(self, ranking: list[str], active: list[str]) -> None:
+        self.top1_equal += bool(ranking and active and ranking[0] == active[0])
+        self.top3_overlap += len(set(ranking[:3]) & set(active[:3])) / 3
+
+    def used(self, rank: int | None, active_rank: int | None = None, *, paired: bool = False) -> None:
+        """An agent used a response this model ranked `rank` (None: not in its list)."""
+        rr = 0.0 if rank is None else 1.0 / rank
+        self.feedback += 1
+        self.feedback_top1 += rank == 1
+        self.feedback_rr += rr
+        if paired:
+            self.paired += 1
+            self.paired_rr += rr
+            self.paired_active_rr += 0.0 if active_rank is None else 1.0 / active_rank
+
+    def figures(self, **coverage: object) -> ModelFigures:
+        return ModelFigures.model_validate(
+            {
+                **coverage,
+                "scored": self.scored,
+                "shed": self.shed,
+                "top1_equal": self.top1_equal,
+                "top3_overlap": self.top3_overlap,
+                "encode_ms": Histogram(counts=list(self.encode_ms)),
+                "chat_ms": Histogram(counts=list(self.chat_ms)),
+                "feedback": self.feedback,
+                "feedback_top1": self.feedback_top1,
+                "feedback_rr": self.feedback_rr,
+                "paired": self.paired,
+                "paired_rr": self.paired_rr,
+                "paired_active_rr": self.paired_active_rr,
+            }
+        )
+
+
+@dataclass
+class GroupModel:
+    """One model across the group's workers that reported recently."""
+
+    model_id: str
+    workers: int = 0
+    loaded: int = 0
+    errors: list[str] = field(default_factory=list)
+    covered_everywhere: bool = True
+    items: int | None = None  # the least any worker's index holds
+    table_items: int = 0
+    tally: ModelTally = field(default_factory=ModelTally)
+
+    @property
+    def coverage(self) -> float:
+        return 1.0 if self.table_items == 0 else min(1.0, (self.items or 0) / self.table_items)
+
+    def p(self, q: float, which: str = "chat") -> float | None:
+        return quantile(self.tally.chat_ms if which == "chat" else self.tally.encode_ms, q)
+
+    @property
+    def top1_agreement(self) -> float | None:
+        return self.tally.top1_equal / self.tally.scored if self.tally.scored else None
+
+    @property
+    def top3_overlap(self) -> float | None:
+        return self.tally.top3_overlap / self.tally.scored if self.tally.scored else None
+
+    @property
+    def mrr(self) -> float | None:
+        return self.tally.feedback_rr / self.tally.feedback if self.tally.feedback else None
+
+    @property
+    def top1_use(self) -> float | None:
+        return self.tally.feedback_top1 / self.tally.feedback if self.tally.feedback else None
+
+    @property
+    def paired_mrr(self) -> tuple[float, float] | None:
+        """(this model's, the active model's) MRR on the same shadow-scored chats."""
+        t = self.tally
+        return (t.paired_rr / t.paired, t.paired_active_rr / t.paired) if t.paired else None
+
+    def summary(self) -> dict[str, object]:
+        def r(value: float | None, digits: int = 3) -> float | None:
+            return None if value is None else round(value, digits)
+
+        paired = self.paired_mrr
+        return {
+            "model_id": self.model_id,
+            "workers": self.workers,
+            "loaded": self.loaded,
+            "errors": self.errors,
+            "items": self.items,
+            "table_items": self.table_items,
+            "coverage": r(self.coverage),
+            "covered_everywhere": self.covered_everywhere,
+            "scored": self.tally.scored,
+            "shed": self.tally.shed,
+            "top1_agreement": r(self.top1_agreement),
+            "top3_overlap": r(self.top3_overlap),
+            "encode_p50_ms": r(self.p(0.5, "encode"), 1),
+            "encode_p99_ms": r(self.p(0.99, "encode"), 1),
+            "chat_p50_ms": r(self.p(0.5), 1),
+            "chat_p99_ms": r(self.p(0.99), 1),
+            "feedback": self.tally.feedback,
+            "top1_use": r(self.top1_use),
+            "mrr": r(self.mrr),
+            "paired_feedback": self.tally.paired,
+            "paired_mrr": None if paired is None else r(paired[0]),
+            "paired_active_mrr": None if paired is None else r(paired[1]),
+        }
+
+
+def merge(reports: Iterable[WorkerFigures], now: datetime, fresh_s: float = FRESH_S) -> dict[str, GroupModel]:
+    """The group's figures per model from each worker's latest report (stale ones left out)."""
+    group: dict[str, GroupModel] = {}
+    for report in reports:
+        if now - report.at > timedelta(seconds=fresh_s):
+            continue
+        for model_id, f in report.models.items():
+            g = group.setdefault(model_id, GroupModel(model_id))
+            g.workers += 1
+            g.loaded += f.loaded
+            if f.error:
+                g.errors.append(f"{report.worker}: {f.error}")
+            g.items = f.items if g.items is None else min(g.items, f.items)
+            g.table_items = max(g.table_items, f.table_items)
+            g.covered_everywhere &= f.loaded and f.items >= f.table_items
+            t = g.tally
+            t.scored += f.scored
+            t.shed += f.shed
+            t.top1_equal += f.top1_equal
+            t.top3_overlap += f.top3_overlap
+            t.encode_ms = [a + b for a, b in zip(t.encode_ms, f.encode_ms.counts, strict=True)]
+            t.chat_ms = [a + b for a, b in zip(t.chat_ms, f.chat_ms.counts, strict=True)]
+            t.feedback += f.feedback
+            t.feedback_top1 += f.feedback_top1
+            t.feedback_rr += f.feedback_rr
+            t.paired += f.paired
+            t.paired_rr += f.paired_rr
+            t.paired_active_rr += f.paired_active_rr
+    return group

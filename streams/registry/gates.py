@@ -1,0 +1,60 @@
+"""Whether a candidate may be promoted: it covers every item on every worker, its live chat p99 fits the budget,
+and agents used its rankings at least as well as the active model's on the same chats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from streams.registry.figures import GroupModel
+
+MIN_SCORED = 20  # shadow-scored chats before its p99 means anything
+MIN_PAIRED = 10  # used responses on shadow-scored chats before its quality is judged
+MRR_TOLERANCE = 0.01  # a candidate may trail the active model's MRR by this much (one rank in a hundred chats)
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    passed: bool
+    detail: str
+
+
+def promote_gates(candidate: GroupModel | None, workers: int, budget_p99_ms: float) -> list[Gate]:
+    """Every gate, passed or not, so `promote` shows them all; `workers` is how many reported recently."""
+    if candidate is None or workers == 0:
+        return [Gate("coverage", False, "no worker has reported on this model yet: is any running?")]
+    covered = candidate.covered_everywhere and candidate.workers == workers
+    gates = [
+        Gate(
+            "coverage",
+            covered,
+            f"{candidate.items}/{candidate.table_items} items on the least covered of {candidate.loaded} of "
+            f"{workers} workers that loaded it"
+            + (f"; errors: {'; '.join(candidate.errors)}" if candidate.errors else ""),
+        )
+    ]
+    p99 = candidate.p(0.99)
+    scored = candidate.tally.scored
+    gates.append(
+        Gate(
+            "latency",
+            p99 is not None and scored >= MIN_SCORED and p99 <= budget_p99_ms,
+            f"chat p99 {p99:.0f} ms over {scored} shadow-scored chats, budget {budget_p99_ms:.0f} ms"
+            if p99 is not None
+            else "no shadow-scored chats yet",
+        )
+    )
+    paired = candidate.paired_mrr
+    n = candidate.tally.paired
+    gates.append(
+        Gate(
+            "quality",
+            paired is not None and n >= MIN_PAIRED and paired[0] >= paired[1] - MRR_TOLERANCE,
+            f"MRR {paired[0]:.3f} against the active model's {paired[1]:.3f} on {n} used responses"
+            if paired is not None
+            else "no agent feedback on shadow-scored chats yet",
+        )
+    )
+    if paired is not None and n < MIN_PAIRED:
+        gates[-1] = Gate("quality", False, gates[-1].detail + f" (needs {MIN_PAIRED})")
+    return gates
