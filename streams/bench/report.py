@@ -87,6 +87,19 @@ def table(results: dict[str, Any]) -> str:
             f"clients: p50 {search['p50_ms']:.1f} / p99 {search['p99_ms']:.1f} ms; errors {search['errors']}",
         )
     )
+    shadow = results.get("shadow")
+    if shadow:
+        rows.append(
+            (
+                "shadow cost",
+                results["default_backend"],
+                f"{shadow['candidate']} at share {shadow['share']}: p99 at {shadow['rate']:.0f} chats/s "
+                f"{shadow['without']['p99_ms']:.0f} → {shadow['with']['p99_ms']:.0f} ms ({shadow['p99_ratio']:.2f}x), "
+                f"capacity {shadow['without']['chats_per_s']:.0f} → {shadow['with']['chats_per_s']:.0f} chats/s "
+                f"({shadow['capacity_ratio']:.2f}x); {shadow['shadow_scored']:.0f} scored, "
+                f"{shadow['shadow_shed']:.0f} shed",
+            )
+        )
     for size, rec in results["recovery"].items():
         rows.append(
             (

@@ -153,7 +153,7 @@ class Bench:
         self.content = read_content(demo_content())
         self.default: Backend = settings.encoder
         self.backends: list[Backend] = [self.default, *(b for b in BACKENDS if b != self.default)]
-        self.progress = Progress(total=4 + 2 * len(self.backends) + 2 + len(sizes.recovery))
+        self.progress = Progress(total=4 + 2 * len(self.backends) + 3 + len(sizes.recovery))
         self.results: dict[str, Any] = {
             "quick": sizes == QUICK,
             "machine": this_cpu().as_dict(),
@@ -247,6 +247,7 @@ class Bench:
                 self.progress.note(f"{name} = {rate:.0f} chats/s: p99 {run['latency'][name]['p99_ms']:.0f} ms")
             if backend == self.default:
                 self.freshness_and_search(settings, worker, burst["chats_per_s"])
+                self.shadow_cost(settings, worker, burst["chats_per_s"])
             run["encoder_calls"] = worker.metric("helpstream_encoder_calls_total")
             run["worker_peak_rss_mb"] = peak_rss_mb(worker.process.pid if worker.process else None)
             self.results["backends"][backend] = run
@@ -265,6 +266,45 @@ class Bench:
         self.results["search"] = stages.search_load(worker, queries, self.sizes.clients, self.sizes.search_s)
         self.progress.note(
             f"{self.results['search']['requests_per_s']:.0f} req/s, p99 {self.results['search']['p99_ms']:.1f} ms"
+        )
+
+    def shadow_cost(self, settings: Settings, worker: WorkerProcess, capacity: float) -> None:
+        """The active path with and without a candidate shadow-scored at the default share, back to back: p99 at
+        50% of the capacity measured without one, then a burst. The candidate is the same model on the other ONNX
+        backend (a backend change is a model change), so every install has one."""
+        other: Backend = "onnx-int8" if settings.encoder != "onnx-int8" else "onnx"
+        rate = 0.5 * capacity
+        chats = stages.chats_for(self.chats, int(rate * self.sizes.load_s))
+        self.progress.stage(
+            f"shadow cost: p99 at {rate:.0f} chats/s and a burst, without and with a {other} candidate "
+            f"at HELPSTREAM_SHADOW_SHARE={settings.shadow_share}"
+        )
+        without = stages.offered_load(settings, chats, rate)
+        candidate = stages.add_candidate(settings, worker, other, len(self.content))
+        with_shadow = stages.offered_load(settings, chats, rate)
+        burst = stages.capacity(settings, stages.chats_for(self.chats, self.sizes.burst))
+        scored = worker.metric("helpstream_model_scored_total", model=candidate)
+        shed = worker.metric("helpstream_model_shadow_shed_total", model=candidate)
+        stages.retire(settings, candidate)
+        self.results["shadow"] = {
+            "candidate": candidate,
+            "share": settings.shadow_share,
+            "rate": round(rate, 1),
+            "without": {"p50_ms": without["p50_ms"], "p99_ms": without["p99_ms"], "chats_per_s": capacity},
+            "with": {
+                "p50_ms": with_shadow["p50_ms"],
+                "p99_ms": with_shadow["p99_ms"],
+                "chats_per_s": burst["chats_per_s"],
+            },
+            "p99_ratio": round(with_shadow["p99_ms"] / without["p99_ms"], 2),
+            "capacity_ratio": round(burst["chats_per_s"] / capacity, 2),
+            "shadow_scored": scored,
+            "shadow_shed": shed,
+        }
+        self.progress.note(
+            f"p99 {without['p99_ms']:.0f} → {with_shadow['p99_ms']:.0f} ms "
+            f"({self.results['shadow']['p99_ratio']:.2f}x); "
+            f"capacity {capacity:.0f} → {burst['chats_per_s']:.0f} chats/s"
         )
 
     def recovery(self, bootstrap: str, redis_url: str, vectors: int) -> None:

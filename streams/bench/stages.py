@@ -186,6 +186,34 @@ def write_synthetic_table(settings: Settings, model: str, dimension: int, vector
     asyncio.run(run())
 
 
+def add_candidate(settings: Settings, worker: WorkerProcess, backend: str, items: int) -> str:
+    """`helpstream model add` of the worker's own model on `backend`; returns its id once it covers `items`."""
+    from streams.engine.models import model_ref
+    from streams.registry import state
+    from streams.registry.channel import read_control, write_registry
+
+    kafka = KafkaConnection.of(settings)
+    ref = model_ref(settings.model, backend)
+    registry = asyncio.run(read_control(kafka, settings.topic_models)).registry
+    asyncio.run(write_registry(kafka, settings.topic_models, state.add(registry, ref)))
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        models = worker.health()[1]["models"]
+        if models.get(ref.model_id, {}).get("items", 0) >= items:
+            return ref.model_id
+        time.sleep(0.5)
+    raise TimeoutError(f"the candidate {ref.model_id} did not cover {items} items in 600 s")
+
+
+def retire(settings: Settings, model_id: str) -> None:
+    from streams.registry import state
+    from streams.registry.channel import read_control, write_registry
+
+    kafka = KafkaConnection.of(settings)
+    registry = asyncio.run(read_control(kafka, settings.topic_models)).registry
+    asyncio.run(write_registry(kafka, settings.topic_models, state.retire(registry, model_id)))
+
+
 def shuffled(chats: list[LabelledChat], seed: int = 3) -> list[LabelledChat]:
     out = list(chats)
     random.Random(seed).shuffle(out)

@@ -4,6 +4,7 @@ rolling restart with another `HELPSTREAM_MODEL`, that once emptied the index whi
 
 from __future__ import annotations
 
+import asyncio
 import importlib.resources
 import json
 import subprocess
@@ -18,12 +19,16 @@ import jsonschema
 import orjson
 
 from schemas import Recommendation, RecommendationFeedback, encode
+from streams.bench.stages import write_synthetic_table
+from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import read_chats, read_content
 from streams.demo.datasets import demo_chats, demo_content
 from streams.engine.shadow import sampled
 from streams.local.ports import free_port
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings, child_env
+from streams.topology.admin import ensure_topics
+from streams.topology.topics import topic_specs
 from tests.fixtures import READY_S, TunedModel, Workers
 from tests.integration.clients import demo_items, index_holds, now, produce, publish_demo_content
 from tests.reliability.harness import Outcomes, Traffic
@@ -232,3 +237,19 @@ def watch_health(worker: WorkerProcess, healthy_but_empty: list[Any]) -> None:
             return
         time.sleep(0.1)
     raise TimeoutError(f"{worker.log_path} not ready")
+
+
+def test_a_worker_whose_model_lacks_the_tables_items_says_so_and_is_not_ready(
+    make_settings: Callable[..., Settings], workers: Workers
+) -> None:
+    # Rows a worker of another model wrote before texts were kept (an upgrade): nothing here can embed them.
+    settings = make_settings()
+    asyncio.run(ensure_topics(KafkaConnection.of(settings), topic_specs(settings)))
+    write_synthetic_table(settings, "another-model/onnx-fp32", 384, vectors=200, per_item=10)
+    worker = workers.start(settings, "other-model-rows")
+    reason = "the active model's index holds 0 of the table's 20 items"
+    wait_until(lambda: reason in str((worker.health()[1] or {}).get("reasons")), READY_S, 0.5)
+    status, body = worker.health()
+    assert status == 503 and body["status"] == "starting"
+    (model,) = body["models"].values()
+    assert (model["items"], model["table_items"], model["lag_items"], model["items_without_texts"]) == (0, 20, 20, 20)

@@ -68,3 +68,9 @@ def test_the_worker_image_installs_the_built_wheel_not_the_source_tree(services:
     assert "COPY --from=wheel /wheels /wheels" in stages[1]
     assert "pip install --no-cache-dir /wheels/helpstream-*.whl" in stages[1]
     assert all(w["restart"] == "unless-stopped" for w in workers(services).values())
+
+
+def test_every_worker_sees_model_directories_at_the_same_path(services: dict[str, Any]) -> None:
+    workers = [service for name, service in services.items() if name.startswith("worker")]
+    assert len(workers) == 2
+    assert all(worker["volumes"] == ["./models:/models:ro"] for worker in workers)

@@ -168,3 +168,37 @@ async def test_a_text_the_model_fails_on_fails_only_its_own_caller_when_merged_w
     assert isinstance(results[1], RuntimeError)
     np.testing.assert_allclose(results[2], np.stack([vector("good b"), vector("good c")]))  # type: ignore[arg-type]
     await batcher.close()
+
+
+async def test_a_batcher_that_defers_waits_while_the_active_models_batcher_has_work() -> None:
+    active_encoder, shadow_encoder = FakeEncoder(), FakeEncoder()
+    with ThreadPoolExecutor(2) as one, ThreadPoolExecutor(2) as two:
+        active = MicroBatcher(active_encoder, one)
+        shadow = MicroBatcher(shadow_encoder, two, defer_to=lambda: active)
+        active_encoder.hold()
+        chat = asyncio.ensure_future(active.embed(["a chat"]))
+        await until(lambda: active_encoder.calls == 1)
+        scored = asyncio.ensure_future(shadow.embed(["the same chat, shadow-scored"]))
+        await asyncio.sleep(0.1)
+        assert shadow_encoder.calls == 0 and not active.idle  # the candidate takes no core from the chat
+        active_encoder.release()
+        await chat
+        await asyncio.wait_for(scored, 10)
+        assert shadow_encoder.calls == 1 and active.idle
+        await active.close()
+        await shadow.close()
+
+
+async def test_the_model_time_of_a_request_leaves_out_its_wait_in_the_queue(executor: ThreadPoolExecutor) -> None:
+    encoder = FakeEncoder(delay_s=0.05)
+    batcher = MicroBatcher(encoder, executor)
+    encoder.hold()
+    first = asyncio.ensure_future(batcher.embed(["first"]))
+    await until(lambda: encoder.calls == 1)
+    timing: list[float] = []
+    second = asyncio.ensure_future(batcher.embed(["second"], timing=timing))
+    await asyncio.sleep(0.3)  # queued behind the held call
+    encoder.release()
+    await asyncio.gather(first, second)
+    assert len(timing) == 1 and 0.04 <= timing[0] < 0.25
+    await batcher.close()

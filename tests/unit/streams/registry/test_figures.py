@@ -1,0 +1,66 @@
+"""Figures per model: histograms merged across workers, quantiles, stale workers left out, and the promote gates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas.registry import WorkerFigures
+from streams.registry.figures import ModelTally, merge, quantile
+from streams.registry.gates import MIN_PAIRED, promote_gates
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def report(worker: str, tally: ModelTally, *, items: int = 83, age_s: float = 1, loaded: bool = True) -> WorkerFigures:
+    figures = tally.figures(loaded=loaded, items=items, table_items=83)
+    return WorkerFigures(
+        worker=worker, at=NOW - timedelta(seconds=age_s), registry_revision=2, active="a", models={"c": figures}
+    )
+
+
+def test_a_quantile_of_a_histogram_lands_in_the_right_bucket() -> None:
+    tally = ModelTally()
+    tally.answered(4.0, [4.0] * 98 + [180.0, 180.0])
+    assert 3 <= (quantile(tally.chat_ms, 0.5) or 0) <= 5
+    assert 150 <= (quantile(tally.chat_ms, 0.99) or 0) <= 200
+    assert quantile(ModelTally().chat_ms, 0.99) is None
+
+
+def test_workers_figures_add_up_and_coverage_is_the_least_covered_workers() -> None:
+    one, two = ModelTally(), ModelTally()
+    one.answered(5, [20] * 10)
+    two.answered(5, [20] * 30)
+    one.agreed(["x", "y", "z"], ["x", "y", "w"])
+    two.used(1, 2, paired=True)
+    group = merge([report("w1", one), report("w2", two, items=80)], NOW)["c"]
+    assert (group.workers, group.tally.scored, group.items, group.covered_everywhere) == (2, 40, 80, False)
+    assert group.tally.top1_equal == 1 and group.tally.top3_overlap == pytest.approx(2 / 3)
+    assert group.paired_mrr == (1.0, 0.5)
+
+
+def test_a_worker_that_stopped_reporting_is_left_out() -> None:
+    assert merge([report("gone", ModelTally(), age_s=120)], NOW) == {}
+
+
+def test_promote_is_refused_until_coverage_latency_and_quality_all_pass() -> None:
+    tally = ModelTally()
+    tally.answered(5, [30] * 50)
+    partial = merge([report("w1", tally, items=40)], NOW)["c"]
+    assert [g.passed for g in promote_gates(partial, 1, 1000)] == [False, True, False]
+    for _ in range(MIN_PAIRED):
+        tally.used(1, 2, paired=True)
+    ready = merge([report("w1", tally)], NOW)["c"]
+    assert [g.passed for g in promote_gates(ready, 1, 1000)] == [True, True, True]
+    assert [g.passed for g in promote_gates(ready, 1, 20)] == [True, False, True]  # p99 over the budget
+    assert not promote_gates(ready, 2, 1000)[0].passed  # a second worker reports but has not loaded it
+
+
+def test_a_candidate_the_agents_used_less_than_the_active_model_fails_the_quality_gate() -> None:
+    tally = ModelTally()
+    tally.answered(5, [30] * 50)
+    for _ in range(MIN_PAIRED):
+        tally.used(3, 1, paired=True)  # agents used what it ranked third and the active model first
+    gates = promote_gates(merge([report("w1", tally)], NOW)["c"], 1, 1000)
+    assert not gates[2].passed and "MRR 0.333 against the active model's 1.000" in gates[2].detail
