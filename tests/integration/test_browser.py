@@ -167,7 +167,7 @@ def test_the_models_page_shows_the_active_model_and_a_candidate_side_by_side_wit
         active = page.locator("article.model.active")
         assert "all-MiniLM-L6-v2" in active.locator(".model-id").inner_text()
         assert "paraphrase-MiniLM-L3-v2" in candidate.locator(".model-id").inner_text()
-        assert "100.0% (83 of 83 items, 1 of 1 workers)" in candidate.inner_text()
+        assert "100% (83 of 83 items, 1 of 1 workers)" in candidate.inner_text()
         assert "budget 1000 ms" in candidate.inner_text()
         gates = [item.inner_text() for item in candidate.locator("ul.gates li").all()]
         assert [g.split(":")[0][2:] for g in gates] == ["coverage", "latency", "quality"]
