@@ -22,6 +22,8 @@ from schemas.content_entry import PREVIEW_CHARS, ModelVectors
 
 logger = logging.getLogger(__name__)
 
+OTHERS_WAIT_S = 2.0  # how long an edit waits for the registry's other models before it is written without them
+
 
 class ContentHandler:
     """One batch of `content.updated` events in, one table row per item that changed out.
@@ -81,13 +83,16 @@ class ContentHandler:
         bounds = np.cumsum([0, *(len(u.texts()) for u in updates)])
         out: list[dict[str, Vectors]] = [{} for _ in updates]
         for i, model_id in enumerate(self._embedder.content_models()):
-            try:
+            if i == 0:
+                # The active model's failure is the batch's: it is isolated, the event may be bad.
                 vectors = await self._embedder.embed_content(texts, model_id)
-            except Exception as exc:
-                if i == 0:
-                    raise  # the active model's failure: the batch is isolated, the event may be bad
-                logger.warning("model %s could not embed %s items (%r): the backfill will", model_id, len(updates), exc)
-                continue
+            else:
+                try:
+                    # Other models wait while the active one is busy: under load the edit must not wait for them.
+                    vectors = await asyncio.wait_for(self._embedder.embed_content(texts, model_id), OTHERS_WAIT_S)
+                except Exception as exc:
+                    logger.warning("%s did not embed %s items (%r): the backfill will", model_id, len(updates), exc)
+                    continue
             for row, (start, end) in zip(out, itertools.pairwise(bounds), strict=True):
                 row[model_id] = vectors[start:end]
         return out

@@ -49,11 +49,15 @@ class Lane(IntEnum):
     CONTENT = 2
 
 
-@dataclass
+class BatcherClosed(RuntimeError):
+    """The batcher stopped (its model was released) before this request was encoded."""
+
+
+@dataclass(eq=False)
 class _Request:
     texts: list[str]
     future: asyncio.Future[Vectors] = field(repr=False)
-    encode_s: float = 0.0  # the model call that served it, without the wait before it
+    served_by: tuple[float, float] | None = None  # (start, seconds) of the model call that served it
 
 
 class MicroBatcher:
@@ -78,6 +82,7 @@ class MicroBatcher:
         self._queued = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._encoding: set[asyncio.Task[None]] = set()
+        self._in_flight: set[_Request] = set()
         self._idle_threads = encoder.parallel
         self._thread_freed = asyncio.Event()
         self._last_requests = 0
@@ -117,22 +122,32 @@ class MicroBatcher:
             requests.append(request)
         parts = await asyncio.gather(*(request.future for request in requests))
         if timing is not None:
-            timing.append(sum(request.encode_s for request in requests))
+            # Chunks served by the same call count once.
+            timing.append(sum(took for _, took in {r.served_by for r in requests if r.served_by is not None}))
         return parts[0] if len(parts) == 1 else np.vstack(parts)
 
     async def close(self) -> None:
+        """Stop, and fail every request still queued or being encoded, so no caller waits forever (a model
+        retired while a shadow score, a backfill or a content edit waits for it)."""
+        pending = [*self._in_flight, *(request for queue in self._lanes.values() for request in queue)]
         tasks = [*self._encoding, *([self._runner] if self._runner is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for request in pending:
+            if not request.future.done():
+                request.future.set_exception(BatcherClosed("the model was released"))
+        for queue in self._lanes.values():
+            queue.clear()
+        self._in_flight.clear()
 
     async def _run(self) -> None:
         while True:
             while self._idle_threads == 0:
                 self._thread_freed.clear()
                 await self._thread_freed.wait()
-            await self._yield()
             batch = await self._collect()
+            self._in_flight.update(batch)
             # Identical texts are encoded once, and sorting by length keeps padding (wasted work) low.
             unique = sorted({text for request in batch for text in request.texts}, key=len)
             parts = split_by_length(unique, min(self._idle_threads, len(unique) // MIN_SPLIT_TEXTS))
@@ -164,6 +179,7 @@ class MicroBatcher:
     async def _collect(self) -> list[_Request]:
         batch: list[_Request] = []
         await self._queued.wait()
+        await self._yield()  # once there is work: a request that comes later must wait as well
         size = self._take(batch, 0)
         if self._last_requests > 1 and size < self._max_batch:
             deadline = time.monotonic() + self._max_wait_s
@@ -178,6 +194,12 @@ class MicroBatcher:
         return batch
 
     async def _encode(self, batch: list[_Request], unique: list[str], parts: list[list[str]]) -> None:
+        try:
+            await self._encode_batch(batch, unique, parts)
+        finally:
+            self._in_flight.difference_update(batch)
+
+    async def _encode_batch(self, batch: list[_Request], unique: list[str], parts: list[list[str]]) -> None:
         started = time.perf_counter()
         try:
             vectors = np.vstack(await asyncio.gather(*(self._encode_part(part) for part in parts)))
@@ -192,9 +214,9 @@ class MicroBatcher:
                 batch[0].future.set_exception(exc)
             return
         row = {text: i for i, text in enumerate(unique)}
-        took = time.perf_counter() - started
+        served_by = (started, time.perf_counter() - started)
         for request in batch:
-            request.encode_s = took
+            request.served_by = served_by
             if not request.future.done():
                 request.future.set_result(vectors[[row[text] for text in request.texts]])
 
@@ -206,7 +228,7 @@ class MicroBatcher:
             started = time.perf_counter()
             try:
                 vectors = await loop.run_in_executor(self._executor, self.encoder.encode, request.texts)
-                request.encode_s = time.perf_counter() - started
+                request.served_by = (started, time.perf_counter() - started)
             except Exception as exc:
                 request.future.set_exception(exc)
             else:

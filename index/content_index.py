@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from index.vector_index import Hit, VectorIndex
@@ -14,6 +16,9 @@ class ContentIndex:
     A row older than the version already applied is ignored, so replays and duplicates are harmless. The index
     holds an item exactly when its current row carries this model's vectors: a row that does not (yet) is
     counted as uncovered (`missing`), never served with vectors of an older version.
+
+    Not thread-safe: `apply` and `missing` run on the index thread; `watermark` and `textless` are replaced
+    whole at the end of each row, so a reader on another thread sees one state or the next.
     """
 
     def __init__(self, model_id: str, dimension: int) -> None:
@@ -21,32 +26,19 @@ class ContentIndex:
         self.vectors = VectorIndex(dimension)
         self._versions: dict[str, int] = {}
         self._live: set[str] = set()
-        self._textless: set[str] = set()
+        self._missing: set[str] = set()  # live, with stored texts, not in the index: what a backfill can fill
+        self._textless: set[str] = set()  # live, no stored texts, not in the index: only the CMS can fill
         self._held: dict[str, tuple[int, int]] = {}  # content id → (version, hash of its vectors) in the index
         self.applied = 0
-        self.last_change: str | None = None
-        # Replaced whole at the end of each row, so a reader on another thread sees one state or the next.
+        self.textless = 0
         self._mark = IndexWatermark(items=0, table_items=0, changes=0, last_change=None)
 
     def __len__(self) -> int:
         return len(self.vectors)
 
-    @property
-    def table_items(self) -> int:
-        """Live items of the content table, as far as this index has followed it."""
-        return len(self._live)
-
-    @property
-    def covers_table(self) -> bool:
-        return len(self.vectors) >= len(self._live)
-
-    def missing(self) -> list[str]:
-        """Live items this model has no vectors of, that the table holds the texts of (backfillable)."""
-        return sorted(cid for cid in self._live - self._textless if cid not in self.vectors)
-
-    def textless(self) -> int:
-        """Live items without stored texts (written before texts were kept): only the CMS can fill those."""
-        return sum(cid not in self.vectors for cid in self._textless)
+    def missing(self, limit: int) -> list[str]:
+        """Up to `limit` live items this model has no vectors of and the table holds the texts of."""
+        return list(itertools.islice(self._missing, limit))
 
     def watermark(self) -> IndexWatermark:
         return self._mark
@@ -56,32 +48,49 @@ class ContentIndex:
         if entry is not None and entry.version < self._versions.get(content_id, -1):
             return
         if entry is None or entry.deleted:
-            self.vectors.delete(content_id)
-            self._held.pop(content_id, None)
+            self._drop(content_id)
             self._live.discard(content_id)
-            self._textless.discard(content_id)
             if entry is None:
                 self._versions.pop(content_id, None)
         else:
             self._live.add(content_id)
-            (self._textless.discard if entry.texts else self._textless.add)(content_id)
-            stored = entry.vectors.get(self.model_id)
-            held = None if stored is None else (entry.version, hash(stored.data))
-            rows = None if stored is None else entry.rows_of(self.model_id)
-            if rows is None or rows.shape[1] != self.vectors.dimension:
-                self.vectors.delete(content_id)
-                self._held.pop(content_id, None)
-            elif held is not None and held != self._held.get(content_id):
-                # Not when only another model's vectors changed (a backfill's row): this model's stay as they are.
-                self.vectors.upsert(content_id, entry.kind or "help_article", entry.title or content_id, rows)
-                self._held[content_id] = held
+            self._index(content_id, entry)
         if entry is not None:
             self._versions[content_id] = entry.version
         self.applied += 1
-        self.last_change = content_id if entry is None else f"{content_id}@{entry.version}"
+        self.textless = len(self._textless)
         self._mark = IndexWatermark(
-            items=len(self.vectors), table_items=len(self._live), changes=self.applied, last_change=self.last_change
+            items=len(self.vectors),
+            table_items=len(self._live),
+            changes=self.applied,
+            last_change=content_id if entry is None else f"{content_id}@{entry.version}",
         )
+
+    def _index(self, content_id: str, entry: ContentEntry) -> None:
+        stored = entry.vectors.get(self.model_id)
+        rows = None
+        if stored is not None:
+            try:
+                rows = entry.rows_of(self.model_id)
+            except ValueError:
+                rows = None  # unreadable: as if absent, so a backfill writes them again
+        if rows is None or rows.shape[1] != self.vectors.dimension:
+            self._drop(content_id)
+            (self._missing if entry.texts else self._textless).add(content_id)
+            return
+        self._missing.discard(content_id)
+        self._textless.discard(content_id)
+        held = (entry.version, hash(stored.data)) if stored is not None else None
+        if held is not None and held != self._held.get(content_id):
+            # Not when only another model's vectors changed (a backfill's row): this model's stay as they are.
+            self.vectors.upsert(content_id, entry.kind or "help_article", entry.title or content_id, rows)
+            self._held[content_id] = held
+
+    def _drop(self, content_id: str) -> None:
+        self.vectors.delete(content_id)
+        self._held.pop(content_id, None)
+        self._missing.discard(content_id)
+        self._textless.discard(content_id)
 
     def search(self, queries: np.ndarray, k: int, kind: str) -> list[list[Hit]]:
         return self.vectors.search(queries, k, kind)

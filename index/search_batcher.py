@@ -39,6 +39,7 @@ class SearchBatcher:
         self._pending: list[_Search] = []
         self._queued = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self._taken: list[_Search] = []
 
     async def search(self, queries: Vectors, k: int, kind: str) -> list[list[Hit]]:
         """For each query row, up to `k` distinct items of `kind`, best first."""
@@ -53,9 +54,15 @@ class SearchBatcher:
         return await request.future
 
     async def close(self) -> None:
+        """Stop, and fail the searches still waiting, so no caller waits forever."""
+        waiting = [*self._taken, *self._pending]
         if self._runner is not None:
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
+        for request in waiting:
+            if not request.future.done():
+                request.future.set_exception(RuntimeError("the index was released"))
+        self._pending, self._taken = [], []
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -63,6 +70,7 @@ class SearchBatcher:
             await self._queued.wait()
             self._queued.clear()
             taken, self._pending = self._pending, []
+            self._taken = taken
             try:
                 results = await loop.run_in_executor(self._executor, self._search_all, taken)
             except Exception as exc:

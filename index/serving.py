@@ -71,7 +71,7 @@ class ServingModel:
         started = time.perf_counter()
         timing: list[float] = []
         vectors = await self.batcher.embed(texts, lane, timing)
-        # The watermark is read on the event loop before the search: rows applied meanwhile can only add to it.
+        # Read just before the search is queued on the index thread: a row applied in between is not in it.
         watermark = self.index.watermark()
         hits = await self._searches.search(vectors, k, kind)
         return Answer(hits, self.model_id, watermark, time.perf_counter() - started, sum(timing))

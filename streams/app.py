@@ -21,6 +21,7 @@ from streams.engine.rankings import RankingStore
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
 from streams.engine.shadow import ShadowScorer
+from streams.engine.tallies import Tallies
 from streams.registry.channel import ControlChannel
 from streams.settings import Settings
 from streams.topology.table import ContentVectorsTable, content_vectors_table
@@ -105,12 +106,10 @@ def create_app(settings: Settings) -> Worker:
     content_vectors = content_vectors_table(app, engine.follow)
     engine.models.read_table_with(content_vectors.items)
     store = RecommendationStore(lambda: engine.kv, settings.recommendation_ttl_s)
-    shadow = ShadowScorer(
-        engine.models,
-        RankingStore(lambda: engine.kv, store, settings.recommendation_ttl_s),
-        share=settings.shadow_share,
-        top_k=settings.top_k,
-    )
+    rankings = RankingStore(lambda: engine.kv, store, settings.recommendation_ttl_s)
+    tallies = Tallies()
+    channel.on_registry(lambda registry: tallies.keep({m.model_id for m in registry.live()}))
+    shadow = ShadowScorer(engine.models, rankings, tallies, share=settings.shadow_share, top_k=settings.top_k)
     app.add_dependency(shadow)
     backfill = Backfill(
         engine.models,
@@ -122,10 +121,10 @@ def create_app(settings: Settings) -> Worker:
     app.add_dependency(backfill)
     channel.publish_figures_with(
         lambda: worker_figures(
-            channel.worker_id, engine.models, shadow, owns_content=_owns(app, settings.topic_content)
+            channel.worker_id, engine.models, tallies, owns_content=_owns(app, settings.topic_content)
         )
     )
-    metrics.watch(engine, store, shadow)
+    metrics.watch(engine, store, tallies)
     dead_letters = DeadLetters(topics.dead_letter, metrics)
     within_s = settings.batch_wait_ms / 1000
     register_chat_agent(
@@ -161,7 +160,7 @@ def create_app(settings: Settings) -> Worker:
     register_feedback_agent(
         app,
         topics.feedback,
-        FeedbackHandler(rankings=shadow.rankings, tally=shadow, dead_letters=dead_letters),
+        FeedbackHandler(rankings=rankings, tally=tallies, dead_letters=dead_letters),
         max_batch=settings.batch_max,
         within_s=within_s,
     )

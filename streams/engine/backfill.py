@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 IDLE_S = 0.5
 ITEMS_PER_STEP = 8  # one model call each; the step then looks at the registry and the other models again
 PROGRESS_EVERY_S = 5.0
+DROP_SLICE = 64  # rows parsed between two turns of the event loop
 
 
 def _entry(raw: bytes | None) -> ContentEntry | None:
@@ -77,41 +78,55 @@ class Backfill(Service):
         await self._models.synced()
         worked = False
         for model_id in self._models.loaded_ids():
-            missing = await self._models.missing(model_id)
-            for done, content_id in enumerate(missing[:ITEMS_PER_STEP], 1):
+            missing = await self._models.missing(model_id, ITEMS_PER_STEP)
+            for content_id in missing:
                 worked |= await self._fill(model_id, content_id)
-                self._progress(model_id, len(missing) - done)
+            if missing:
+                self._progress(model_id)
         self._dropped &= set(self._registry().retired)  # a model added again after it was retired
         retired = set(self._registry().retired) - self._dropped
         if retired:
-            self._drop(retired)
+            await self._drop(retired)
             self._dropped |= retired
         return worked
 
     async def _fill(self, model_id: str, content_id: str) -> bool:
         serving = self._models.serving(model_id)
         entry = _entry(self._table.get(content_id))
-        if serving is None or entry is None or entry.deleted or not entry.texts or model_id in entry.vectors:
+        # The index says what is missing, not the row: vectors a row holds but the index cannot read are rewritten.
+        if serving is None or entry is None or entry.deleted or not entry.texts:
             return False
         vectors = await serving.embed_content(list(entry.texts))
         now = _entry(self._table.get(content_id))  # an edit may have landed while the texts were embedded
         if now is None or now.deleted or now.version != entry.version or now.text_hashes != entry.text_hashes:
             return True
+        if not self._owns_content():
+            return False  # the partition moved while this embedded: the new owner writes it
         self._table[content_id] = encode(
             now.model_copy(update={"vectors": {**now.vectors, model_id: ModelVectors.of(vectors)}})
         )
         self.filled[model_id] += 1
         return True
 
-    def _progress(self, model_id: str, left: int) -> None:
+    def _progress(self, model_id: str) -> None:
+        index = self._models.index(model_id)
+        if index is None:
+            return
+        mark = index.watermark()
+        left = max(0, mark.table_items - mark.items - index.textless)
         if left == 0 or time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:
             self._last_progress = time.monotonic()
             logger.info("backfill of %s: %s items filled, %s to go", model_id, self.filled[model_id], left)
 
-    def _drop(self, retired: set[str]) -> None:
+    async def _drop(self, retired: set[str]) -> None:
+        """Every row is read once: in slices, giving the event loop back between them."""
         dropped = 0
-        for content_id, raw in list(self._rows()):
-            entry = _entry(raw)
+        for seen, content_id in enumerate([key for key, _ in self._rows()], 1):
+            if seen % DROP_SLICE == 0:
+                await asyncio.sleep(0)
+                if not self._owns_content():
+                    return
+            entry = _entry(self._table.get(content_id))  # as it is now: an edit may have landed meanwhile
             if entry is not None and retired & entry.vectors.keys():
                 kept = {m: v for m, v in entry.vectors.items() if m not in retired}
                 self._table[content_id] = encode(entry.model_copy(update={"vectors": kept}))

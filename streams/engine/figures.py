@@ -8,15 +8,15 @@ from typing import Any
 
 from schemas.registry import ModelFigures, WorkerFigures
 from streams.engine.models import ModelSet
-from streams.engine.shadow import ShadowScorer
+from streams.engine.tallies import Tallies
 
 
-def model_figures(models: ModelSet, shadow: ShadowScorer) -> dict[str, ModelFigures]:
+def model_figures(models: ModelSet, tallies: Tallies) -> dict[str, ModelFigures]:
     out: dict[str, ModelFigures] = {}
     for model_id in models.live_ids():
         index = models.index(model_id)
         watermark = None if index is None else index.watermark()
-        out[model_id] = shadow.tallies[model_id].figures(
+        out[model_id] = tallies[model_id].figures(
             loaded=models.serving(model_id) is not None,
             error=models.errors.get(model_id),
             items=0 if watermark is None else watermark.items,
@@ -27,14 +27,14 @@ def model_figures(models: ModelSet, shadow: ShadowScorer) -> dict[str, ModelFigu
     return out
 
 
-def worker_figures(worker: str, models: ModelSet, shadow: ShadowScorer, *, owns_content: bool) -> WorkerFigures:
+def worker_figures(worker: str, models: ModelSet, tallies: Tallies, *, owns_content: bool) -> WorkerFigures:
     return WorkerFigures(
         worker=worker,
         at=datetime.now(UTC),
         registry_revision=models.registry.revision,
         active=models.active_id,
         owns_content=owns_content,
-        models=model_figures(models, shadow),
+        models=model_figures(models, tallies),
     )
 
 
@@ -58,7 +58,7 @@ def model_health(models: ModelSet) -> dict[str, dict[str, Any]]:
             "table_items": mark.table_items,
             "coverage": round(1.0 if mark.table_items == 0 else mark.items / mark.table_items, 4),
             "lag_items": max(0, mark.table_items - mark.items),
-            "items_without_texts": index.textless(),
+            "items_without_texts": index.textless,
             "changes_applied": mark.changes,
             "last_change": mark.last_change,
         }

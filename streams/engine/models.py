@@ -47,6 +47,9 @@ def same_model(local_id: str, registry_id: str, backend: str) -> bool:
     return local_id == registry_id
 
 
+SEED_CHUNK = 256  # table rows per index-thread job while a new model's index is built: searches go in between
+
+
 class ModelSet:
     def __init__(
         self,
@@ -64,10 +67,11 @@ class ModelSet:
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
         self._on_batch = on_batch
-        self._refs: dict[str, ModelRef] = {}
-        self._indexes: dict[str, ContentIndex] = {}
+        self._indexes: dict[str, ContentIndex] = {}  # every index that follows the table's rows
+        self._seeding: dict[str, list[tuple[str, bytes | None]]] = {}  # rows held back while an index is built
         self._serving: dict[str, ServingModel] = {}
-        self._loads: dict[str, asyncio.Task[None]] = {}
+        self._adds: dict[str, asyncio.Task[None]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self.errors: dict[str, str] = {}
         self.load_seconds: dict[str, float] = {}
         self.active_id: str | None = None
@@ -82,80 +86,79 @@ class ModelSet:
 
     def follow(self, content_id: str, raw: bytes | None) -> None:
         """Apply a table row to every model's index on the index thread, in order; callable from sync hooks."""
-        self._index_thread.submit(self._apply, list(self._indexes.values()), content_id, raw)
+        for held in self._seeding.values():
+            held.append((content_id, raw))
+        ready = [index for mid, index in self._indexes.items() if mid not in self._seeding]
+        self._index_thread.submit(self._apply, ready, [(content_id, raw)])
 
     @staticmethod
-    def _apply(indexes: list[ContentIndex], content_id: str, raw: bytes | None) -> None:
-        try:
-            entry = None if raw is None else ContentEntry.model_validate_json(raw)
-        except ValidationError as exc:
-            logger.warning("the table row of %s cannot be read (%s): ignored", content_id, exc.errors()[0])
-            return
-        for index in indexes:
+    def _apply(indexes: list[ContentIndex], rows: list[tuple[str, bytes | None]]) -> None:
+        for content_id, raw in rows:
             try:
-                index.apply(content_id, entry)
-            except Exception:
-                logger.exception("could not apply the table row of %s to the %s index", content_id, index.model_id)
-
-    async def missing(self, model_id: str) -> list[str]:
-        """Backfillable items the model's index lacks, read on the index thread (which changes the index)."""
-        index = self._indexes.get(model_id)
-        if index is None:
-            return []
-        return await asyncio.get_running_loop().run_in_executor(self._index_thread, index.missing)
+                entry = None if raw is None else ContentEntry.model_validate_json(raw)
+            except ValidationError as exc:
+                logger.warning("the table row of %s cannot be read (%s): ignored", content_id, exc.errors()[0])
+                continue
+            for index in indexes:
+                try:
+                    index.apply(content_id, entry)
+                except Exception:
+                    logger.exception("could not apply the row of %s to the %s index", content_id, index.model_id)
 
     async def synced(self) -> None:
         """Wait until every row handed to `follow` so far is in the indexes."""
         await asyncio.get_running_loop().run_in_executor(self._index_thread, _nothing)
 
+    async def missing(self, model_id: str, limit: int) -> list[str]:
+        """Backfillable items the model's index lacks, read on the index thread (which changes the index)."""
+        index = self._indexes.get(model_id)
+        if index is None or model_id in self._seeding:
+            return []
+        return await asyncio.get_running_loop().run_in_executor(self._index_thread, index.missing, limit)
+
     # -- following the registry ----------------------------------------------------------------------------
     async def start(self, registry: Registry, kv: KeyValue) -> None:
         """Follow `registry` and wait for its active model to load (a worker cannot serve without it)."""
         self._kv = kv
-        self.follow_registry(registry)
         active = registry.active
         if active is None:
             raise RuntimeError("the model registry names no active model")
-        await self._loads[active.model_id]
+        self.follow_registry(registry)
+        await self._adds[active.model_id]
         if active.model_id in self.errors:
             raise RuntimeError(
                 f"cannot load the registry's active model {active.model_id}: {self.errors[active.model_id]}"
             )
 
     def follow_registry(self, registry: Registry) -> None:
-        """Called on the event loop for each registry record: new models get an index at once (seeded from the
-        table in the same step, so no row is missed) and load in the background; dropped ones are closed."""
+        """Called on the event loop for each registry record: a new model gets its index and loads in the
+        background; a model that left the registry is released; the active one switches once it is loaded."""
         if registry.revision < self.registry.revision:
             return
         self.registry = registry
         wanted = {ref.model_id: ref for ref in registry.live()}
+        for gone in [mid for mid in self._adds if mid not in wanted]:
+            self._release(gone)
         for ref in wanted.values():
-            if ref.model_id not in self._indexes:
-                self._add_index(ref)
-        for gone in [mid for mid in self._indexes if mid not in wanted]:
-            self._indexes.pop(gone)
-            self._refs.pop(gone)
-            self.errors.pop(gone, None)
-            task = self._loads.pop(gone, None)
-            if task is not None:
-                task.cancel()
-            serving = self._serving.pop(gone, None)
-            if serving is not None:
-                asyncio.get_running_loop().create_task(serving.close())
-            logger.info("model %s retired on this worker: its index and encoder are released", gone)
-        for ref in wanted.values():
-            if ref.model_id not in self._loads:
-                self._loads[ref.model_id] = asyncio.get_running_loop().create_task(self._load(ref))
+            if ref.model_id not in self._adds:
+                self._adds[ref.model_id] = asyncio.get_running_loop().create_task(self._add(ref))
         self._switch()
 
-    def _add_index(self, ref: ModelRef) -> None:
-        index = ContentIndex(ref.model_id, fetched(resolve(ref.model)).dimension)
-        self._refs[ref.model_id] = ref
-        self._indexes[ref.model_id] = index
-        rows = list(self._table_rows())
-        for content_id, raw in rows:
-            self._index_thread.submit(self._apply, [index], content_id, raw)
-        logger.info("model %s: index built from the %s rows the table holds", ref.model_id, len(rows))
+    def _release(self, model_id: str) -> None:
+        self._adds.pop(model_id).cancel()
+        self._indexes.pop(model_id, None)
+        self._seeding.pop(model_id, None)
+        self.errors.pop(model_id, None)
+        serving = self._serving.pop(model_id, None)
+        if serving is not None:
+            task = asyncio.get_running_loop().create_task(serving.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        if self.active_id == model_id:
+            # Retired while this worker still answered with it (a promote it could not follow): not ready now.
+            logger.error("model %s was retired while this worker answered with it", model_id)
+            self.active_id = None
+        logger.info("model %s left the registry: its index and encoder are released on this worker", model_id)
 
     def _switch(self) -> None:
         active = self.registry.active
@@ -166,18 +169,22 @@ class ModelSet:
             "now answering with %s (registry revision %s; was %s)", active.model_id, self.registry.revision, before
         )
 
-    async def _load(self, ref: ModelRef) -> None:
+    async def _add(self, ref: ModelRef) -> None:
+        """Its index (built from the table's rows while later rows wait), then its encoder; a failure is kept in
+        `errors`, reported in `/healthz` and the figures, and leaves the other models as they are."""
+        loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
-            encoder = await asyncio.get_running_loop().run_in_executor(None, self._load_encoder, ref)
+            model = await loop.run_in_executor(None, lambda: fetched(resolve(ref.model)))
+            await self._build_index(ref.model_id, model.dimension)
+            encoder = await loop.run_in_executor(None, self._load_encoder, ref)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.errors[ref.model_id] = f"{type(exc).__name__}: {exc}"
             logger.exception("cannot load model %s (%s)", ref.model_id, ref.model)
             return
-        if ref.model_id not in self._indexes or self._kv is None:
-            return  # retired while it loaded
+        assert self._kv is not None  # started
         self._serving[ref.model_id] = ServingModel(
             encoder,
             self._indexes[ref.model_id],
@@ -191,6 +198,24 @@ class ModelSet:
         self.load_seconds[ref.model_id] = time.perf_counter() - started
         logger.info("model %s loaded in %.1f s", ref.model_id, self.load_seconds[ref.model_id])
         self._switch()
+
+    async def _build_index(self, model_id: str, dimension: int) -> None:
+        """The rows the table holds now, a chunk per index-thread job so searches are not held up; rows that
+        arrive meanwhile are held back and applied after them, in order."""
+        index = ContentIndex(model_id, dimension)
+        held: list[tuple[str, bytes | None]] = []
+        self._seeding[model_id] = held
+        self._indexes[model_id] = index
+        rows: list[tuple[str, bytes | None]] = list(self._table_rows())
+        loop = asyncio.get_running_loop()
+        try:
+            for start in range(0, len(rows), SEED_CHUNK):
+                await loop.run_in_executor(self._index_thread, self._apply, [index], rows[start : start + SEED_CHUNK])
+        finally:
+            self._seeding.pop(model_id, None)
+        # On the event loop, with `follow` unable to run in between: from here rows go straight to the index.
+        self._index_thread.submit(self._apply, [index], held)
+        logger.info("model %s: index built from the %s rows the table holds", model_id, len(rows))
 
     def _load_encoder(self, ref: ModelRef) -> Encoder:
         """Load the model and encode a lone text and a full batch, so the first chats do not pay for the
@@ -229,21 +254,22 @@ class ModelSet:
         return [ref.model_id for ref in self.registry.live()]
 
     def loaded_ids(self) -> list[str]:
-        """Models loaded here, the active first: what a content edit is embedded with."""
-        return [mid for mid in self.live_ids() if mid in self._serving]
+        """Models loaded here, the one answering first: what a content edit is embedded with."""
+        loaded = [mid for mid in self.live_ids() if mid in self._serving]
+        return sorted(loaded, key=lambda mid: mid != self.active_id)
 
     def candidates(self) -> list[ServingModel]:
         """Loaded candidates: what shadow scoring runs."""
         found = (self._serving.get(ref.model_id) for ref in self.registry.candidates)
-        return [serving for serving in found if serving is not None]
+        return [serving for serving in found if serving is not None and serving.model_id != self.active_id]
 
     async def answer(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer:
         return await self.active.answer(texts, k, kind, lane)
 
     async def close(self) -> None:
-        for task in self._loads.values():
+        for task in self._adds.values():
             task.cancel()
-        await asyncio.gather(*self._loads.values(), return_exceptions=True)
+        await asyncio.gather(*self._adds.values(), *self._closing, return_exceptions=True)
         await asyncio.gather(*(serving.close() for serving in self._serving.values()))
         self._serving.clear()
         self.active_id = None

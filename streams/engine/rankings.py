@@ -49,6 +49,9 @@ class RankingStore:
                 record = orjson.loads(raw)
                 return str(record["active"]), {str(k): list(v) for k, v in record["rankings"].items()}
             found = await self._recommendations.load(chat_id)
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            logger.warning("the rankings of chat %s cannot be read (%r): its feedback is not counted", chat_id, exc)
+            return None
         except (RedisError, OSError) as exc:
             self.failures += 1
             logger.warning("could not read the rankings of chat %s (%r): its feedback is not counted", chat_id, exc)

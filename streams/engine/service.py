@@ -19,7 +19,7 @@ from index.executor import index_executor
 from index.kv import KeyValue, connect
 from index.serving import Answer
 from schemas.registry import Registry
-from streams.engine.models import ModelSet, NotStarted, model_ref
+from streams.engine.models import ModelSet, NotStarted, model_ref, same_model
 from streams.registry.channel import ControlChannel
 from streams.settings import Settings
 
@@ -35,7 +35,8 @@ class EmbeddingService(Service):
         super().__init__(**kwargs)
         self.settings = settings
         self._channel = channel
-        # The indexes and their thread exist from the start: the table feeds rows to `follow` during recovery.
+        # The index thread exists from the start: the table feeds rows to `follow` during recovery, and a
+        # model's index built later starts from the rows the table holds by then.
         self._index_thread = index_executor()
         self.models = ModelSet(
             self._index_thread,
@@ -54,7 +55,7 @@ class EmbeddingService(Service):
         self._kv = await connect(self.settings.redis_url, required=self.settings.require_services, ca_file=ca_file)
         registry = self._channel.registry
         mine = model_ref(self.settings.model, self.settings.encoder)
-        if registry.active is not None and registry.active.model_id != mine.model_id:
+        if registry.active is not None and not same_model(mine.model_id, registry.active.model_id, mine.backend):
             logger.warning(
                 "HELPSTREAM_MODEL=%s on %s is %s, but the registry's active model is %s: following the registry "
                 "(`helpstream model add` and `promote` change it for the whole group)",
@@ -79,6 +80,10 @@ class EmbeddingService(Service):
         await asyncio.get_running_loop().run_in_executor(None, self._index_thread.shutdown)
         self._kv = None
         logger.info("embedding service stopped: Redis closed, models released, threads joined")
+
+    @property
+    def started(self) -> bool:
+        return self._kv is not None
 
     @property
     def ready(self) -> bool:

@@ -2,8 +2,8 @@
 is out, on batchers that defer to the active one, so the active path never waits for it.
 
 Per model it tallies what `helpstream model list` and `/console/models` show: agreement with the active model,
-model time and the chat latency it would have given, and (through `agents.feedback`) the rank it gave to the
-responses agents used. Under load the queue fills and chats are shed from the shadow, never from the active path.
+model time and the chat latency it would have given. Under load the queue fills and chats are shed from the
+shadow, never from the active path. The rankings are kept so agents' feedback can be joined to them later.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass
 
 from mode import Service
@@ -21,7 +21,7 @@ from index.serving import Answer
 from schemas import ChatStarted
 from streams.engine.models import ModelSet
 from streams.engine.rankings import RankingStore
-from streams.registry.figures import ModelTally
+from streams.engine.tallies import Tallies
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +45,22 @@ class _Pending:
 
 
 class ShadowScorer(Service):
-    def __init__(self, models: ModelSet, rankings: RankingStore, *, share: float, top_k: int, **kwargs: object) -> None:
+    def __init__(
+        self,
+        models: ModelSet,
+        rankings: RankingStore,
+        tallies: Tallies,
+        *,
+        share: float,
+        top_k: int,
+        **kwargs: object,
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._models = models
-        self.rankings = rankings
+        self._rankings = rankings
+        self._tallies = tallies
         self._share = share
         self._top_k = top_k
-        self.tallies: defaultdict[str, ModelTally] = defaultdict(ModelTally)
         self._queue: deque[_Pending] = deque()
         self._queued = asyncio.Event()
 
@@ -60,7 +69,7 @@ class ShadowScorer(Service):
     ) -> None:
         """Never waits: tallies the active model's answer and queues the sampled chats for the candidates."""
         active_ms = answer.encode_seconds * 1000
-        self.tallies[answer.model_id].answered(active_ms, latencies_ms)
+        self._tallies[answer.model_id].answered(active_ms, latencies_ms)
         candidates = self._models.candidates()
         if not candidates or self._share <= 0:
             return
@@ -69,18 +78,11 @@ class ShadowScorer(Service):
                 continue
             if len(self._queue) >= QUEUE_MAX:
                 for candidate in candidates:
-                    self.tallies[candidate.model_id].shed += 1
+                    self._tallies[candidate.model_id].shed += 1
                 continue
             self._queue.append(_Pending(chat.chat_id, chat.text, answer.model_id, ranking, latency, active_ms))
         if self._queue:
             self._queued.set()
-
-    def used(self, model_id: str, rank: int | None, active_rank: int | None, *, paired: bool) -> None:
-        """Feedback: an agent used a response this model ranked `rank` (`agents.ports.FeedbackTally`)."""
-        self.tallies[model_id].used(rank, active_rank, paired=paired)
-
-    def forget(self, model_id: str) -> None:
-        self.tallies.pop(model_id, None)
 
     @Service.task
     async def _score(self) -> None:
@@ -101,7 +103,7 @@ class ShadowScorer(Service):
         rankings = {p.chat_id: {p.active_id: p.ranking} for p in taken}
         for candidate in self._models.candidates():
             answer = await candidate.answer([p.text for p in taken], self._top_k, "saved_response", Lane.CHAT)
-            tally = self.tallies[candidate.model_id]
+            tally = self._tallies[candidate.model_id]
             model_ms = answer.encode_seconds * 1000
             # The chat latency this model would have given: the active path's, with its model calls swapped
             # (the wait for the active model to be idle is the shadow's own, not a chat's).
@@ -110,4 +112,4 @@ class ShadowScorer(Service):
                 ranking = [h.content_id for h in hits]
                 tally.agreed(ranking, pending.ranking)
                 rankings[pending.chat_id][candidate.model_id] = ranking
-        await self.rankings.save({p.chat_id: p.active_id for p in taken}, rankings)
+        await self._rankings.save({p.chat_id: p.active_id for p in taken}, rankings)

@@ -175,7 +175,10 @@ class ControlChannel(Service):
                     if self.control.apply(record):
                         logger.info("model registry revision %s received", self.registry.revision)
                         for listener in self._listeners:
-                            listener(self.registry)
+                            try:
+                                listener(self.registry)
+                            except Exception:
+                                logger.exception("following registry revision %s failed", self.registry.revision)
 
     @Service.task
     async def _publish(self) -> None:

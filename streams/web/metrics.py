@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from streams.engine.figures import model_figures
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
-from streams.engine.shadow import ShadowScorer
+from streams.engine.tallies import Tallies
 from streams.registry.figures import quantile
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -49,13 +49,13 @@ class _CounterReadings(Collector):
 class _ModelReadings(Collector):
     """Per model (label `model`): this worker's index coverage, encoder counters and shadow figures."""
 
-    def __init__(self, engine: EmbeddingService, shadow: ShadowScorer) -> None:
+    def __init__(self, engine: EmbeddingService, tallies: Tallies) -> None:
         self._engine = engine
-        self._shadow = shadow
+        self._tallies = tallies
 
     def collect(self) -> Iterator[Metric]:
         models = self._engine.models
-        figures = model_figures(models, self._shadow)
+        figures = model_figures(models, self._tallies)
         gauges = {
             "items": ("helpstream_model_items", "content items in the model's index on this worker"),
             "table_items": ("helpstream_model_table_items", "live content items of the content table"),
@@ -157,8 +157,8 @@ class Metrics:
         self.batch_size.observe(size)
         self.encode_seconds.observe(seconds)
 
-    def watch(self, engine: EmbeddingService, store: RecommendationStore, shadow: ShadowScorer) -> None:
-        """Read the engine's, the store's and the shadow's own counters at scrape time (the index and encoder
+    def watch(self, engine: EmbeddingService, store: RecommendationStore, tallies: Tallies) -> None:
+        """Read the engine's, the store's and the tallies' own counters at scrape time (the index and encoder
         ones are the active model's; `helpstream_model_*` has every model's)."""
 
         def active() -> Any:
@@ -167,7 +167,7 @@ class Metrics:
 
         self.index_items.set_function(lambda: 0 if (a := active()) is None else len(a.index))
         self.index_vectors.set_function(lambda: 0 if (a := active()) is None else a.index.vectors.vector_count)
-        self.registry.register(_ModelReadings(engine, shadow))
+        self.registry.register(_ModelReadings(engine, tallies))
         self.registry.register(
             _CounterReadings(
                 [

@@ -98,8 +98,12 @@ def register_views(
     class Health(View):
         async def get(self, request: Request) -> Response:
             if not engine.ready:
-                starting = {"status": "starting", "reasons": ["the model is loading or Redis is connecting"]}
-                return json_response(self, starting, status=503)
+                reason = "the model is loading or Redis is connecting"
+                registry = engine.models.registry
+                if engine.started and registry.active is not None:
+                    error = engine.models.errors.get(registry.active.model_id, "still loading")
+                    reason = f"no model answers here: the registry's active {registry.active.model_id}: {error}"
+                return json_response(self, {"status": "starting", "reasons": [reason]}, status=503)
             kv = engine.kv
             redis_ok = await kv.ping()
             recovery = app.tables.recovery  # type: ignore[attr-defined]

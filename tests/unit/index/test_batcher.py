@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from index.batcher import Lane, MicroBatcher, split_by_length
+from index.batcher import BatcherClosed, Lane, MicroBatcher, split_by_length
 from tests.unit.index.fakes import FakeEncoder, until, vector
 
 
@@ -175,6 +175,8 @@ async def test_a_batcher_that_defers_waits_while_the_active_models_batcher_has_w
     with ThreadPoolExecutor(2) as one, ThreadPoolExecutor(2) as two:
         active = MicroBatcher(active_encoder, one)
         shadow = MicroBatcher(shadow_encoder, two, defer_to=lambda: active)
+        await shadow.embed(["while the active model is idle"])  # its runner now waits for the next request
+        shadow_encoder.calls = 0
         active_encoder.hold()
         chat = asyncio.ensure_future(active.embed(["a chat"]))
         await until(lambda: active_encoder.calls == 1)
@@ -202,3 +204,18 @@ async def test_the_model_time_of_a_request_leaves_out_its_wait_in_the_queue(exec
     await asyncio.gather(first, second)
     assert len(timing) == 1 and 0.04 <= timing[0] < 0.25
     await batcher.close()
+
+
+async def test_closing_fails_the_requests_still_waiting_so_no_caller_hangs(executor: ThreadPoolExecutor) -> None:
+    encoder = FakeEncoder()
+    batcher = MicroBatcher(encoder, executor)
+    encoder.hold()
+    running = asyncio.ensure_future(batcher.embed(["being encoded"]))
+    await until(lambda: encoder.calls == 1)
+    queued = asyncio.ensure_future(batcher.embed(["queued behind it"]))
+    await asyncio.sleep(0.01)
+    await batcher.close()
+    encoder.release()
+    for request in (running, queued):
+        with pytest.raises(BatcherClosed):
+            await asyncio.wait_for(request, 5)

@@ -51,29 +51,29 @@ def test_a_tombstone_removes_the_item() -> None:
     index = ContentIndex("fake", 8)
     index.apply("a", row(1, "x"))
     index.apply("a", None)
-    assert len(index) == 0 and index.table_items == 0
+    assert len(index) == 0 and index.watermark().table_items == 0
 
 
 def test_a_row_without_this_models_vectors_is_an_uncovered_item_not_an_empty_table() -> None:
     index = ContentIndex("fake", 8)
     index.apply("a", row(1, "x", models=("other-model",)))
     assert len(index) == 0
-    assert index.table_items == 1 and not index.covers_table and index.missing() == ["a"]
+    assert index.watermark().table_items == 1 and index.missing(10) == ["a"]
 
 
 def test_a_newer_row_without_this_models_vectors_takes_the_old_vectors_out() -> None:
     index = ContentIndex("fake", 8)
     index.apply("a", row(1, "x", models=("fake", "other")))
     index.apply("a", row(2, "y", models=("other",)))  # edited; only the other model embedded it so far
-    assert len(index) == 0 and index.missing() == ["a"]
+    assert len(index) == 0 and index.missing(10) == ["a"]
     index.apply("a", row(2, "y", models=("other", "fake")))  # the backfill's row, same version
-    assert len(index) == 1 and index.covers_table
+    assert len(index) == 1 and index.missing(10) == []
 
 
 def test_rows_without_stored_texts_cannot_be_backfilled_and_are_counted_apart() -> None:
     index = ContentIndex("fake", 8)
     index.apply("a", row(1, "x", models=("old",), stored_texts=False))
-    assert index.missing() == [] and index.textless() == 1
+    assert index.missing(10) == [] and index.textless == 1
 
 
 def test_the_watermark_names_the_items_held_and_the_last_change() -> None:
@@ -93,3 +93,10 @@ def test_float16_rows_score_like_float32_ones() -> None:
         abs(half.search(query, 1, "help_article")[0][0].score - full.search(query, 1, "help_article")[0][0].score)
         < 1e-3
     )
+
+
+def test_vectors_that_cannot_be_read_count_as_missing_so_a_backfill_writes_them_again() -> None:
+    index = ContentIndex("fake", 8)
+    broken = row(1, "x", "y").model_copy(update={"vectors": {"fake": ModelVectors(data=b"\x00" * 6)}})
+    index.apply("a", broken)
+    assert len(index) == 0 and index.missing(10) == ["a"]

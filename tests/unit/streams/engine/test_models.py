@@ -1,0 +1,54 @@
+"""A model added while rows keep arriving: its index starts from the table's rows and misses none that came later."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from index.executor import index_executor
+from schemas import ContentEntry, encode
+from schemas.content_entry import ModelVectors
+from streams.engine.models import ModelSet
+from tests.unit.index.fakes import vector
+
+
+def row(content_id: str, version: int, *, deleted: bool = False) -> bytes:
+    vectors = {} if deleted else {"m": ModelVectors.of(np.stack([vector(f"{content_id}{version}")]))}
+    return encode(
+        ContentEntry(
+            content_id=content_id,
+            version=version,
+            deleted=deleted,
+            kind="help_article",
+            title=f"{content_id} v{version}",
+            texts=[] if deleted else ["t"],
+            text_hashes=[] if deleted else ["h"],
+            vectors=vectors,
+        )
+    )
+
+
+async def test_rows_that_arrive_while_a_new_models_index_is_built_are_applied_after_the_table_snapshot() -> None:
+    thread = index_executor()
+    models = ModelSet(thread, cache_dir=Path("."), threads=1, max_batch=8, max_wait_s=0.0)
+    table = {"a": row("a", 1), "b": row("b", 1)}
+    models.read_table_with(lambda: list(table.items()))
+    busy = threading.Event()
+    thread.submit(busy.wait, 5)  # the index thread is busy: the snapshot's rows queue behind this
+    build = asyncio.ensure_future(models._build_index("m", 8))
+    await asyncio.sleep(0.01)
+    for content_id, raw in (("a", row("a", 2)), ("b", row("b", 2, deleted=True)), ("c", row("c", 1))):
+        table[content_id] = raw
+        models.follow(content_id, raw)  # what the table's hooks call as rows change
+    busy.set()
+    await build
+    await models.synced()
+    index = models.index("m")
+    assert index is not None
+    hits = index.search(np.stack([vector("a2")]), 5, "help_article")[0]
+    assert sorted(h.title for h in hits) == ["a v2", "c v1"]
+    assert index.watermark().table_items == 2
+    thread.shutdown()
