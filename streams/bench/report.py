@@ -94,7 +94,9 @@ def table(results: dict[str, Any]) -> str:
                 "shadow cost",
                 results["default_backend"],
                 f"{shadow['candidate']} at share {shadow['share']}: p99 at {shadow['rate']:.0f} chats/s "
-                f"{shadow['without']['p99_ms']:.0f} → {shadow['with']['p99_ms']:.0f} ms ({shadow['p99_ratio']:.2f}x), "
+                f"{shadow['without']['p99_ms']:.0f} (mean of {shadow['without']['p99_before_ms']:.0f} before, "
+                f"{shadow['without']['p99_after_ms']:.0f} after) → {shadow['with']['p99_ms']:.0f} ms "
+                f"({shadow['p99_ratio']:.2f}x), "
                 f"capacity {shadow['without']['chats_per_s']:.0f} → {shadow['with']['chats_per_s']:.0f} chats/s "
                 f"({shadow['capacity_ratio']:.2f}x); {shadow['shadow_scored']:.0f} scored, "
                 f"{shadow['shadow_shed']:.0f} shed",

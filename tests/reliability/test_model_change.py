@@ -148,7 +148,12 @@ def test_a_candidate_is_added_backfilled_shadow_scored_promoted_and_rolled_back_
     assert [w.process.pid for w in (one, two) if w.process is not None and w.process.poll() is None] == pids
     history = [c["action"] for c in report(settings)["history"]]
     assert history[-3:] == ["add", "promote", "rollback"]
-    figures.append(("model change: chats", f"{account.sent} sent at {RATE}/s, 0 lost, 0 empty, {used} feedback"))
+    figures.append(
+        (
+            "model change: chats",
+            f"{account.sent} sent at {RATE}/s, 0 lost, 0 empty, {account.duplicates} duplicates, {used} feedback",
+        )
+    )
     figures.append(("model change: candidate", f"{candidate} after {time.monotonic() - started:.0f} s of traffic"))
     for what, seconds in timeline:
         figures.append((f"model change: {what}", f"{seconds:.1f} s"))

@@ -48,6 +48,23 @@ def results() -> dict[str, Any]:
             }
         },
         "ratios": {"pipeline_over_raw": 0.8, "pipeline_over_naive": 5.7},
+        "shadow": {
+            "candidate": "m/onnx-int8-vnni",
+            "share": 0.25,
+            "rate": 200.0,
+            "without": {
+                "p50_ms": 20.0,
+                "p99_ms": 100.0,
+                "p99_before_ms": 90.0,
+                "p99_after_ms": 110.0,
+                "chats_per_s": 400,
+            },
+            "with": {"p50_ms": 22.0, "p99_ms": 110.0, "chats_per_s": 380.0},
+            "p99_ratio": 1.1,
+            "capacity_ratio": 0.95,
+            "shadow_scored": 900,
+            "shadow_shed": 0,
+        },
     }
 
 
@@ -56,6 +73,7 @@ def test_table_shows_every_stage_and_the_ratios() -> None:
     for stage in ("raw", "naive", "pipeline", "latency 50%", "freshness", "search", "recovery 100k", "ratios"):
         assert stage in text
     assert "pipeline/raw 0.80; pipeline/naive 5.7" in text
+    assert "p99 at 200 chats/s 100 (mean of 90 before, 110 after) → 110 ms (1.10x)" in text
 
 
 def test_json_and_chart_are_written(tmp_path: Path) -> None:
