@@ -9,7 +9,8 @@
 - Priority lanes: a batch is filled from the search lane first, then chats, then content re-embeds, so a
   burst of CMS edits cannot starve the help screen.
 - Deferring: a batcher given `defer_to` (a shadow or backfill model's) starts a batch only while that other
-  batcher (the active model's) is idle, so a candidate model never takes a core from chats and searches.
+  batcher (the active model's) is idle: a candidate's work waits for chats and searches, though a call it has
+  already started shares the cores with the ones that come after it.
 - Bounded: each lane holds at most `max_queued` chunks; a caller beyond that waits (backpressure: an agent
   awaiting `embed` stops pulling events from Kafka), so memory stays bounded under overload.
 """
@@ -87,6 +88,7 @@ class MicroBatcher:
         self._thread_freed = asyncio.Event()
         self._last_requests = 0
         self._defer_to = defer_to
+        self._closed = False
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -108,6 +110,8 @@ class MicroBatcher:
         """Vectors for `texts`, row for row; `timing` gets the seconds of the model calls that served them."""
         if not texts:
             return np.zeros((0, self.encoder.dimension), dtype=np.float32)
+        if self._closed:
+            raise BatcherClosed("the model was released")
         if self._runner is None or self._runner.done():
             self._runner = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
         # Long requests go in chunks, so one big re-embed cannot hold the encoder for seconds.
@@ -115,6 +119,9 @@ class MicroBatcher:
         requests = []
         for start in range(0, len(texts), self._max_batch):
             await self._room[lane].acquire()
+            if self._closed:  # woken by `close()`: wake the next caller waiting for room too
+                self._room[lane].release()
+                raise BatcherClosed("the model was released")
             request = _Request(texts[start : start + self._max_batch], loop.create_future())
             self._lanes[lane].append(request)
             self._queued.set()
@@ -129,11 +136,15 @@ class MicroBatcher:
     async def close(self) -> None:
         """Stop, and fail every request still queued or being encoded, so no caller waits forever (a model
         retired while a shadow score, a backfill or a content edit waits for it)."""
-        pending = [*self._in_flight, *(request for queue in self._lanes.values() for request in queue)]
+        self._closed = True
+        in_flight = list(self._in_flight)
         tasks = [*self._encoding, *([self._runner] if self._runner is not None else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for room in self._room.values():
+            room.release()  # a caller waiting for room wakes, sees `_closed` and raises
+        pending = [*in_flight, *(request for queue in self._lanes.values() for request in queue)]
         for request in pending:
             if not request.future.done():
                 request.future.set_exception(BatcherClosed("the model was released"))
@@ -147,6 +158,8 @@ class MicroBatcher:
                 self._thread_freed.clear()
                 await self._thread_freed.wait()
             batch = await self._collect()
+            if not batch:
+                continue  # every request it took had been given up by its caller
             self._in_flight.update(batch)
             # Identical texts are encoded once, and sorting by length keeps padding (wasted work) low.
             unique = sorted({text for request in batch for text in request.texts}, key=len)
@@ -170,6 +183,8 @@ class MicroBatcher:
             while queue and (size == 0 or size + len(queue[0].texts) <= self._max_batch):
                 request = queue.popleft()
                 self._room[lane].release()
+                if request.future.done():
+                    continue  # its caller gave up (a content edit's wait for another model): not encoded
                 batch.append(request)
                 size += len(request.texts)
         if not any(self._lanes.values()):
@@ -230,9 +245,11 @@ class MicroBatcher:
                 vectors = await loop.run_in_executor(self._executor, self.encoder.encode, request.texts)
                 request.served_by = (started, time.perf_counter() - started)
             except Exception as exc:
-                request.future.set_exception(exc)
+                if not request.future.done():
+                    request.future.set_exception(exc)
             else:
-                request.future.set_result(vectors)
+                if not request.future.done():  # its caller may have given up while it was encoded
+                    request.future.set_result(vectors)
 
     async def _encode_part(self, texts: list[str]) -> Vectors:
         started = time.perf_counter()

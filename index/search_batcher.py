@@ -40,11 +40,14 @@ class SearchBatcher:
         self._queued = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._taken: list[_Search] = []
+        self._closed = False
 
     async def search(self, queries: Vectors, k: int, kind: str) -> list[list[Hit]]:
         """For each query row, up to `k` distinct items of `kind`, best first."""
         if len(queries) == 0:
             return []
+        if self._closed:
+            raise RuntimeError("the index was released")
         loop = asyncio.get_running_loop()
         if self._runner is None or self._runner.done():
             self._runner = loop.create_task(self._run(), name="search-batcher")
@@ -55,11 +58,12 @@ class SearchBatcher:
 
     async def close(self) -> None:
         """Stop, and fail the searches still waiting, so no caller waits forever."""
-        waiting = [*self._taken, *self._pending]
+        self._closed = True
+        taken = list(self._taken)
         if self._runner is not None:
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
-        for request in waiting:
+        for request in [*taken, *self._pending]:
             if not request.future.done():
                 request.future.set_exception(RuntimeError("the index was released"))
         self._pending, self._taken = [], []

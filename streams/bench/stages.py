@@ -198,7 +198,7 @@ def add_candidate(settings: Settings, worker: WorkerProcess, backend: str, items
     asyncio.run(write_registry(kafka, settings.topic_models, state.add(registry, ref)))
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        models = worker.health()[1]["models"]
+        models = (worker.health()[1] or {}).get("models", {})
         if models.get(ref.model_id, {}).get("items", 0) >= items:
             return ref.model_id
         time.sleep(0.5)

@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which SIMD build it tried, at every start
-    if args.command in ("bench", "budget", "demo"):
+    if args.command in ("bench", "budget", "demo", "model"):
         # Their clients join groups and meet freshly created topics every stage: aiokafka's notes about that
-        # would bury the progress lines (a worker's own log keeps them).
+        # would bury the progress lines and the answers (a worker's own log keeps them).
         logging.getLogger("aiokafka").setLevel(logging.ERROR)
         logging.getLogger("streams.topology.admin").setLevel(logging.WARNING)
     try:

@@ -86,11 +86,11 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             wanted = changed.active.model_id if changed.active else ""
         else:
             wanted = _model_id(registry.live(), args.model)
+            changed = state.retire(registry, wanted)
             answering = [w["worker"] for w in models_report(control, budget)["workers"] if w["active"] == wanted]
             if answering:
                 # A worker that could not follow a promote still answers with it: retiring it would leave none.
                 raise state.Refused(f"{wanted} still answers chats on {', '.join(answering)}")
-            changed = state.retire(registry, wanted)
     except state.Refused as exc:
         print(f"helpstream: {exc}", file=sys.stderr)
         return 1

@@ -85,8 +85,7 @@ class Backfill(Service):
                 self._progress(model_id)
         self._dropped &= set(self._registry().retired)  # a model added again after it was retired
         retired = set(self._registry().retired) - self._dropped
-        if retired:
-            await self._drop(retired)
+        if retired and await self._drop(retired):
             self._dropped |= retired
         return worked
 
@@ -118,17 +117,19 @@ class Backfill(Service):
             self._last_progress = time.monotonic()
             logger.info("backfill of %s: %s items filled, %s to go", model_id, self.filled[model_id], left)
 
-    async def _drop(self, retired: set[str]) -> None:
-        """Every row is read once: in slices, giving the event loop back between them."""
+    async def _drop(self, retired: set[str]) -> bool:
+        """Every row is read once: in slices, giving the event loop back between them. False when the content
+        partition moved away midway (its new owner drops the rest)."""
         dropped = 0
         for seen, content_id in enumerate([key for key, _ in self._rows()], 1):
             if seen % DROP_SLICE == 0:
                 await asyncio.sleep(0)
                 if not self._owns_content():
-                    return
+                    return False
             entry = _entry(self._table.get(content_id))  # as it is now: an edit may have landed meanwhile
             if entry is not None and retired & entry.vectors.keys():
                 kept = {m: v for m, v in entry.vectors.items() if m not in retired}
                 self._table[content_id] = encode(entry.model_copy(update={"vectors": kept}))
                 dropped += 1
         logger.info("dropped the vectors of retired %s from %s rows", ", ".join(sorted(retired)), dropped)
+        return True

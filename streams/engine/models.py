@@ -149,6 +149,7 @@ class ModelSet:
         self._indexes.pop(model_id, None)
         self._seeding.pop(model_id, None)
         self.errors.pop(model_id, None)
+        self.load_seconds.pop(model_id, None)
         serving = self._serving.pop(model_id, None)
         if serving is not None:
             task = asyncio.get_running_loop().create_task(serving.close())
@@ -206,13 +207,14 @@ class ModelSet:
         held: list[tuple[str, bytes | None]] = []
         self._seeding[model_id] = held
         self._indexes[model_id] = index
-        rows: list[tuple[str, bytes | None]] = list(self._table_rows())
         loop = asyncio.get_running_loop()
         try:
+            rows: list[tuple[str, bytes | None]] = list(self._table_rows())
             for start in range(0, len(rows), SEED_CHUNK):
                 await loop.run_in_executor(self._index_thread, self._apply, [index], rows[start : start + SEED_CHUNK])
         finally:
-            self._seeding.pop(model_id, None)
+            if self._seeding.get(model_id) is held:  # not a later add of the same model
+                del self._seeding[model_id]
         # On the event loop, with `follow` unable to run in between: from here rows go straight to the index.
         self._index_thread.submit(self._apply, [index], held)
         logger.info("model %s: index built from the %s rows the table holds", model_id, len(rows))

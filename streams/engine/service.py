@@ -17,7 +17,7 @@ from index.batcher import BatchObserver, Lane
 from index.encoder import Vectors
 from index.executor import index_executor
 from index.kv import KeyValue, connect
-from index.serving import Answer
+from index.serving import Answer, ServingModel
 from schemas.registry import Registry
 from streams.engine.models import ModelSet, NotStarted, model_ref, same_model
 from streams.registry.channel import ControlChannel
@@ -144,7 +144,7 @@ class EmbeddingService(Service):
         loaded = self._loaded()
         return sum(s.embedder.hits for s in loaded), sum(s.embedder.misses for s in loaded)
 
-    def _loaded(self) -> list[Any]:
+    def _loaded(self) -> list[ServingModel]:
         return [s for mid in self.models.loaded_ids() if (s := self.models.serving(mid)) is not None]
 
 

@@ -103,7 +103,11 @@ class ShadowScorer(Service):
     async def _score_batch(self, taken: list[_Pending]) -> None:
         rankings = {p.chat_id: {p.active_id: p.ranking} for p in taken}
         for candidate in self._models.candidates():
-            answer = await candidate.answer([p.text for p in taken], self._top_k, "saved_response", Lane.CHAT)
+            try:
+                answer = await candidate.answer([p.text for p in taken], self._top_k, "saved_response", Lane.CHAT)
+            except Exception as exc:  # retired meanwhile, or broken: the other candidates are still scored
+                logger.warning("shadow scoring of %s chats by %s failed (%r)", len(taken), candidate.model_id, exc)
+                continue
             tally = self._tallies[candidate.model_id]
             model_ms = answer.encode_seconds * 1000
             # The chat latency this model would have given: the active path's, with its model calls swapped

@@ -135,7 +135,11 @@ def register_views(
                     "vectors": 0 if active is None else active["vectors"],
                     "table_items": 0 if active is None else active["table_items"],
                 },
-                "model": {"id": engine.models.active_id, "registry_revision": engine.models.registry.revision},
+                "model": {
+                    "id": engine.models.active_id,
+                    "load_s": None if active is None else active["load_s"],
+                    "registry_revision": engine.models.registry.revision,
+                },
                 "models": models,
                 "warnings": warnings,
             }

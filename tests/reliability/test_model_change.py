@@ -148,13 +148,6 @@ def test_a_candidate_is_added_backfilled_shadow_scored_promoted_and_rolled_back_
     assert [w.process.pid for w in (one, two) if w.process is not None and w.process.poll() is None] == pids
     history = [c["action"] for c in report(settings)["history"]]
     assert history[-3:] == ["add", "promote", "rollback"]
-    refused = helpstream(settings, "model", "retire", active)
-    assert refused.returncode == 1 and "is the active model" in refused.stderr
-    retired = helpstream(settings, "model", "retire", candidate)
-    assert retired.returncode == 0, retired.stderr
-    wait_until(lambda: all(candidate not in w.health()[1]["models"] for w in (one, two)), 60, 0.5)
-    dropped = f"dropped the vectors of retired {candidate} from {demo_items()} rows"
-    wait_until(lambda: any(dropped in w.log_path.read_text() for w in (one, two)), 60, 0.5)
     figures.append(
         (
             "model change: chats",
@@ -173,6 +166,14 @@ def test_a_candidate_is_added_backfilled_shadow_scored_promoted_and_rolled_back_
             f"MRR {shown['paired_mrr']} vs active {shown['paired_active_mrr']} on {shown['paired_feedback']} used",
         )
     )
+    # Retire: refused for the active model; the candidate is released everywhere and its vectors dropped.
+    refused = helpstream(settings, "model", "retire", active)
+    assert refused.returncode == 1 and "is the active model" in refused.stderr
+    retired = helpstream(settings, "model", "retire", candidate)
+    assert retired.returncode == 0, retired.stderr
+    wait_until(lambda: all(candidate not in w.health()[1]["models"] for w in (one, two)), 60, 0.5)
+    dropped = f"dropped the vectors of retired {candidate} from {demo_items()} rows"
+    wait_until(lambda: any(dropped in w.log_path.read_text() for w in (one, two)), 60, 0.5)
 
 
 def send_feedback(settings: Settings, outcomes: Outcomes, intents: list[str]) -> int:

@@ -219,3 +219,27 @@ async def test_closing_fails_the_requests_still_waiting_so_no_caller_hangs(execu
     for request in (running, queued):
         with pytest.raises(BatcherClosed):
             await asyncio.wait_for(request, 5)
+
+
+async def test_after_close_a_request_fails_at_once_instead_of_restarting_the_batcher(
+    executor: ThreadPoolExecutor,
+) -> None:
+    batcher = MicroBatcher(FakeEncoder(), executor)
+    await batcher.close()
+    with pytest.raises(BatcherClosed):
+        await asyncio.wait_for(batcher.embed(["too late"]), 5)
+
+
+async def test_a_request_its_caller_gave_up_on_is_not_encoded(executor: ThreadPoolExecutor) -> None:
+    encoder = FakeEncoder()
+    batcher = MicroBatcher(encoder, executor)
+    encoder.hold()
+    first = asyncio.ensure_future(batcher.embed(["keeps the model busy"]))
+    await until(lambda: encoder.calls == 1)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(batcher.embed(["given up"]), 0.05)  # what a content edit does after 2 s
+    encoder.release()
+    await first
+    await batcher.embed(["next"])
+    assert ["given up"] not in encoder.batches
+    await batcher.close()
