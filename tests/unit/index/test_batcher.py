@@ -206,12 +206,18 @@ async def test_the_model_time_of_a_request_leaves_out_its_wait_in_the_queue(exec
     await batcher.close()
 
 
+async def busy(batcher: MicroBatcher, encoder: FakeEncoder) -> asyncio.Future[np.ndarray]:
+    """A model call that holds the encoder until `encoder.release()`."""
+    encoder.hold()
+    call = asyncio.ensure_future(batcher.embed(["keeps the model busy"]))
+    await until(lambda: encoder.calls == 1)
+    return call
+
+
 async def test_closing_fails_the_requests_still_waiting_so_no_caller_hangs(executor: ThreadPoolExecutor) -> None:
     encoder = FakeEncoder()
     batcher = MicroBatcher(encoder, executor)
-    encoder.hold()
-    running = asyncio.ensure_future(batcher.embed(["being encoded"]))
-    await until(lambda: encoder.calls == 1)
+    running = await busy(batcher, encoder)
     queued = asyncio.ensure_future(batcher.embed(["queued behind it"]))
     await asyncio.sleep(0.01)
     await batcher.close()
@@ -233,9 +239,7 @@ async def test_after_close_a_request_fails_at_once_instead_of_restarting_the_bat
 async def test_a_request_its_caller_gave_up_on_is_not_encoded(executor: ThreadPoolExecutor) -> None:
     encoder = FakeEncoder()
     batcher = MicroBatcher(encoder, executor)
-    encoder.hold()
-    first = asyncio.ensure_future(batcher.embed(["keeps the model busy"]))
-    await until(lambda: encoder.calls == 1)
+    first = await busy(batcher, encoder)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(batcher.embed(["given up"]), 0.05)  # what a content edit does after 2 s
     encoder.release()
