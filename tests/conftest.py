@@ -16,7 +16,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--runs",
         type=int,
         default=1,
-        help="how many times in a row the tests of a change of state (workers joining, leaving) repeat it",
+        help="how many times in a row the tests of a change of state (workers joining, leaving; a live model "
+        "change) repeat it",
     )
 
 

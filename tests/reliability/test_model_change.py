@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 import orjson
+import redis
 
 from schemas import Recommendation, RecommendationFeedback, encode
 from streams.bench.stages import write_synthetic_table
@@ -70,7 +71,8 @@ def labelled_chats() -> tuple[list[str], list[str]]:
 
 
 def fresh_redis(url: str, db: int) -> str:
-    """The session's Redis on a database of its own: this test counts embedding-cache misses from zero."""
+    """The session's Redis on a database of its own, emptied before each run: a run counts embedding-cache
+    misses from zero."""
     return url.rsplit("/", 1)[0] + f"/{db}"
 
 
@@ -79,11 +81,26 @@ def test_a_candidate_is_added_backfilled_shadow_scored_promoted_and_rolled_back_
     redis_url: str,
     workers: Workers,
     tuned_model: TunedModel,
+    runs: int,
     figures: list[tuple[str, str]],
 ) -> None:
-    settings = make_settings(shadow_share=SHARE, redis_url=fresh_redis(redis_url, 5))
-    one = workers.start(settings, "live-1")
-    two = workers.start(settings.model_copy(update={"web_port": free_port()}), "live-2")
+    # `pytest --runs N` repeats it, each run on topics and a group of its own.
+    for run in range(1, runs + 1):
+        live_change(make_settings, fresh_redis(redis_url, 5), workers, tuned_model, figures, run)
+
+
+def live_change(
+    make_settings: Callable[..., Settings],
+    redis_url: str,
+    workers: Workers,
+    tuned_model: TunedModel,
+    figures: list[tuple[str, str]],
+    run: int,
+) -> None:
+    redis.Redis.from_url(redis_url).flushdb()  # the embedding cache's misses are counted from zero
+    settings = make_settings(shadow_share=SHARE, redis_url=redis_url)
+    one = workers.start(settings, f"live-{run}-1")
+    two = workers.start(settings.model_copy(update={"web_port": free_port()}), f"live-{run}-2")
     for worker in (one, two):
         worker.wait_ready(READY_S)
     pids = [w.process.pid for w in (one, two) if w.process is not None]
@@ -148,19 +165,20 @@ def test_a_candidate_is_added_backfilled_shadow_scored_promoted_and_rolled_back_
     assert [w.process.pid for w in (one, two) if w.process is not None and w.process.poll() is None] == pids
     history = [c["action"] for c in report(settings)["history"]]
     assert history[-3:] == ["add", "promote", "rollback"]
+    label = "model change" if run == 1 else f"model change (run {run})"
     figures.append(
         (
-            "model change: chats",
+            f"{label}: chats",
             f"{account.sent} sent at {RATE}/s, 0 lost, 0 empty, {account.duplicates} duplicates, {used} feedback",
         )
     )
-    figures.append(("model change: candidate", f"{candidate} after {time.monotonic() - started:.0f} s of traffic"))
+    figures.append((f"{label}: candidate", f"{candidate} after {time.monotonic() - started:.0f} s of traffic"))
     for what, seconds in timeline:
-        figures.append((f"model change: {what}", f"{seconds:.1f} s"))
+        figures.append((f"{label}: {what}", f"{seconds:.1f} s"))
     shown = entry(report(settings), candidate)
     figures.append(
         (
-            "model change: candidate's live figures",
+            f"{label}: candidate's live figures",
             f"scored {shown['scored']}, top-1 agreement {shown['top1_agreement']}, top-3 overlap "
             f"{shown['top3_overlap']}, chat p50/p99 {shown['chat_p50_ms']}/{shown['chat_p99_ms']} ms, "
             f"MRR {shown['paired_mrr']} vs active {shown['paired_active_mrr']} on {shown['paired_feedback']} used",
@@ -174,6 +192,8 @@ def test_a_candidate_is_added_backfilled_shadow_scored_promoted_and_rolled_back_
     wait_until(lambda: all(candidate not in w.health()[1]["models"] for w in (one, two)), 60, 0.5)
     dropped = f"dropped the vectors of retired {candidate} from {demo_items()} rows"
     wait_until(lambda: any(dropped in w.log_path.read_text() for w in (one, two)), 60, 0.5)
+    for worker in (one, two):
+        worker.stop()
 
 
 def send_feedback(settings: Settings, outcomes: Outcomes, intents: list[str]) -> int:
