@@ -24,6 +24,9 @@ BatchHandler = Callable[[Sequence[faust.EventT]], Awaitable[None]]
 
 RETRIES = 4
 FIRST_BACKOFF_S = 0.5
+# Faust's `noack_take` reads `within=0` as no time limit (a take would wait for `max_batch` events): a zero
+# HELPSTREAM_BATCH_WAIT_MS takes what is there after this long instead.
+LEAST_WITHIN_S = 0.0005
 
 
 async def run_batches(
@@ -46,7 +49,8 @@ async def run_batches(
             failed.append(exc)
 
     try:
-        async for batch in stream.noack_take(max_batch, within=within_s):  # type: ignore[attr-defined]
+        within = max(within_s, LEAST_WITHIN_S)
+        async for batch in stream.noack_take(max_batch, within=within):  # type: ignore[attr-defined]
             if not batch:
                 continue
             await free.acquire()  # holds the stream (and so the Kafka fetches) while every slot is busy

@@ -14,8 +14,10 @@ class FakeStream:
     def __init__(self, batches: list[list[str]]) -> None:
         self._batches = batches
         self.acked: list[str] = []
+        self.within: list[float] = []
 
     async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[str]]:
+        self.within.append(within)
         for batch in self._batches:
             yield batch
 
@@ -64,3 +66,13 @@ async def test_a_batch_that_keeps_failing_crashes_the_worker_unacked_so_it_is_re
         await delivery.run_batches(app, stream, handle, max_batch=1, within_s=0.01)  # type: ignore[arg-type]
     assert isinstance(app.crashed, RuntimeError)
     assert stream.acked == []
+
+
+async def test_a_zero_batch_wait_still_bounds_each_take_so_a_lone_chat_is_not_held_for_a_full_batch() -> None:
+    stream = FakeStream([["e1"]])
+
+    async def handle(batch: Sequence[Any]) -> None:
+        pass
+
+    await delivery.run_batches(FakeApp(), stream, handle, max_batch=64, within_s=0.0)  # type: ignore[arg-type]
+    assert stream.within and 0 < stream.within[0] <= 0.001 and stream.acked == ["e1"]
