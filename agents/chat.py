@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import faust
 
 from agents.dead_letters import DeadLetters
-from agents.delivery import run_batches
+from agents.delivery import register_batch_agent
 from agents.isolation import run_isolated
 from agents.ports import RECOMMENDED, AgentMetrics, RecommendationStore, Searcher, Shadow, Sink
 from index.batcher import Lane
@@ -108,9 +108,8 @@ class ChatHandler:
 def register_chat_agent(
     app: faust.App, topic: faust.TopicT, handle: ChatHandler, *, max_batch: int, within_s: float, in_flight: int
 ) -> None:
-    async def chat_started(stream: faust.StreamT) -> None:
-        # Twice as many batches in flight as the encoder runs at once (`in_flight`): while those are encoded,
-        # the others wait in the micro-batcher (which merges them into the next model call) or for Kafka and Redis.
-        await run_batches(app, stream, handle, max_batch=max_batch, within_s=within_s, in_flight=in_flight)
-
-    app.agent(topic, name="chat_started")(chat_started)
+    # Twice as many batches in flight as the encoder runs at once (`in_flight`): while those are encoded,
+    # the others wait in the micro-batcher (which merges them into the next model call) or for Kafka and Redis.
+    register_batch_agent(
+        app, topic, "chat_started", handle, max_batch=max_batch, within_s=within_s, in_flight=in_flight
+    )

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from agents.dead_letters import DeadLetters
-from agents.delivery import run_batches
+from agents.delivery import register_batch_agent
 from agents.isolation import run_isolated
 from agents.ports import INDEXED, UNCHANGED, AgentMetrics, Embedder, Rows
 from index.embedding_cache import text_hash
@@ -162,9 +162,6 @@ def _preview(body: str) -> str:
 def register_content_agent(
     app: faust.App, topic: faust.TopicT, handle: ContentHandler, *, max_batch: int, within_s: float
 ) -> None:
-    async def content_updated(stream: faust.StreamT) -> None:
-        # One batch at a time: each batch's version checks read the table rows the previous batch wrote.
-        # Table writes are flushed by Faust before it commits the acked offsets.
-        await run_batches(app, stream, handle, max_batch=max_batch, within_s=within_s)
-
-    app.agent(topic, name="content_updated")(content_updated)
+    # One batch at a time: each batch's version checks read the table rows the previous batch wrote.
+    # Table writes are flushed by Faust before it commits the acked offsets.
+    register_batch_agent(app, topic, "content_updated", handle, max_batch=max_batch, within_s=within_s)

@@ -85,3 +85,21 @@ async def _handle_with_retries(app: faust.App, batch: Sequence[faust.EventT], ha
             logger.exception("batch of %s failed (attempt %s); retrying in %.1f s", len(batch), attempt, backoff)
             await asyncio.sleep(backoff)
             backoff *= 2
+
+
+def register_batch_agent(
+    app: faust.App,
+    topic: faust.TopicT,
+    name: str,
+    handle: BatchHandler,
+    *,
+    max_batch: int,
+    within_s: float,
+    in_flight: int = 1,
+) -> None:
+    """An agent named `name` that runs `handle` on the topic's micro-batches with `run_batches`."""
+
+    async def agent(stream: faust.StreamT) -> None:
+        await run_batches(app, stream, handle, max_batch=max_batch, within_s=within_s, in_flight=in_flight)
+
+    app.agent(topic, name=name)(agent)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import faust
 
 from agents.dead_letters import DeadLetters
-from agents.delivery import run_batches
+from agents.delivery import register_batch_agent
 from agents.ports import FeedbackTally, Rankings
 from schemas import RecommendationFeedback
 
@@ -46,7 +46,4 @@ class FeedbackHandler:
 def register_feedback_agent(
     app: faust.App, topic: faust.TopicT, handle: FeedbackHandler, *, max_batch: int, within_s: float
 ) -> None:
-    async def feedback_used(stream: faust.StreamT) -> None:
-        await run_batches(app, stream, handle, max_batch=max_batch, within_s=within_s)
-
-    app.agent(topic, name="recommendation_feedback")(feedback_used)
+    register_batch_agent(app, topic, "recommendation_feedback", handle, max_batch=max_batch, within_s=within_s)

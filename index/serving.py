@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -27,8 +26,7 @@ class Answer:
     hits: list[list[Hit]]
     model_id: str
     watermark: IndexWatermark
-    seconds: float  # from the request to the hits: waiting for the model, embedding and search
-    encode_seconds: float  # the model calls alone
+    encode_seconds: float  # the model calls alone, without the wait for them
 
 
 class ServingModel:
@@ -68,13 +66,12 @@ class ServingModel:
         return await self.embedder.embed(texts)
 
     async def answer(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer:
-        started = time.perf_counter()
         timing: list[float] = []
         vectors = await self.batcher.embed(texts, lane, timing)
         # Read just before the search is queued on the index thread: a row applied in between is not in it.
         watermark = self.index.watermark()
         hits = await self._searches.search(vectors, k, kind)
-        return Answer(hits, self.model_id, watermark, time.perf_counter() - started, sum(timing))
+        return Answer(hits, self.model_id, watermark, sum(timing))
 
     async def close(self) -> None:
         await self.batcher.close()

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas import ContentEntry, ContentUpdated, encode
 from schemas.content_entry import ModelVectors
+from schemas.registry import Registry
 from streams.bench.measure import percentiles
 from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import LabelledChat, publish_chats
@@ -186,16 +188,25 @@ def write_synthetic_table(settings: Settings, model: str, dimension: int, vector
     asyncio.run(run())
 
 
+def _change_registry(settings: Settings, change: Callable[[Registry], Registry]) -> None:
+    """Read the registry, change it and write it back, as the `helpstream model` commands do."""
+    from streams.registry.channel import read_control, write_registry
+
+    async def run() -> None:
+        kafka = KafkaConnection.of(settings)
+        registry = (await read_control(kafka, settings.topic_models)).registry
+        await write_registry(kafka, settings.topic_models, change(registry))
+
+    asyncio.run(run())
+
+
 def add_candidate(settings: Settings, worker: WorkerProcess, backend: str, items: int) -> str:
     """`helpstream model add` of the worker's own model on `backend`; returns its id once it covers `items`."""
     from streams.engine.models import model_ref
     from streams.registry import state
-    from streams.registry.channel import read_control, write_registry
 
-    kafka = KafkaConnection.of(settings)
     ref = model_ref(settings.model, backend)
-    registry = asyncio.run(read_control(kafka, settings.topic_models)).registry
-    asyncio.run(write_registry(kafka, settings.topic_models, state.add(registry, ref)))
+    _change_registry(settings, lambda registry: state.add(registry, ref))
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         models = (worker.health()[1] or {}).get("models", {})
@@ -207,11 +218,8 @@ def add_candidate(settings: Settings, worker: WorkerProcess, backend: str, items
 
 def retire(settings: Settings, model_id: str) -> None:
     from streams.registry import state
-    from streams.registry.channel import read_control, write_registry
 
-    kafka = KafkaConnection.of(settings)
-    registry = asyncio.run(read_control(kafka, settings.topic_models)).registry
-    asyncio.run(write_registry(kafka, settings.topic_models, state.retire(registry, model_id)))
+    _change_registry(settings, lambda registry: state.retire(registry, model_id))
 
 
 def shuffled(chats: list[LabelledChat], seed: int = 3) -> list[LabelledChat]:

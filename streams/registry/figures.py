@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 
 from schemas.registry import LATENCY_EDGES_MS, Histogram, ModelFigures, WorkerFigures
@@ -73,23 +73,21 @@ class ModelTally:
             self.paired_active_rr += 0.0 if active_rank is None else 1.0 / active_rank
 
     def figures(self, **coverage: object) -> ModelFigures:
-        return ModelFigures.model_validate(
-            {
-                **coverage,
-                "scored": self.scored,
-                "shed": self.shed,
-                "top1_equal": self.top1_equal,
-                "top3_overlap": self.top3_overlap,
-                "encode_ms": Histogram(counts=list(self.encode_ms)),
-                "chat_ms": Histogram(counts=list(self.chat_ms)),
-                "feedback": self.feedback,
-                "feedback_top1": self.feedback_top1,
-                "feedback_rr": self.feedback_rr,
-                "paired": self.paired,
-                "paired_rr": self.paired_rr,
-                "paired_active_rr": self.paired_active_rr,
-            }
-        )
+        counters = asdict(self)
+        histograms = {name: Histogram(counts=counters.pop(name)) for name in _HISTOGRAMS}
+        return ModelFigures.model_validate({**coverage, **counters, **histograms})
+
+    def add(self, figures: ModelFigures) -> None:
+        """Another worker's counters of this model: counts and histogram buckets added."""
+        for name in (f.name for f in fields(self)):
+            if name in _HISTOGRAMS:
+                theirs: list[int] = getattr(figures, name).counts
+                setattr(self, name, [a + b for a, b in zip(getattr(self, name), theirs, strict=True)])
+            else:
+                setattr(self, name, getattr(self, name) + getattr(figures, name))
+
+
+_HISTOGRAMS = ("encode_ms", "chat_ms")
 
 
 @dataclass
@@ -165,12 +163,15 @@ class GroupModel:
         }
 
 
+def fresh(reports: Iterable[WorkerFigures], now: datetime, fresh_s: float = FRESH_S) -> list[WorkerFigures]:
+    """The reports of workers still running: a stopped worker's last report stays on the compacted topic."""
+    return [report for report in reports if now - report.at <= timedelta(seconds=fresh_s)]
+
+
 def merge(reports: Iterable[WorkerFigures], now: datetime, fresh_s: float = FRESH_S) -> dict[str, GroupModel]:
     """The group's figures per model from each worker's latest report (stale ones left out)."""
     group: dict[str, GroupModel] = {}
-    for report in reports:
-        if now - report.at > timedelta(seconds=fresh_s):
-            continue
+    for report in fresh(reports, now, fresh_s):
         for model_id, f in report.models.items():
             g = group.setdefault(model_id, GroupModel(model_id))
             g.workers += 1
@@ -180,17 +181,5 @@ def merge(reports: Iterable[WorkerFigures], now: datetime, fresh_s: float = FRES
             g.items = f.items if g.items is None else min(g.items, f.items)
             g.table_items = max(g.table_items, f.table_items)
             g.covered_everywhere &= f.loaded and f.items >= f.table_items
-            t = g.tally
-            t.scored += f.scored
-            t.shed += f.shed
-            t.top1_equal += f.top1_equal
-            t.top3_overlap += f.top3_overlap
-            t.encode_ms = [a + b for a, b in zip(t.encode_ms, f.encode_ms.counts, strict=True)]
-            t.chat_ms = [a + b for a, b in zip(t.chat_ms, f.chat_ms.counts, strict=True)]
-            t.feedback += f.feedback
-            t.feedback_top1 += f.feedback_top1
-            t.feedback_rr += f.feedback_rr
-            t.paired += f.paired
-            t.paired_rr += f.paired_rr
-            t.paired_active_rr += f.paired_active_rr
+            g.tally.add(f)
     return group

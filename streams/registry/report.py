@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.registry.channel import ControlState
-from streams.registry.figures import FRESH_S, merge
+from streams.registry.figures import fresh, merge
 from streams.registry.gates import promote_gates
 
 
@@ -15,8 +15,8 @@ def models_report(control: ControlState, budget_chat_p99_ms: float, now: datetim
     """Each candidate comes with the promote gates as they stand (`helpstream model promote` checks the same)."""
     registry = control.registry
     now = now or datetime.now(UTC)
-    fresh = [f for f in control.figures.values() if (now - f.at).total_seconds() <= FRESH_S]
-    group = merge(fresh, now)
+    running = fresh(control.figures.values(), now)
+    group = merge(running, now)
     role = registry.roles()
     models = []
     for ref in registry.live():
@@ -26,17 +26,17 @@ def models_report(control: ControlState, budget_chat_p99_ms: float, now: datetim
             "model": ref.model,
             "backend": ref.backend,
             **(figures.summary() if figures is not None else {"model_id": ref.model_id}),
-            "answering_workers": sum(f.active == ref.model_id for f in fresh),
+            "answering_workers": sum(f.active == ref.model_id for f in running),
         }
         if role[ref.model_id] == "candidate":
-            gates = promote_gates(figures, len(fresh), budget_chat_p99_ms)
+            gates = promote_gates(figures, len(running), budget_chat_p99_ms)
             entry["gates"] = [{"name": g.name, "passed": g.passed, "detail": g.detail} for g in gates]
         models.append(entry)
     return {
         "revision": registry.revision,
         "workers": [
             {"worker": f.worker, "active": f.active, "revision": f.registry_revision, "owns_content": f.owns_content}
-            for f in fresh
+            for f in running
         ],
         "budget": {"chat_p99_ms": budget_chat_p99_ms},
         "models": models,

@@ -70,7 +70,7 @@ class FakeSearcher:
             [Hit(content_id=t, kind=kind, title=t.title(), score=0.9 - 0.1 * i) for i, t in enumerate(self.titles[:k])]
             for _ in texts
         ]
-        return Answer(hits, self.model_id, WATERMARK, 0.002, 0.001)
+        return Answer(hits, self.model_id, WATERMARK, 0.001)
 
 
 class FakeShadow:
