@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import faust
@@ -12,15 +13,18 @@ from agents.dead_letters import DeadLetters
 from agents.delivery import register_batch_agent
 from agents.isolation import run_isolated
 from agents.ports import RECOMMENDED, AgentMetrics, RecommendationStore, Searcher, Shadow, Sink
+from agents.timeline import Clock, chat_timings, stamp_of
 from index.batcher import Lane
 from index.serving import Answer
 from index.vector_index import Hit
-from schemas import ChatStarted, Recommendation, RecommendedItem, encode
+from schemas import ChatStarted, ChatTimings, Recommendation, RecommendedItem, encode
 
 
 class ChatHandler:
     """One batch of `chat.started` events in, one `recommendations` event per valid chat out, each naming the model
-    that answered and the index state it used; then, off the critical path, the chats go to the shadow."""
+    that answered and the index state it used; then, off the critical path, the chats go to the shadow.
+
+    Every chat's stages go to the metrics; with `timings` on, the recommendation carries them too."""
 
     def __init__(
         self,
@@ -33,6 +37,9 @@ class ChatHandler:
         metrics: AgentMetrics,
         shadow: Shadow,
         top_k: int,
+        timings: bool = False,
+        loop_lag: Callable[[], float] = lambda: 0.0,
+        clock: Clock = time.time,
     ) -> None:
         self._topic = topic
         self._searcher = searcher
@@ -42,8 +49,12 @@ class ChatHandler:
         self._metrics = metrics
         self._shadow = shadow
         self._top_k = top_k
+        self._timings = timings
+        self._loop_lag = loop_lag
+        self._clock = clock
 
     async def __call__(self, batch: Sequence[faust.EventT]) -> None:
+        taken = self._clock()
         decoded = await self._dead_letters.decode(ChatStarted, batch)
         searched = await run_isolated(
             decoded.events,
@@ -53,19 +64,24 @@ class ChatHandler:
             dead_letters=self._dead_letters,
             what="embedding and search",
         )
-        recommendations = [self._recommendation(chat, *found) for _, chat, found in searched.done]
+        built = [self._recommendation(event, chat, taken, *found) for event, chat, found in searched.done]
+        recommendations = [rec for rec, _ in built]
         outputs = [
             (event, rec.chat_id.encode(), encode(rec))
             for (event, _, _), rec in zip(searched.done, recommendations, strict=True)
         ]
+        publishing = self._clock()
         delivered = await self._dead_letters.publish_all(self._recommendations, outputs)
+        published_s = self._clock() - publishing
         await asyncio.gather(*decoded.dead_letters, *searched.dead_letters)
-        recommendations = [rec for rec, ok in zip(recommendations, delivered, strict=True) if ok]
+        built = [pair for pair, ok in zip(built, delivered, strict=True) if ok]
+        recommendations = [rec for rec, _ in built]
         if recommendations:
             await self._store.save(recommendations)
             self._metrics.handled(self._topic, RECOMMENDED, len(recommendations))
-            for rec in recommendations:
+            for rec, timings in built:
                 self._metrics.recommended(rec.latency_ms)
+                self._metrics.chat_stages(rec.model, timings, published_s)
         self._offer_to_shadow(searched.done, {rec.chat_id: rec for rec in recommendations})
 
     def _offer_to_shadow(
@@ -90,9 +106,13 @@ class ChatHandler:
         answer = await self._searcher.query([c.text for c in chats], self._top_k, "saved_response", Lane.CHAT)
         return [(hits, answer) for hits in answer.hits]
 
-    def _recommendation(self, chat: ChatStarted, hits: list[Hit], answer: Answer) -> Recommendation:
-        now = datetime.now(UTC)
-        return Recommendation(
+    def _recommendation(
+        self, event: faust.EventT, chat: ChatStarted, taken: float, hits: list[Hit], answer: Answer
+    ) -> tuple[Recommendation, ChatTimings]:
+        built = self._clock()
+        now = datetime.fromtimestamp(built, UTC)
+        timings = chat_timings(chat.created_at, stamp_of(event.message), taken, answer.moments, built, self._loop_lag())
+        rec = Recommendation(
             chat_id=chat.chat_id,
             items=[
                 RecommendedItem(content_id=h.content_id, kind="saved_response", title=h.title, score=round(h.score, 4))
@@ -102,7 +122,9 @@ class ChatHandler:
             index=answer.watermark,
             created_at=now,
             latency_ms=round((now - chat.created_at).total_seconds() * 1000, 1),
+            timings=timings if self._timings else None,
         )
+        return rec, timings
 
 
 def register_chat_agent(

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from index.batcher import Lane
 from index.encoder import Vectors
 from index.serving import Answer
-from schemas import ChatStarted, Recommendation
+from schemas import ChatStarted, ChatTimings, Recommendation
 
 
 class Sink(Protocol):
@@ -78,6 +78,8 @@ class AgentMetrics(Protocol):
     def handled(self, topic: str, outcome: str, count: int = 1) -> None: ...
 
     def recommended(self, latency_ms: float) -> None: ...
+
+    def chat_stages(self, model_id: str, timings: ChatTimings, publish_s: float) -> None: ...
 
 
 # What became of a consumed event: the `outcome` label of `helpstream_events_handled_total`.

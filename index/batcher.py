@@ -34,6 +34,7 @@ from index.encoder import Encoder, Vectors
 logger = logging.getLogger(__name__)
 
 BatchObserver = Callable[[int, float], None]
+Clock = Callable[[], float]
 
 # A batch is split across idle threads only in parts of at least this many texts: smaller model calls cost
 # more per text, and at moderate load the extra work queued the chats behind them (p99 at 187 chats/s
@@ -58,7 +59,7 @@ class BatcherClosed(RuntimeError):
 class _Request:
     texts: list[str]
     future: asyncio.Future[Vectors] = field(repr=False)
-    served_by: tuple[float, float] | None = None  # (start, seconds) of the model call that served it
+    served_by: tuple[float, float] | None = None  # (start, seconds) of the model call that served it, by `clock`
 
 
 class MicroBatcher:
@@ -72,8 +73,10 @@ class MicroBatcher:
         max_queued: int = 64,
         on_batch: BatchObserver | None = None,
         defer_to: Callable[[], MicroBatcher | None] | None = None,
+        clock: Clock = time.time,
     ) -> None:
         self.encoder = encoder
+        self._clock = clock
         self._executor = executor
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
@@ -106,8 +109,12 @@ class MicroBatcher:
         else:
             self._idle.set()
 
-    async def embed(self, texts: list[str], lane: Lane = Lane.CHAT, timing: list[float] | None = None) -> Vectors:
-        """Vectors for `texts`, row for row; `timing` gets the seconds of the model calls that served them."""
+    async def embed(
+        self, texts: list[str], lane: Lane = Lane.CHAT, timing: list[tuple[float, float]] | None = None
+    ) -> Vectors:
+        """Vectors for `texts`, row for row; `timing` gets (start, seconds) of each model call that served them, by
+        the batcher's `clock` (wall-clock seconds unless a test gives another), so a caller can tell its wait for
+        the call from the call."""
         if not texts:
             return np.zeros((0, self.encoder.dimension), dtype=np.float32)
         if self._closed:
@@ -130,7 +137,7 @@ class MicroBatcher:
         parts = await asyncio.gather(*(request.future for request in requests))
         if timing is not None:
             # Chunks served by the same call count once.
-            timing.append(sum(took for _, took in {r.served_by for r in requests if r.served_by is not None}))
+            timing.extend(sorted({r.served_by for r in requests if r.served_by is not None}))
         return parts[0] if len(parts) == 1 else np.vstack(parts)
 
     async def close(self) -> None:
@@ -215,7 +222,7 @@ class MicroBatcher:
             self._in_flight.difference_update(batch)
 
     async def _encode_batch(self, batch: list[_Request], unique: list[str], parts: list[list[str]]) -> None:
-        started = time.perf_counter()
+        started = self._clock()
         try:
             vectors = np.vstack(await asyncio.gather(*(self._encode_part(part) for part in parts)))
         except Exception as exc:
@@ -229,7 +236,7 @@ class MicroBatcher:
                 batch[0].future.set_exception(exc)
             return
         row = {text: i for i, text in enumerate(unique)}
-        served_by = (started, time.perf_counter() - started)
+        served_by = (started, self._clock() - started)
         for request in batch:
             request.served_by = served_by
             if not request.future.done():
@@ -240,10 +247,10 @@ class MicroBatcher:
         for request in batch:
             if request.future.done():
                 continue
-            started = time.perf_counter()
+            started = self._clock()
             try:
                 vectors = await loop.run_in_executor(self._executor, self.encoder.encode, request.texts)
-                request.served_by = (started, time.perf_counter() - started)
+                request.served_by = (started, self._clock() - started)
             except Exception as exc:
                 if not request.future.done():
                     request.future.set_exception(exc)

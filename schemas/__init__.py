@@ -11,9 +11,11 @@ from schemas.feedback import RecommendationFeedback
 from schemas.lineage import IndexWatermark
 from schemas.recommendation import Recommendation, RecommendedItem
 from schemas.search import SearchResponse, SearchResult
+from schemas.timings import ChatTimings, SearchTimings
 
 __all__ = [
     "ChatStarted",
+    "ChatTimings",
     "ContentEntry",
     "ContentUpdated",
     "DeadLetter",
@@ -24,6 +26,7 @@ __all__ = [
     "RecommendedItem",
     "SearchResponse",
     "SearchResult",
+    "SearchTimings",
     "decode",
     "encode",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from schemas.lineage import IndexWatermark
+from schemas.timings import ChatTimings
 from schemas.types import Contract, Identifier, Text, Timestamp
 
 
@@ -22,3 +23,4 @@ class Recommendation(Contract):
     index: IndexWatermark
     created_at: Timestamp
     latency_ms: float
+    timings: ChatTimings | None = None  # with HELPSTREAM_RECOMMENDATION_TIMINGS on

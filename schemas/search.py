@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from schemas.lineage import IndexWatermark
+from schemas.timings import SearchTimings
 from schemas.types import Contract, Identifier, Kind, Text
 
 
@@ -19,3 +20,4 @@ class SearchResponse(Contract):
     model: str
     index: IndexWatermark
     took_ms: float
+    timings: SearchTimings | None = None  # with HELPSTREAM_RECOMMENDATION_TIMINGS on

@@ -16,6 +16,7 @@ from streams.clients.kafka import KafkaConnection
 from streams.consumer import App
 from streams.engine.backfill import Backfill
 from streams.engine.figures import worker_figures
+from streams.engine.loop_lag import LoopLag
 from streams.engine.models import model_ref
 from streams.engine.rankings import RankingStore
 from streams.engine.recommendation_store import RecommendationStore
@@ -48,7 +49,7 @@ class Worker:
     console: ConsoleFeed
 
 
-def faust_app(settings: Settings) -> faust.App:
+def faust_app(settings: Settings) -> App:
     if not settings.broker:
         raise ValueError("a worker needs HELPSTREAM_BROKER (`helpstream demo` starts a broker and sets it)")
     app = App(
@@ -93,6 +94,9 @@ def create_app(settings: Settings) -> Worker:
     app = faust_app(settings)
     metrics = Metrics()
     metrics.faust_sensor(app)
+    loop_lag = LoopLag(observe=metrics.loop_lag_seconds.observe)
+    app.loop_lag = loop_lag  # read by the consumer, which stamps each event with it
+    app.add_dependency(loop_lag)
     channel = ControlChannel(
         KafkaConnection.of(settings),
         settings.topic_models,
@@ -139,6 +143,8 @@ def create_app(settings: Settings) -> Worker:
             metrics=metrics,
             shadow=shadow,
             top_k=settings.top_k,
+            timings=settings.recommendation_timings,
+            loop_lag=lambda: loop_lag.total_s,
         ),
         max_batch=settings.batch_max,
         within_s=within_s,

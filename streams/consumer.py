@@ -46,6 +46,8 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
+from agents.timeline import stamp
+from streams.engine.loop_lag import LoopLag
 from streams.fetch_runs import FetchRuns
 
 logger = logging.getLogger(__name__)
@@ -115,6 +117,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def _fetch_records(self, consumer: Any, *args: Any, **kwargs: Any) -> Any:
         records = await super()._fetch_records(consumer, *args, **kwargs)
         self._safe.fetch_mark = self._safe.runs.mark()  # same step: no seek can come between
+        self._safe.fetched_at = time.time()
         return records
 
     def verify_event_path(self, now: float, tp: TP) -> None:
@@ -151,6 +154,14 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         self._floor: dict[TP, int] = {}
         self._stuck_since: dict[TP, tuple[int, float]] = {}
         self.rereads = 0
+        self.fetched_at = 0.0  # when the records being delivered were taken from the fetch (wall clock)
+
+    def _to_message(self, tp: TP, record: Any) -> Any:
+        """Faust's, with the event stamped for its chat's timeline (`agents.timeline`)."""
+        message = super()._to_message(tp, record)
+        lag = getattr(self.app, "loop_lag", None)
+        stamp(message, self.fetched_at, 0.0 if lag is None else lag.total_s)
+        return message
 
     def positioned(self, tp: TP, offset: int) -> None:
         self._floor[tp] = offset
@@ -325,6 +336,7 @@ class App(faust.App):
     """faust.App whose consumer commits safely and fetches with `fetch_wait_ms` (see the module's docstring)."""
 
     fetch_wait_ms: int | None = None
+    loop_lag: LoopLag | None = None
 
     def _new_transport(self) -> Any:
         return SafeCommitTransport(self.conf.broker_consumer, self)

@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(5.0, ge=0, description="longest a batch waits for more events under load")
     top_k: int = Field(3, ge=1, le=50, description="saved responses per recommendation")
     recommendation_ttl_s: int = Field(86400, ge=1, description="how long `/recommendations/{chat_id}` keeps one")
+    recommendation_timings: bool = Field(
+        False,
+        description="each recommendation and search response carries `timings`, its stages in ms (the "
+        "`helpstream_stage_seconds` histograms are kept either way)",
+    )
     fetch_wait_ms: int | None = Field(
         None,
         ge=1,

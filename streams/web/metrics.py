@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from schemas import ChatTimings, SearchTimings
 from streams.engine.figures import model_figures
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
@@ -26,6 +27,7 @@ from streams.registry.figures import quantile
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _LATENCY_MS_BUCKETS = (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+_STAGE_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,20 @@ class Metrics:
             buckets=_LATENCY_MS_BUCKETS,
             registry=self.registry,
         )
+        self.stage_seconds = Histogram(
+            "helpstream_stage_seconds",
+            "time of one answer in each stage of its pattern (chat: broker, queue, batch_wait, encode, search, build,"
+            " publish, and loop_lag, which overlaps them; search: batch_wait, encode, search, build), by model",
+            ["pattern", "stage", "model"],
+            buckets=_STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.loop_lag_seconds = Histogram(
+            "helpstream_loop_lag_seconds",
+            "how late the event loop ran a 10 ms timer",
+            buckets=_STAGE_BUCKETS,
+            registry=self.registry,
+        )
         self.search_seconds = Histogram(
             "helpstream_search_seconds", "time to answer GET /search", buckets=_SECONDS_BUCKETS, registry=self.registry
         )
@@ -152,6 +168,15 @@ class Metrics:
 
     def recommended(self, latency_ms: float) -> None:
         self.recommendation_latency_ms.observe(latency_ms)
+
+    def chat_stages(self, model_id: str, timings: ChatTimings, publish_s: float) -> None:
+        for stage, ms in timings.model_dump().items():
+            self.stage_seconds.labels("chat", stage.removesuffix("_ms"), model_id).observe(ms / 1000)
+        self.stage_seconds.labels("chat", "publish", model_id).observe(publish_s)
+
+    def search_stages(self, model_id: str, timings: SearchTimings) -> None:
+        for stage, ms in timings.model_dump().items():
+            self.stage_seconds.labels("search", stage.removesuffix("_ms"), model_id).observe(ms / 1000)
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -13,9 +14,9 @@ import numpy as np
 
 from index.batcher import Lane
 from index.encoder import Vectors
-from index.serving import Answer
+from index.serving import Answer, Moments
 from index.vector_index import Hit
-from schemas import ChatStarted, IndexWatermark, Recommendation
+from schemas import ChatStarted, ChatTimings, IndexWatermark, Recommendation
 from tests.unit.index.fakes import vector
 
 
@@ -58,6 +59,7 @@ class FakeSearcher:
         self.broken = broken
         self.model_id = model_id
         self.queries: list[tuple[list[str], int, str, Lane]] = []
+        self.moments: Moments | None = None  # when the answer's stages happened; now, if not set
 
     async def healthy(self) -> bool:
         return not self.broken
@@ -70,7 +72,9 @@ class FakeSearcher:
             [Hit(content_id=t, kind=kind, title=t.title(), score=0.9 - 0.1 * i) for i, t in enumerate(self.titles[:k])]
             for _ in texts
         ]
-        return Answer(hits, self.model_id, WATERMARK, 0.001)
+        now = time.time()
+        moments = self.moments or Moments(now, now, now + 0.001, now + 0.001)
+        return Answer(hits, self.model_id, WATERMARK, 0.001, moments)
 
 
 class FakeShadow:
@@ -128,6 +132,7 @@ class FakeMetrics:
     def __init__(self) -> None:
         self.outcomes: Counter[tuple[str, str]] = Counter()
         self.latencies: list[float] = []
+        self.stages: list[tuple[str, ChatTimings, float]] = []
 
     def handled(self, topic: str, outcome: str, count: int = 1) -> None:
         if count:
@@ -135,3 +140,6 @@ class FakeMetrics:
 
     def recommended(self, latency_ms: float) -> None:
         self.latencies.append(latency_ms)
+
+    def chat_stages(self, model_id: str, timings: ChatTimings, publish_s: float) -> None:
+        self.stages.append((model_id, timings, publish_s))

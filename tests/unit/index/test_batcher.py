@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -197,12 +198,15 @@ async def test_the_model_time_of_a_request_leaves_out_its_wait_in_the_queue(exec
     encoder.hold()
     first = asyncio.ensure_future(batcher.embed(["first"]))
     await until(lambda: encoder.calls == 1)
-    timing: list[float] = []
+    timing: list[tuple[float, float]] = []
+    asked = time.time()
     second = asyncio.ensure_future(batcher.embed(["second"], timing=timing))
     await asyncio.sleep(0.3)  # queued behind the held call
     encoder.release()
     await asyncio.gather(first, second)
-    assert len(timing) == 1 and 0.04 <= timing[0] < 0.25
+    [(start, seconds)] = timing
+    assert 0.04 <= seconds < 0.25  # its own call, not the wait behind the held one
+    assert start - asked >= 0.29  # the wait is before its start
     await batcher.close()
 
 
