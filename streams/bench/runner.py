@@ -23,6 +23,7 @@ from index.cpu import this_cpu
 from index.models import resolve
 from streams.bench import report, stages
 from streams.bench.measure import peak_rss_mb
+from streams.bench.timeline_cost import timeline_cost_us
 from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import publish_chats, publish_content, read_chats, read_content
 from streams.demo.datasets import demo_chats, demo_content
@@ -101,20 +102,28 @@ def scratch_settings(base: Settings, bootstrap: str, run: str, **overrides: Any)
     return settings
 
 
+@dataclass(frozen=True)
+class Services:
+    bootstrap: str
+    broker: str  # what it is, for the report
+    redis_url: str
+    pids: dict[str, int]  # the processes started here, whose CPU share the stages report
+
+
 @contextlib.contextmanager
-def services(
-    settings: Settings, workdir: Path, progress: Progress, *, own_redis: bool = False
-) -> Iterator[tuple[str, str, str]]:
-    """(bootstrap, broker description, redis url): configured ones, else started here and stopped after.
+def services(settings: Settings, workdir: Path, progress: Progress, *, own_redis: bool = False) -> Iterator[Services]:
+    """The broker and Redis: configured ones, else started here and stopped after.
 
     `own_redis`: a fresh redis-server where one can be started, so no embedding is a hit of an earlier run."""
+    pids: dict[str, int] = {}
     with contextlib.ExitStack() as stack:
         if settings.broker:
             bootstrap, broker = settings.broker, f"configured Kafka at {settings.broker}"
         elif shutil.which("java") and shutil.which("mvn"):
             jars = kafka_jars(settings.data_dir / "kafka-jars")
             (workdir / "kafka").mkdir()
-            bootstrap = stack.enter_context(apache_kafka(jars, workdir / "kafka")).bootstrap
+            kafka = stack.enter_context(apache_kafka(jars, workdir / "kafka"))
+            bootstrap, pids["broker"] = kafka.bootstrap, kafka.pid
             broker = f"Apache Kafka {kafka_version(jars)} (KRaft, started by the bench)"
         else:
             bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
@@ -124,11 +133,12 @@ def services(
             redis_url = settings.redis_url
         elif startable:
             (workdir / "redis").mkdir()
-            redis_url = stack.enter_context(redis_server(workdir / "redis")).url
+            running = stack.enter_context(redis_server(workdir / "redis"))
+            redis_url, pids["redis"] = running.url, running.pid
         else:
             redis_url = "redis://127.0.0.1:1/0"  # nothing answers: workers use their in-process cache
         progress.note(f"broker: {broker}; redis: {redis_url}")
-        yield bootstrap, broker, redis_url
+        yield Services(bootstrap, broker, redis_url, pids)
 
 
 def _answers(redis_url: str) -> bool:
@@ -154,6 +164,7 @@ class Bench:
         self.default: Backend = settings.encoder
         self.backends: list[Backend] = [self.default, *(b for b in BACKENDS if b != self.default)]
         self.progress = Progress(total=4 + 2 * len(self.backends) + 3 + len(sizes.recovery))
+        self.pids: stages.Pids = {}
         self.results: dict[str, Any] = {
             "quick": sizes == QUICK,
             "machine": this_cpu().as_dict(),
@@ -165,9 +176,15 @@ class Bench:
         }
 
     def worker_settings(self, bootstrap: str, redis_url: str, backend: Backend) -> Settings:
-        base = self.settings.model_copy(
-            update={"broker": bootstrap, "redis_url": redis_url, "encoder": backend, "web_port": free_port()}
-        )
+        # Timings on: the breakdown reads them (their cost is measured on its own: `timeline_cost`).
+        update = {
+            "broker": bootstrap,
+            "redis_url": redis_url,
+            "encoder": backend,
+            "web_port": free_port(),
+            "recommendation_timings": True,
+        }
+        base = self.settings.model_copy(update=update)
         return isolated(base, f"bench-{uuid.uuid4().hex[:6]}")
 
     def start_worker(self, settings: Settings, name: str) -> WorkerProcess:
@@ -178,9 +195,12 @@ class Bench:
     def run(self) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="helpstream-bench-") as tmp:
             self.progress.stage("services")
-            with services(self.settings, Path(tmp), self.progress) as (bootstrap, broker, redis_url):
-                self.results["broker"] = broker
+            with services(self.settings, Path(tmp), self.progress) as running:
+                bootstrap, redis_url = running.bootstrap, running.redis_url
+                self.pids.update(running.pids)
+                self.results["broker"] = running.broker
                 self.raw()
+                self.results["timeline_cost"] = timeline_cost_us()
                 self.warm_broker(bootstrap)
                 self.naive(bootstrap)
                 for backend in self.backends:
@@ -236,15 +256,16 @@ class Bench:
             )
             worker.wait_for_items(len(self.content), timeout_s=600)
             stages.capacity(settings, self.chats[:32])  # warm-up, not measured
-            burst = stages.capacity(settings, stages.chats_for(self.chats, self.sizes.burst))
+            pids = self.worker_pids(worker)
+            burst = stages.capacity(settings, stages.chats_for(self.chats, self.sizes.burst), pids)
             self.progress.note(f"{burst['chats_per_s']:.0f} chats/s")
             run: dict[str, Any] = {"pipeline": burst, "latency": {}}
             self.progress.stage(f"latency ({backend}): offered loads {', '.join(LOADS)} of that capacity")
             for name, share in LOADS.items():
                 rate = share * burst["chats_per_s"]
                 chats = stages.chats_for(self.chats, int(rate * self.sizes.load_s))
-                run["latency"][name] = stages.offered_load(settings, chats, rate)
-                self.progress.note(f"{name} = {rate:.0f} chats/s: p99 {run['latency'][name]['p99_ms']:.0f} ms")
+                run["latency"][name] = figures = stages.offered_load(settings, chats, rate, pids)
+                self.progress.note(f"{name} = {rate:.0f} chats/s: {report.breakdown_line(figures)}")
             if backend == self.default:
                 self.freshness_and_search(settings, worker, burst["chats_per_s"])
                 self.shadow_cost(settings, worker, burst["chats_per_s"])
@@ -253,6 +274,9 @@ class Bench:
             self.results["backends"][backend] = run
         finally:
             worker.stop()
+
+    def worker_pids(self, worker: WorkerProcess) -> stages.Pids:
+        return {**self.pids, "worker": worker.process.pid if worker.process else None}
 
     def freshness_and_search(self, settings: Settings, worker: WorkerProcess, capacity: float) -> None:
         self.progress.stage(f"freshness: {self.sizes.edits} content edits, 2 per second, chats at 50% load")
@@ -348,5 +372,12 @@ def run_bench(settings: Settings, *, quick: bool, out: Path) -> int:
     print()
     print(report.machine(results))
     print(report.table(results))
-    print(f"\nwrote {report.write_json(results, out)} and {report.latency_chart(results, out)}")
+    print()
+    print(report.breakdown_table(results))
+    written = (
+        report.write_json(results, out),
+        report.latency_chart(results, out),
+        report.breakdown_chart(results, out),
+    )
+    print(f"\nwrote {', '.join(map(str, written))}")
     return 0

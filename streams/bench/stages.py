@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from schemas import ContentEntry, ContentUpdated, encode
 from schemas.content_entry import ModelVectors
 from schemas.registry import Registry
+from streams.bench.breakdown import breakdown, samples_of
+from streams.bench.cpu_share import CpuShares
 from streams.bench.measure import percentiles
 from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import LabelledChat, publish_chats
@@ -28,6 +31,7 @@ from streams.topology.topics import content_changelog
 
 FRESHNESS_ITEM = "help_fees"
 FRESHNESS_QUERY = "what fees do you charge"
+LOAD_GENERATOR = "load generator"  # this process: it produces the chats and reads the recommendations
 
 
 def chats_for(chats: list[LabelledChat], count: int) -> list[LabelledChat]:
@@ -59,21 +63,41 @@ def warm_broker(settings: Settings, chats: list[LabelledChat], rate: float) -> N
     asyncio.run(run())
 
 
-def capacity(settings: Settings, chats: list[LabelledChat]) -> dict[str, float]:
-    """A burst of chats as fast as the producer goes: chats/s from the first produce to the last receipt."""
-    result = asyncio.run(replay(KafkaConnection.of(settings), settings, chats, None))
+Pids = dict[str, int | None]
+
+
+def capacity(settings: Settings, chats: list[LabelledChat], pids: Pids | None = None) -> dict[str, Any]:
+    """A burst of chats as fast as the producer goes: chats/s from the first produce to the last receipt, and the
+    CPU share of each process in `pids` (and of this one, the load generator) meanwhile."""
+    with CpuShares(_with_generator(pids)) as cpu:
+        result = asyncio.run(replay(KafkaConnection.of(settings), settings, chats, None))
     received = len(result.received)
     return {
         "chats": received,
         "seconds": round(result.last_receipt_s, 2),
         "chats_per_s": round(received / result.last_receipt_s, 1),
+        "cpu": cpu.result,
     }
 
 
-def offered_load(settings: Settings, chats: list[LabelledChat], rate: float) -> dict[str, float]:
-    """Chats at a constant `rate`: end-to-end latency from `created_at` to receipt by a plain consumer."""
-    result = asyncio.run(replay(KafkaConnection.of(settings), settings, chats, rate))
-    return {"rate": round(rate, 1), "received": len(result.received), **percentiles(result.receipt_ms)}
+def offered_load(
+    settings: Settings, chats: list[LabelledChat], rate: float, pids: Pids | None = None
+) -> dict[str, Any]:
+    """Chats at a constant `rate`: end-to-end latency from `created_at` to receipt by a plain consumer; where the
+    p50 and the p99 go (from the recommendations' `timings`, when the worker has them on); CPU shares."""
+    with CpuShares(_with_generator(pids)) as cpu:
+        result = asyncio.run(replay(KafkaConnection.of(settings), settings, chats, rate))
+    return {
+        "rate": round(rate, 1),
+        "received": len(result.received),
+        **percentiles(result.receipt_ms),
+        "breakdown": breakdown(samples_of(result.received, result.delivery_ms)),
+        "cpu": cpu.result,
+    }
+
+
+def _with_generator(pids: Pids | None) -> Pids:
+    return {**(pids or {}), LOAD_GENERATOR: os.getpid()}
 
 
 async def _search_json(session: aiohttp.ClientSession, worker: WorkerProcess, params: dict[str, str]) -> Any:

@@ -20,7 +20,8 @@ import aiohttp
 from index.backends import Backend, available, model_id
 from index.cpu import this_cpu
 from index.models import LADDER, Model, ModelUnavailable, model_dir, resolve, tokenizer_dir
-from streams.bench import stages
+from streams.bench import report, stages
+from streams.bench.breakdown import WINDOWS, busy_split, request_split
 from streams.bench.measure import peak_rss_mb, percentiles
 from streams.bench.runner import Progress, scratch_settings, services
 from streams.budget.verdict import Budgets, verdicts
@@ -77,6 +78,7 @@ class Budget:
         self.content = read_content(demo_content())
         combos = len(self.models) * len(backends)
         self.progress = Progress(total=3 + STAGES_PER_MODEL * combos)
+        self.pids: stages.Pids = {}
         self.results: dict[str, Any] = {
             "quick": sizes == QUICK,
             "machine": this_cpu().as_dict(),
@@ -89,8 +91,10 @@ class Budget:
     def run(self) -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="helpstream-budget-") as tmp:
             self.progress.stage("services")
-            with services(self.settings, Path(tmp), self.progress, own_redis=True) as (bootstrap, broker, redis):
-                self.results["broker"] = broker
+            with services(self.settings, Path(tmp), self.progress, own_redis=True) as running:
+                bootstrap, redis = running.bootstrap, running.redis_url
+                self.pids.update(running.pids)
+                self.results["broker"] = running.broker
                 self.prepare()
                 self.progress.stage(f"broker warm-up: {WARM_UP_CHATS:,} chats at {WARM_UP_RATE}/s, not measured")
                 warm = self.scratch(bootstrap, "warm")
@@ -118,14 +122,21 @@ class Budget:
             figures["unavailable"] = f"{model.setting} ships as ONNX only"
             self.progress.skip(STAGES_PER_MODEL, f"{name} on {backend}: not available ({figures['unavailable']})")
         else:
-            settings = self.scratch(bootstrap, slug(name), redis_url=redis_url, model=model.setting, encoder=backend)
+            settings = self.scratch(
+                bootstrap,
+                slug(name),
+                redis_url=redis_url,
+                model=model.setting,
+                encoder=backend,
+                recommendation_timings=True,  # which stages hold a miss
+            )
             worker = self.start(settings, f"{slug(name)}")
             try:
                 figures["ship"] = {"disk_mb": disk_mb(model, backend, self.cache_dir), **self.started(worker)}
                 figures["cron"] = self.reembed(settings, worker, name)
                 figures["quality"], figures["rest"] = self.lone_searches(worker, name)
                 figures["rest"].update(self.sustained(worker, name))
-                figures["consumer"] = self.consumer(settings, name)
+                figures["consumer"] = self.consumer(settings, worker, name)
                 figures["ship"]["peak_rss_demo_mb"] = peak_rss_mb(worker.process.pid if worker.process else None)
             finally:
                 worker.stop()
@@ -140,19 +151,22 @@ class Budget:
         ready_s = worker.wait_ready(900)
         return {"ready_s": round(ready_s, 1), "load_s": worker.health()[1]["model"]["load_s"]}
 
-    def reembed(self, settings: Settings, worker: WorkerProcess, name: str) -> dict[str, float]:
+    def reembed(self, settings: Settings, worker: WorkerProcess, name: str) -> dict[str, Any]:
         texts = sum(len(c.texts()) for c in self.content)
         self.progress.stage(f"{name}: cron, re-embed the CMS export ({len(self.content)} items, {texts:,} texts)")
-        started = time.monotonic()
+        started, encoded = time.monotonic(), _encode_s(worker)
         asyncio.run(publish_content(KafkaConnection.of(settings), settings.topic_content, self.content, progress=False))
         worker.wait_for_items(len(self.content), timeout_s=3600)
         seconds = time.monotonic() - started
-        self.progress.note(f"{seconds:.1f} s ({texts / seconds:,.0f} texts/s)")
-        return {"texts": texts, "reembed_s": round(seconds, 1)}
+        split = busy_split(seconds, _encode_s(worker) - encoded, _parallel(settings), 1)
+        self.progress.note(
+            f"{seconds:.1f} s ({texts / seconds:,.0f} texts/s; the model's calls {split['model_share']:.0%})"
+        )
+        return {"texts": texts, "reembed_s": round(seconds, 1), "breakdown": split}
 
     def lone_searches(self, worker: WorkerProcess, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         self.progress.stage(f"{name}: quality and a lone search, {len(self.chats)} held-out chats one at a time")
-        found, took = asyncio.run(_one_by_one(worker, self.chats))
+        found, took, timings = asyncio.run(_one_by_one(worker, self.chats))
         top1 = sum(ids[:1] == [chat.intent] for ids, chat in zip(found, self.chats, strict=True))
         top3 = sum(chat.intent in ids for ids, chat in zip(found, self.chats, strict=True))
         quality = {"top1": round(top1 / len(self.chats), 4), "top3": round(top3 / len(self.chats), 4)}
@@ -161,7 +175,9 @@ class Budget:
             f"top-1 {quality['top1']:.2%}, top-3 {quality['top3']:.2%}; "
             f"search p50 {lone['p50_ms']:.1f} / p99 {lone['p99_ms']:.1f} ms"
         )
-        return quality, {"lone_p50_ms": lone["p50_ms"], "lone_p99_ms": lone["p99_ms"]}
+        samples = [(ms, t) for ms, t in zip(took, timings, strict=True) if t]
+        split = {q: request_split(samples, *window) for q, window in WINDOWS.items()} if samples else {}
+        return quality, {"lone_p50_ms": lone["p50_ms"], "lone_p99_ms": lone["p99_ms"], "breakdown": split}
 
     def sustained(self, worker: WorkerProcess, name: str) -> dict[str, Any]:
         levels = ", ".join(map(str, self.sizes.clients))
@@ -175,20 +191,28 @@ class Budget:
         )
         return {"levels": runs, "sustained_per_s": sustained}
 
-    def consumer(self, settings: Settings, name: str) -> dict[str, Any]:
+    def consumer(self, settings: Settings, worker: WorkerProcess, name: str) -> dict[str, Any]:
         rate = self.budgets.chat_rate
         self.progress.stage(
             f"{name}: consumer, a burst of {self.sizes.burst} chats, then {rate:g}/s for {self.sizes.rate_s:g} s"
         )
         stages.capacity(settings, self.traffic[:32])  # warm-up, not measured
-        burst = stages.capacity(settings, stages.chats_for(self.traffic, self.sizes.burst))
-        at_rate = stages.offered_load(settings, stages.chats_for(self.traffic, int(rate * self.sizes.rate_s)), rate)
-        self.progress.note(f"{burst['chats_per_s']:.0f} chats/s; at {rate:g}/s p99 {at_rate['p99_ms']:.0f} ms")
+        pids = {**self.pids, "worker": worker.process.pid if worker.process else None}
+        encoded = _encode_s(worker)
+        burst = stages.capacity(settings, stages.chats_for(self.traffic, self.sizes.burst), pids)
+        busy = busy_split(burst["seconds"], _encode_s(worker) - encoded, _parallel(settings), burst["chats"])
+        chats = stages.chats_for(self.traffic, int(rate * self.sizes.rate_s))
+        at_rate = stages.offered_load(settings, chats, rate, pids)
+        self.progress.note(f"{burst['chats_per_s']:.0f} chats/s; at {rate:g}/s {report.breakdown_line(at_rate)}")
         return {
             "chats_per_s": burst["chats_per_s"],
             "rate": rate,
             "p50_ms_at_rate": at_rate["p50_ms"],
             "p99_ms_at_rate": at_rate["p99_ms"],
+            "breakdown": at_rate["breakdown"],
+            "burst_breakdown": busy,
+            "cpu_burst": burst["cpu"],
+            "cpu_at_rate": at_rate["cpu"],
         }
 
     def memory_100k(self, bootstrap: str, redis_url: str, model: Model, backend: Backend) -> dict[str, float]:
@@ -208,9 +232,22 @@ class Budget:
         return {"peak_rss_100k_mb": rss, "recovery_100k_s": round(ready_s, 1)}
 
 
-async def _one_by_one(worker: WorkerProcess, chats: list[LabelledChat]) -> tuple[list[list[str]], list[float]]:
+def _encode_s(worker: WorkerProcess) -> float:
+    """The worker's model-call seconds so far (every encoder thread's)."""
+    return worker.metric("helpstream_encode_seconds_sum")
+
+
+def _parallel(settings: Settings) -> int:
+    return 1 if settings.encoder == "torch" else settings.inference_threads
+
+
+async def _one_by_one(
+    worker: WorkerProcess, chats: list[LabelledChat]
+) -> tuple[list[list[str]], list[float], list[dict[str, float]]]:
+    """Per chat, in order: the ids found, the client's milliseconds, and the response's `timings` (if any)."""
     found: list[list[str]] = []
     took: list[float] = []
+    timings: list[dict[str, float]] = []
     async with aiohttp.ClientSession() as session:
         for chat in chats:
             started = time.perf_counter()
@@ -219,7 +256,8 @@ async def _one_by_one(worker: WorkerProcess, chats: list[LabelledChat]) -> tuple
                 body = await response.json()
             took.append((time.perf_counter() - started) * 1000)
             found.append([hit["content_id"] for hit in body["results"]])
-    return found, took
+            timings.append(body.get("timings") or {})
+    return found, took, timings
 
 
 def default_models(settings: Settings) -> list[str]:

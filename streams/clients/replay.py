@@ -24,6 +24,8 @@ class ReplayResult:
     sent: dict[str, LabelledChat]
     received: dict[str, Recommendation] = field(default_factory=dict)
     receipt_ms: list[float] = field(default_factory=list)
+    # Per chat: receipt minus the recommendation's `created_at` (its publish, the broker and this fetch).
+    delivery_ms: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     last_receipt_s: float = 0.0
 
@@ -75,9 +77,9 @@ async def replay(
                     rec = decode(Recommendation, message.value)
                     result.received[rec.chat_id] = rec
                     result.last_receipt_s = time.monotonic() - started
-                    result.receipt_ms.append(
-                        (datetime.now(UTC) - rec.created_at).total_seconds() * 1000 + rec.latency_ms
-                    )
+                    delivery = (datetime.now(UTC) - rec.created_at).total_seconds() * 1000
+                    result.delivery_ms[rec.chat_id] = delivery
+                    result.receipt_ms.append(delivery + rec.latency_ms)
                     if on_recommendation is not None:
                         on_recommendation(rec)
         result.sent = await producing

@@ -137,6 +137,7 @@ class Metrics:
             buckets=_STAGE_BUCKETS,
             registry=self.registry,
         )
+        self._stages: dict[tuple[str, str, str], Any] = {}
         self.loop_lag_seconds = Histogram(
             "helpstream_loop_lag_seconds",
             "how late the event loop ran a 10 ms timer",
@@ -170,13 +171,21 @@ class Metrics:
         self.recommendation_latency_ms.observe(latency_ms)
 
     def chat_stages(self, model_id: str, timings: ChatTimings, publish_s: float) -> None:
-        for stage, ms in timings.model_dump().items():
-            self.stage_seconds.labels("chat", stage.removesuffix("_ms"), model_id).observe(ms / 1000)
-        self.stage_seconds.labels("chat", "publish", model_id).observe(publish_s)
+        for field, ms in timings:
+            self._stage("chat", field, model_id).observe(ms / 1000)
+        self._stage("chat", "publish_ms", model_id).observe(publish_s)
 
     def search_stages(self, model_id: str, timings: SearchTimings) -> None:
-        for stage, ms in timings.model_dump().items():
-            self.stage_seconds.labels("search", stage.removesuffix("_ms"), model_id).observe(ms / 1000)
+        for field, ms in timings:
+            self._stage("search", field, model_id).observe(ms / 1000)
+
+    def _stage(self, pattern: str, field: str, model_id: str) -> Any:
+        """The histogram child of one stage, looked up once (`labels` is the costly part of an observation)."""
+        key = (pattern, field, model_id)
+        child = self._stages.get(key)
+        if child is None:
+            child = self._stages[key] = self.stage_seconds.labels(pattern, field.removesuffix("_ms"), model_id)
+        return child
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
