@@ -128,10 +128,8 @@ class ChatHandler:
 
 
 def register_chat_agent(
-    app: faust.App, topic: faust.TopicT, handle: ChatHandler, *, max_batch: int, within_s: float, in_flight: int
+    app: faust.App, topic: faust.TopicT, handle: ChatHandler, *, max_batch: int, in_flight: int
 ) -> None:
     # Twice as many batches in flight as the encoder runs at once (`in_flight`): while those are encoded,
     # the others wait in the micro-batcher (which merges them into the next model call) or for Kafka and Redis.
-    register_batch_agent(
-        app, topic, "chat_started", handle, max_batch=max_batch, within_s=within_s, in_flight=in_flight
-    )
+    register_batch_agent(app, topic, "chat_started", handle, max_batch=max_batch, in_flight=in_flight)

@@ -159,9 +159,7 @@ def _preview(body: str) -> str:
     return body if len(body) <= PREVIEW_CHARS else body[: PREVIEW_CHARS - 1].rstrip() + "…"
 
 
-def register_content_agent(
-    app: faust.App, topic: faust.TopicT, handle: ContentHandler, *, max_batch: int, within_s: float
-) -> None:
+def register_content_agent(app: faust.App, topic: faust.TopicT, handle: ContentHandler, *, max_batch: int) -> None:
     # One batch at a time: each batch's version checks read the table rows the previous batch wrote.
     # Table writes are flushed by Faust before it commits the acked offsets.
-    register_batch_agent(app, topic, "content_updated", handle, max_batch=max_batch, within_s=within_s)
+    register_batch_agent(app, topic, "content_updated", handle, max_batch=max_batch)

@@ -1,6 +1,6 @@
 """At-least-once micro-batches: ack a batch's events only after its outputs are delivered.
 
-`noack_take` hands out events that are never acked on their own; a batch that fails is retried with
+`ready_batches` hands out events that are never acked on their own; a batch that fails is retried with
 backoff, and if it keeps failing the worker crashes, so the unacked batch is redelivered on restart.
 It is never skipped (Faust's `take` would ack it anyway: MEASURED.md).
 
@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import faust
+
+from agents.take import ready_batches
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +26,8 @@ BatchHandler = Callable[[Sequence[faust.EventT]], Awaitable[None]]
 
 RETRIES = 4
 FIRST_BACKOFF_S = 0.5
-# Faust's `noack_take` reads `within=0` as no time limit (a take would wait for `max_batch` events): a zero
-# HELPSTREAM_BATCH_WAIT_MS takes what is there after this long instead.
-LEAST_WITHIN_S = 0.0005
+
+Take = Callable[[faust.StreamT, int], AsyncIterator[Sequence[faust.EventT]]]
 
 
 async def run_batches(
@@ -35,8 +36,8 @@ async def run_batches(
     handle: BatchHandler,
     *,
     max_batch: int,
-    within_s: float,
     in_flight: int = 1,
+    take: Take = ready_batches,
 ) -> None:
     free = asyncio.Semaphore(in_flight)
     running: set[asyncio.Task[None]] = set()
@@ -49,8 +50,7 @@ async def run_batches(
             failed.append(exc)
 
     try:
-        within = max(within_s, LEAST_WITHIN_S)
-        async for batch in stream.noack_take(max_batch, within=within):  # type: ignore[attr-defined]
+        async for batch in take(stream, max_batch):
             if not batch:
                 continue
             await free.acquire()  # holds the stream (and so the Kafka fetches) while every slot is busy
@@ -94,12 +94,11 @@ def register_batch_agent(
     handle: BatchHandler,
     *,
     max_batch: int,
-    within_s: float,
     in_flight: int = 1,
 ) -> None:
     """An agent named `name` that runs `handle` on the topic's micro-batches with `run_batches`."""
 
     async def agent(stream: faust.StreamT) -> None:
-        await run_batches(app, stream, handle, max_batch=max_batch, within_s=within_s, in_flight=in_flight)
+        await run_batches(app, stream, handle, max_batch=max_batch, in_flight=in_flight)
 
     app.agent(topic, name=name)(agent)

@@ -43,7 +43,5 @@ class FeedbackHandler:
         await asyncio.gather(*decoded.dead_letters)
 
 
-def register_feedback_agent(
-    app: faust.App, topic: faust.TopicT, handle: FeedbackHandler, *, max_batch: int, within_s: float
-) -> None:
-    register_batch_agent(app, topic, "recommendation_feedback", handle, max_batch=max_batch, within_s=within_s)
+def register_feedback_agent(app: faust.App, topic: faust.TopicT, handle: FeedbackHandler, *, max_batch: int) -> None:
+    register_batch_agent(app, topic, "recommendation_feedback", handle, max_batch=max_batch)

@@ -25,6 +25,7 @@ from streams.engine.shadow import ShadowScorer
 from streams.engine.tallies import Tallies
 from streams.registry.channel import ControlChannel
 from streams.settings import Settings
+from streams.topic import Topic
 from streams.topology.table import ContentVectorsTable, content_vectors_table
 from streams.topology.topics import Topics, declare_topics
 from streams.web.console import ConsoleFeed
@@ -73,6 +74,7 @@ def faust_app(settings: Settings) -> App:
         topic_partitions=settings.chat_partitions,
         stream_wait_empty=False,
         table_standby_replicas=0,
+        Topic=Topic,
     )
     app.fetch_wait_ms = settings.fetch_wait_ms
     return app
@@ -130,7 +132,6 @@ def create_app(settings: Settings) -> Worker:
     )
     metrics.watch(engine, store, tallies)
     dead_letters = DeadLetters(topics.dead_letter, metrics)
-    within_s = settings.batch_wait_ms / 1000
     register_chat_agent(
         app,
         topics.chat,
@@ -147,7 +148,6 @@ def create_app(settings: Settings) -> Worker:
             loop_lag=lambda: loop_lag.total_s,
         ),
         max_batch=settings.batch_max,
-        within_s=within_s,
         in_flight=2 * engine.parallel,
     )
     register_content_agent(
@@ -161,14 +161,12 @@ def create_app(settings: Settings) -> Worker:
             metrics=metrics,
         ),
         max_batch=settings.batch_max,
-        within_s=within_s,
     )
     register_feedback_agent(
         app,
         topics.feedback,
         FeedbackHandler(rankings=rankings, tally=tallies, dead_letters=dead_letters),
         max_batch=settings.batch_max,
-        within_s=within_s,
     )
     register_views(app, settings, engine, store, metrics, channel)
     console = ConsoleFeed(settings, content_vectors.get)

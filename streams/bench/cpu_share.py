@@ -11,16 +11,19 @@ import psutil
 OTHER = "other"
 
 
-def _machine() -> tuple[float, float]:
-    """(busy, total) CPU seconds of every core since boot (guest time is already in user time)."""
+def _machine() -> tuple[float, float, float]:
+    """(busy, stolen, total) CPU seconds of every core since boot (guest time is already in user time; steal is
+    time the hypervisor gave this machine's cores to others)."""
     times = psutil.cpu_times()
     total = float(sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0))
-    return total - times.idle - getattr(times, "iowait", 0.0), total
+    stolen = float(getattr(times, "steal", 0.0))
+    return total - times.idle - getattr(times, "iowait", 0.0) - stolen, stolen, total
 
 
 class CpuShares:
     """`with CpuShares({"worker": pid, ...}) as shares:` … then `shares.result`: each process's share, the
-    machine's (`machine`) and what no named process used (`other`). A process that is gone counts 0."""
+    machine's (`machine`), what no named process used (`other`) and what the hypervisor took (`steal`). A
+    process that is gone counts 0."""
 
     def __init__(self, pids: dict[str, int | None]) -> None:
         self._processes = {name: psutil.Process(pid) for name, pid in pids.items() if pid is not None}
@@ -47,10 +50,12 @@ class CpuShares:
         if capacity <= 0:
             return
         shares = {name: (self._cpu(p) - self._cpu_at[name]) / capacity for name, p in self._processes.items()}
-        busy, total = _machine()
-        machine = (busy - self._machine[0]) / max(total - self._machine[1], 1e-9)
+        busy, stolen, total = _machine()
+        elapsed = max(total - self._machine[2], 1e-9)
+        machine = (busy - self._machine[0]) / elapsed
         self.result = {
             **{name: round(share, 3) for name, share in shares.items()},
             OTHER: round(max(0.0, machine - sum(shares.values())), 3),
             "machine": round(min(1.0, machine), 3),
+            "steal": round((stolen - self._machine[1]) / elapsed, 3),
         }

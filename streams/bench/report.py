@@ -233,7 +233,7 @@ def breakdown_table(results: dict[str, Any]) -> str:
             )
     if not rows:
         return "no breakdown: the workers sent no timings"
-    names = sorted({name for _, _, f in _loads(results) for name in f.get("cpu", {})} - {"other", "machine"})
+    names = sorted({name for _, _, f in _loads(results) for name in f.get("cpu", {})} - {"other", "machine", "steal"})
     cpu_rows = []
     for backend, run in results["backends"].items():
         measured = [("burst", run["pipeline"]), *((load, f) for load, f in run["latency"].items())]
@@ -241,12 +241,21 @@ def breakdown_table(results: dict[str, Any]) -> str:
             cpu = figures.get("cpu") or {}
             if cpu:
                 cells = [f"{cpu.get(n, 0.0):.0%}" for n in names]
-                cpu_rows.append([backend, stage, *cells, f"{cpu['other']:.0%}", f"{cpu['machine']:.0%}"])
+                cpu_rows.append(
+                    [
+                        backend,
+                        stage,
+                        *cells,
+                        f"{cpu['other']:.0%}",
+                        f"{cpu['machine']:.0%}",
+                        f"{cpu.get('steal', 0):.0%}",
+                    ]
+                )
     text = "where a chat's milliseconds go (ms, mean over the chats around each quantile; model = encode's share)\n"
     text += _table(header, rows)
     if cpu_rows:
-        text += "\n\nCPU share while measured (100% = every core of the machine)\n"
-        text += _table(["backend", "stage", *names, "other", "machine"], cpu_rows)
+        text += "\n\nCPU share while measured (100% = every core of the machine; stolen: taken by the hypervisor)\n"
+        text += _table(["backend", "stage", *names, "other", "machine", "stolen"], cpu_rows)
     cost = results.get("timeline_cost")
     if cost:
         text += (

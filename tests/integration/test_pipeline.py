@@ -43,7 +43,7 @@ SCHEMAS = importlib.resources.files("schemas") / "json"
 
 @pytest.fixture(scope="module")
 def stack(make_settings: Callable[..., Settings], workers: Workers) -> Iterator[tuple[Settings, WorkerProcess]]:
-    settings = make_settings()
+    settings = make_settings(recommendation_timings=True)
     yield settings, workers.start_with_demo_content(settings, "pipeline")
 
 
@@ -87,6 +87,34 @@ def test_every_chat_gets_one_contract_valid_recommendation(
     assert Recommendation.model_validate(body) == recs["c-7"]
     assert 0 < redis.Redis.from_url(settings.redis_url).ttl(redis_key("c-7")) <= settings.recommendation_ttl_s
     assert get_json(worker.url + "/recommendations/nope")[0] == 404
+
+
+def test_a_recommendations_stages_add_up_to_its_latency_and_reach_the_metrics(
+    stack: tuple[Settings, WorkerProcess], figures: list[tuple[str, str]]
+) -> None:
+    settings, worker = stack
+    texts = [c.text for c in read_chats(demo_chats())[:40]]
+    keys = [f"timed-{uuid.uuid4().hex[:6]}-{i}" for i in range(len(texts))]
+    produce_json(settings.broker, settings.topic_chat, (chat(key, text) for key, text in zip(keys, texts, strict=True)))
+    messages = consume_keys(settings.broker, settings.topic_recommendations, {k.encode() for k in keys}, 120)
+    recs = [Recommendation.model_validate_json(m.value) for m in messages.values()]
+    assert len(recs) == len(keys)
+    worst = 0.0
+    for rec in recs:
+        assert rec.timings is not None
+        stages = rec.timings.model_dump(exclude={"loop_lag_ms"})
+        worst = max(worst, abs(sum(stages.values()) - rec.latency_ms))
+        assert rec.timings.encode_ms > 0 and rec.timings.broker_ms > 0
+    assert worst <= 1.5  # ms: each stage is rounded, and `latency_ms` to a tenth
+    figures.append(("a chat's stages against its latency_ms, worst of 40", f"{worst:.2f} ms apart"))
+
+    status, body = search(worker, "my card has not arrived", k=3)
+    assert status == 200
+    assert abs(sum(body["timings"].values()) - body["took_ms"]) <= 1.5
+    chat_encodes = worker.metric("helpstream_stage_seconds_count", pattern="chat", stage="encode")
+    assert chat_encodes >= len(keys)
+    assert worker.metric("helpstream_stage_seconds_count", pattern="chat", stage="publish") >= len(keys)
+    assert worker.metric("helpstream_stage_seconds_count", pattern="search", stage="search") >= 1
 
 
 def test_an_edit_and_a_delete_show_in_search_and_a_stale_edit_changes_nothing(

@@ -12,18 +12,18 @@ from agents import delivery
 
 class FakeStream:
     def __init__(self, batches: list[list[str]]) -> None:
-        self._batches = batches
+        self.batches = batches
         self.acked: list[str] = []
-        self.within: list[float] = []
-
-    async def noack_take(self, max_: int, within: float) -> AsyncIterator[list[str]]:
-        self.within.append(within)
-        for batch in self._batches:
-            yield batch
 
     async def ack(self, event: str) -> bool:
         self.acked.append(event)
         return True
+
+
+async def take(stream: Any, max_: int) -> AsyncIterator[list[str]]:
+    """The stream's batches, as `ready_batches` hands them out."""
+    for batch in stream.batches:
+        yield batch
 
 
 class FakeApp:
@@ -50,7 +50,7 @@ async def test_a_failing_batch_is_retried_and_acked_only_after_it_succeeds() -> 
             acked_while_failing.append(list(stream.acked))
             raise ConnectionError("broker went away")
 
-    await delivery.run_batches(FakeApp(), stream, handle, max_batch=2, within_s=0.01)  # type: ignore[arg-type]
+    await delivery.run_batches(FakeApp(), stream, handle, max_batch=2, take=take)  # type: ignore[arg-type]
     assert attempts == [["e1", "e2"]] * 3 + [["e3"]]
     assert acked_while_failing == [[], []]
     assert stream.acked == ["e1", "e2", "e3"]
@@ -63,16 +63,6 @@ async def test_a_batch_that_keeps_failing_crashes_the_worker_unacked_so_it_is_re
         raise RuntimeError("poison")
 
     with pytest.raises(RuntimeError, match="poison"):
-        await delivery.run_batches(app, stream, handle, max_batch=1, within_s=0.01)  # type: ignore[arg-type]
+        await delivery.run_batches(app, stream, handle, max_batch=1, take=take)  # type: ignore[arg-type]
     assert isinstance(app.crashed, RuntimeError)
     assert stream.acked == []
-
-
-async def test_a_zero_batch_wait_still_bounds_each_take_so_a_lone_chat_is_not_held_for_a_full_batch() -> None:
-    stream = FakeStream([["e1"]])
-
-    async def handle(batch: Sequence[Any]) -> None:
-        pass
-
-    await delivery.run_batches(FakeApp(), stream, handle, max_batch=64, within_s=0.0)  # type: ignore[arg-type]
-    assert stream.within and 0 < stream.within[0] <= 0.001 and stream.acked == ["e1"]

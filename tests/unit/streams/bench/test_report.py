@@ -14,6 +14,27 @@ from tests.unit.index.test_cpu import EPYC_ZEN2, VERSIONS
 MACHINE = parse(EPYC_ZEN2, cores=2, **VERSIONS).as_dict()
 
 
+CPU = {"worker": 0.55, "broker": 0.2, "load generator": 0.15, "redis": 0.01, "other": 0.04, "machine": 0.95}
+
+
+def split(total_ms: float) -> dict[str, float]:
+    """A quantile's stages: the model holds 4 ms, the queue the rest but 3 ms."""
+    queue = total_ms - 7.0
+    return {
+        "total_ms": total_ms,
+        "broker_ms": 1.0,
+        "queue_ms": queue,
+        "batch_wait_ms": 0.5,
+        "encode_ms": 4.0,
+        "search_ms": 0.3,
+        "build_ms": 0.2,
+        "delivery_ms": 1.0,
+        "model_share": 4.0 / total_ms,
+        "loop_lag_ms": 0.5,
+        "chats": 10,
+    }
+
+
 def results() -> dict[str, Any]:
     raw = {
         "sentences_per_s": 500.0,
@@ -24,10 +45,17 @@ def results() -> dict[str, Any]:
         "peak_rss_mb": 240,
     }
     latency = {
-        load: {"rate": rate, "p50_ms": 20.0, "p95_ms": 40.0, "p99_ms": 50.0}
+        load: {
+            "rate": rate,
+            "p50_ms": 20.0,
+            "p95_ms": 40.0,
+            "p99_ms": 50.0,
+            "breakdown": {"p50": split(20.0), "p99": split(50.0)},
+            "cpu": CPU,
+        }
         for load, rate in (("25%", 100.0), ("50%", 200.0), ("80%", 320.0))
     }
-    run = {"pipeline": {"chats_per_s": 400.0}, "latency": latency, "worker_peak_rss_mb": 300}
+    run = {"pipeline": {"chats_per_s": 400.0, "cpu": CPU}, "latency": latency, "worker_peak_rss_mb": 300}
     return {
         "machine": MACHINE,
         "default_backend": "onnx",
@@ -48,6 +76,7 @@ def results() -> dict[str, Any]:
             }
         },
         "ratios": {"pipeline_over_raw": 0.8, "pipeline_over_naive": 5.7},
+        "timeline_cost": {"without_us": 9.0, "with_us": 21.0, "cost_us": 12.0},
         "shadow": {
             "candidate": "m/onnx-int8-vnni",
             "share": 0.25,
@@ -99,3 +128,25 @@ def test_results_written_before_the_machine_record_still_render(tmp_path: Path) 
     absent = {k: v for k, v in results().items() if k != "machine"}
     assert report.machine_line(absent) == "CPU not recorded"
     assert report.latency_chart(absent, tmp_path).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_breakdown_shows_each_stage_per_backend_load_and_quantile_with_the_cpu_shares(tmp_path: Path) -> None:
+    text = report.breakdown_table(results())
+    header = next(line for line in text.splitlines() if line.startswith("backend") and "encode" in line)
+    for column in ("broker", "queue", "batch wait", "encode", "search", "build", "delivery", "model", "loop lag"):
+        assert column in header
+    row = next(
+        line for line in text.splitlines() if line.startswith("onnx ") and "50% (200/s)" in line and "p99" in line
+    )
+    assert row.split()[4:] == ["50.0", "1.0", "43.0", "0.5", "4.0", "0.3", "0.2", "1.0", "8%", "0.5"]
+    cpu = next(line for line in text.splitlines() if line.startswith("onnx ") and " burst " in line)
+    assert cpu.split()[2:] == ["20%", "15%", "1%", "55%", "4%", "95%", "0%"]  # broker, load generator, redis, worker
+    assert "timeline cost: 12.0 µs per chat" in text
+    assert report.breakdown_chart(results(), tmp_path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_results_without_timings_say_so_instead_of_an_empty_table() -> None:
+    older = results()
+    for run in older["backends"].values():
+        run["latency"] = {load: {k: v for k, v in f.items() if k != "breakdown"} for load, f in run["latency"].items()}
+    assert report.breakdown_table(older) == "no breakdown: the workers sent no timings"

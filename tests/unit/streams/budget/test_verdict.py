@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.budget.verdict import Budgets, verdicts
+from streams.budget.verdict import PIPELINE, TOO_SLOW, Budgets, verdicts
 
 BUDGETS = Budgets(search_p99_ms=50, chat_p99_ms=1000, chat_rate=50, reembed_s=300, memory_mb=1024)
 
@@ -48,3 +48,43 @@ def test_memory_over_the_instance_limit_means_it_does_not_ship_for_any_pattern()
 def test_a_model_a_backend_cannot_run_is_marked_not_available() -> None:
     out = verdicts({"unavailable": "minilm-l3 ships as ONNX only"}, BUDGETS)
     assert str(out["rest"]) == "not available: minilm-l3 ships as ONNX only"
+
+
+def stages(total_ms: float, encode_ms: float, queue_ms: float) -> dict[str, float]:
+    rest = total_ms - encode_ms - queue_ms
+    return {
+        "total_ms": total_ms,
+        "broker_ms": rest,
+        "queue_ms": queue_ms,
+        "encode_ms": encode_ms,
+        "loop_lag_ms": 3.0,
+        "model_share": encode_ms / total_ms,
+    }
+
+
+def test_a_miss_the_models_calls_hold_is_the_models() -> None:
+    late = figures(chat_p99=1500.0)
+    late["consumer"]["breakdown"] = {"p99": stages(1500.0, encode_ms=1200.0, queue_ms=200.0)}
+    verdict = verdicts(late, BUDGETS)["consumer"]
+    assert verdict.outcome == TOO_SLOW
+    assert str(verdict).endswith("(1.5x); the model's calls hold 80% of it (1,200 ms)")
+
+
+def test_a_miss_the_pipeline_holds_names_its_largest_stages_first() -> None:
+    late = figures(chat_p99=1500.0)
+    late["consumer"]["breakdown"] = {"p99": stages(1500.0, encode_ms=100.0, queue_ms=1300.0)}
+    verdict = verdicts(late, BUDGETS)["consumer"]
+    assert verdict.outcome == PIPELINE
+    assert str(verdict) == (
+        "the pipeline misses the budget, not the model: p99 at 50/s 1,500 ms > 1,000 ms (1.5x); "
+        "the model's calls hold 7% (100 ms), the rest: queue 1,300 ms, broker 100 ms"
+    )
+
+
+def test_a_slow_search_and_a_short_capacity_are_attributed_too() -> None:
+    slow = figures(search=120.0, capacity=25.0)
+    slow["rest"]["breakdown"] = {"p99": {"total_ms": 120.0, "encode_ms": 100.0, "http_ms": 20.0, "model_share": 0.83}}
+    slow["consumer"]["burst_breakdown"] = {"total_ms": 40.0, "encode_ms": 12.0, "pipeline_ms": 28.0, "model_share": 0.3}
+    out = verdicts(slow, BUDGETS)
+    assert out["rest"].outcome == TOO_SLOW
+    assert out["consumer"].outcome == PIPELINE and "pipeline 28 ms" in str(out["consumer"])
