@@ -51,8 +51,6 @@ async def run_batches(
 
     try:
         async for batch in take(stream, max_batch):
-            if not batch:
-                continue
             await free.acquire()  # holds the stream (and so the Kafka fetches) while every slot is busy
             if failed:
                 raise failed[0]  # a batch kept failing and has crashed the app: take no more

@@ -65,7 +65,8 @@ async def _ready_batches(stream: Any, max_: int) -> AsyncGenerator[list[faust.Ev
     stream._enable_passive(aiter(stream.channel))
     try:
         while not stream.should_stop:
-            await stream.wait_for_stopped(filled)
+            if not filled.is_set():  # (mode's wait costs three tasks: not when a batch is already there)
+                await stream.wait_for_stopped(filled)
             # Events already fetched join the batch: the stream adds them one turn of the loop at a time, so
             # wait turns until a turn adds none (or the batch is full). A lone chat costs one turn.
             while 0 < (before := len(buffer)) < max_:

@@ -1,8 +1,10 @@
 """A chat's timeline: the instants its stages start and end, and the `ChatTimings` they make.
 
-The consumer stamps each event with when it was taken from the fetch and the loop lag so far (`stamp`); the chat
-agent adds when it took the batch, the model's `Moments` and when it built the recommendation. Every instant is
-wall-clock seconds (the chat's `created_at` is the chat platform's wall clock), read by one injectable clock.
+The consumer stamps each event with when it took it from its Kafka client (records the client had prefetched
+waited in it as part of the broker stage) and the loop lag so far (`stamp`); the chat agent adds when it took
+the batch, the model's `Moments` and when it built the recommendation. Every instant is wall-clock seconds (the
+chat's `created_at` is the chat platform's wall clock): the worker's and the model's clocks are `time.time`,
+injectable where a test needs a fake one.
 """
 
 from __future__ import annotations

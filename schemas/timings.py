@@ -17,8 +17,8 @@ class ChatTimings(Contract):
     comes after it and is measured on its own (`helpstream_stage_seconds{stage="publish"}`). `loop_lag_ms`
     overlaps the others: how late the worker's event loop ran its timers while the chat was in the worker."""
 
-    broker_ms: Ms = Field(description="created_at → the worker's consumer took it from its fetch")
-    queue_ms: Ms = Field(description="→ taken into a batch by the chat agent (stream buffer, batch window, slot)")
+    broker_ms: Ms = Field(description="created_at → the worker's consumer took it from its Kafka client")
+    queue_ms: Ms = Field(description="→ taken into a batch by the chat agent (the stream's buffer, a free slot)")
     batch_wait_ms: Ms = Field(description="→ its model call started (decode, micro-batcher queue, a free thread)")
     encode_ms: Ms = Field(description="the model call")
     search_ms: Ms = Field(description="→ the index answered (search queue and FAISS)")

@@ -119,7 +119,9 @@ class Settings(BaseSettings):
         2, ge=1, description="cores for the model (onnx: calls side by side; torch: threads of one call)"
     )
     batch_max: int = Field(64, ge=1, le=1024, description="most texts encoded in one model call")
-    batch_wait_ms: float = Field(5.0, ge=0, description="longest a batch waits for more events under load")
+    batch_wait_ms: float = Field(
+        5.0, ge=0, description="longest a model call waits for more texts under load (an idle request never waits)"
+    )
     top_k: int = Field(3, ge=1, le=50, description="saved responses per recommendation")
     recommendation_ttl_s: int = Field(86400, ge=1, description="how long `/recommendations/{chat_id}` keeps one")
     recommendation_timings: bool = Field(

@@ -67,13 +67,6 @@ def breakdown(samples: list[Sample]) -> dict[str, dict[str, float]]:
     return out
 
 
-def largest_other(figures: dict[str, float]) -> tuple[str, float]:
-    """The largest stage that is not the model's, and its milliseconds."""
-    others = {stage: figures[f"{stage}_ms"] for stage in STAGES if stage not in MODEL_STAGES}
-    stage = max(others, key=lambda s: others[s])
-    return stage, others[stage]
-
-
 def busy_split(wall_s: float, encode_s: float, parallel: int, items: int) -> dict[str, float]:
     """A throughput figure's split (a burst, a re-embed): per item of its wall time, the model calls' time on
     `parallel` encoder threads and the rest; `model_share` is how busy the encoder threads were."""
@@ -90,7 +83,9 @@ def busy_split(wall_s: float, encode_s: float, parallel: int, items: int) -> dic
 
 def request_split(samples: list[tuple[float, dict[str, float]]], low: float, high: float) -> dict[str, float]:
     """Stages of requests timed by their client (`(took_ms, the response's timings)`): the window's means, with
-    `http` the client's time outside the view's stages."""
+    `http` the client's time outside the view's stages. Empty without samples."""
+    if not samples:
+        return {}
     ranked = sorted(samples, key=lambda sample: sample[0])
     n = len(ranked)
     start = min(n - 1, math.floor(low * n))

@@ -20,13 +20,20 @@ def _machine() -> tuple[float, float, float]:
     return total - times.idle - getattr(times, "iowait", 0.0) - stolen, stolen, total
 
 
+def _process(pid: int | None) -> psutil.Process | None:
+    try:
+        return None if pid is None else psutil.Process(pid)
+    except psutil.Error:
+        return None  # gone already: counts 0
+
+
 class CpuShares:
     """`with CpuShares({"worker": pid, ...}) as shares:` … then `shares.result`: each process's share, the
     machine's (`machine`), what no named process used (`other`) and what the hypervisor took (`steal`). A
     process that is gone counts 0."""
 
     def __init__(self, pids: dict[str, int | None]) -> None:
-        self._processes = {name: psutil.Process(pid) for name, pid in pids.items() if pid is not None}
+        self._processes = {name: process for name, pid in pids.items() if (process := _process(pid)) is not None}
         self.result: dict[str, float] = {}
 
     @staticmethod

@@ -126,7 +126,10 @@ def services(settings: Settings, workdir: Path, progress: Progress, *, own_redis
             bootstrap, pids["broker"] = kafka.bootstrap, kafka.pid
             broker = f"Apache Kafka {kafka_version(jars)} (KRaft, started by the bench)"
         else:
-            bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap
+            tansu = stack.enter_context(EmbeddedBroker())
+            bootstrap = tansu.bootstrap
+            if tansu.process is not None:
+                pids["broker"] = tansu.process.pid
             broker = "embedded Tansu (no Java/Maven here: latency and recovery figures are Tansu's, not Kafka's)"
         startable = shutil.which("redis-server") is not None
         if not (own_redis and startable) and _answers(settings.redis_url):

@@ -125,7 +125,7 @@ class Metrics:
         )
         self.recommendation_latency_ms = Histogram(
             "helpstream_recommendation_latency_ms",
-            "publish time minus the chat's created_at",
+            "the recommendation built minus the chat's created_at",
             buckets=_LATENCY_MS_BUCKETS,
             registry=self.registry,
         )

@@ -71,6 +71,7 @@ def register_views(
     class Search(View):
         async def get(self, request: Request) -> Response:
             started = time.time()  # the model's clock, so the stages line up with its `Moments`
+            took_from = time.perf_counter()  # took_ms by the monotonic clock: a wall-clock step cannot bend it
             try:
                 q, k, kind = parse_search(dict(request.query))
             except BadRequest as exc:
@@ -78,15 +79,16 @@ def register_views(
             answer = await engine.query([q], k, kind, Lane.SEARCH)
             results = [_result(h) for h in answer.hits[0]]
             built = time.time()
+            took = time.perf_counter() - took_from
             timings = search_timings(started, answer.moments, built)
-            metrics.search_seconds.observe(built - started)
+            metrics.search_seconds.observe(took)
             metrics.search_stages(answer.model_id, timings)
             response = SearchResponse(
                 query=q,
                 results=results,
                 model=answer.model_id,
                 index=answer.watermark,
-                took_ms=round((built - started) * 1000, 2),
+                took_ms=round(took * 1000, 2),
                 timings=timings if settings.recommendation_timings else None,
             )
             return json_response(self, encode(response))
