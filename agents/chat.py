@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import faust
 
 from agents.dead_letters import DeadLetters
-from agents.delivery import register_batch_agent
+from agents.delivery import Take, register_batch_agent
 from agents.isolation import run_isolated
 from agents.ports import RECOMMENDED, AgentMetrics, RecommendationStore, Searcher, Shadow, Sink
 from agents.timeline import Clock, chat_timings, stamp_of
@@ -128,8 +128,8 @@ class ChatHandler:
 
 
 def register_chat_agent(
-    app: faust.App, topic: faust.TopicT, handle: ChatHandler, *, max_batch: int, in_flight: int
+    app: faust.App, topic: faust.TopicT, handle: ChatHandler, *, max_batch: int, take: Take, in_flight: int
 ) -> None:
     # Twice as many batches in flight as the encoder runs at once (`in_flight`): while those are encoded,
     # the others wait in the micro-batcher (which merges them into the next model call) or for Kafka and Redis.
-    register_batch_agent(app, topic, "chat_started", handle, max_batch=max_batch, in_flight=in_flight)
+    register_batch_agent(app, topic, "chat_started", handle, max_batch=max_batch, take=take, in_flight=in_flight)

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from agents.dead_letters import DeadLetters
-from agents.delivery import register_batch_agent
+from agents.delivery import Take, register_batch_agent
 from agents.isolation import run_isolated
 from agents.ports import INDEXED, UNCHANGED, AgentMetrics, Embedder, Rows
 from index.embedding_cache import text_hash
@@ -159,7 +159,9 @@ def _preview(body: str) -> str:
     return body if len(body) <= PREVIEW_CHARS else body[: PREVIEW_CHARS - 1].rstrip() + "…"
 
 
-def register_content_agent(app: faust.App, topic: faust.TopicT, handle: ContentHandler, *, max_batch: int) -> None:
+def register_content_agent(
+    app: faust.App, topic: faust.TopicT, handle: ContentHandler, *, max_batch: int, take: Take
+) -> None:
     # One batch at a time: each batch's version checks read the table rows the previous batch wrote.
     # Table writes are flushed by Faust before it commits the acked offsets.
-    register_batch_agent(app, topic, "content_updated", handle, max_batch=max_batch)
+    register_batch_agent(app, topic, "content_updated", handle, max_batch=max_batch, take=take)

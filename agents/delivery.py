@@ -30,14 +30,19 @@ FIRST_BACKOFF_S = 0.5
 Take = Callable[[faust.StreamT, int], AsyncIterator[Sequence[faust.EventT]]]
 
 
+def windowed(within_s: float, hold: Callable[[], bool]) -> Take:
+    """`ready_batches` with this window, held while `hold()` (the model is busy)."""
+    return lambda stream, max_: ready_batches(stream, max_, within_s, hold)
+
+
 async def run_batches(
     app: faust.App,
     stream: faust.StreamT,
     handle: BatchHandler,
     *,
     max_batch: int,
+    take: Take,
     in_flight: int = 1,
-    take: Take = ready_batches,
 ) -> None:
     free = asyncio.Semaphore(in_flight)
     running: set[asyncio.Task[None]] = set()
@@ -92,11 +97,12 @@ def register_batch_agent(
     handle: BatchHandler,
     *,
     max_batch: int,
+    take: Take,
     in_flight: int = 1,
 ) -> None:
     """An agent named `name` that runs `handle` on the topic's micro-batches with `run_batches`."""
 
     async def agent(stream: faust.StreamT) -> None:
-        await run_batches(app, stream, handle, max_batch=max_batch, in_flight=in_flight)
+        await run_batches(app, stream, handle, max_batch=max_batch, take=take, in_flight=in_flight)
 
     app.agent(topic, name=name)(agent)

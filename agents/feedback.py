@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import faust
 
 from agents.dead_letters import DeadLetters
-from agents.delivery import register_batch_agent
+from agents.delivery import Take, register_batch_agent
 from agents.ports import FeedbackTally, Rankings
 from schemas import RecommendationFeedback
 
@@ -43,5 +43,7 @@ class FeedbackHandler:
         await asyncio.gather(*decoded.dead_letters)
 
 
-def register_feedback_agent(app: faust.App, topic: faust.TopicT, handle: FeedbackHandler, *, max_batch: int) -> None:
-    register_batch_agent(app, topic, "recommendation_feedback", handle, max_batch=max_batch)
+def register_feedback_agent(
+    app: faust.App, topic: faust.TopicT, handle: FeedbackHandler, *, max_batch: int, take: Take
+) -> None:
+    register_batch_agent(app, topic, "recommendation_feedback", handle, max_batch=max_batch, take=take)

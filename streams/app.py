@@ -11,6 +11,7 @@ import faust
 from agents.chat import ChatHandler, register_chat_agent
 from agents.content import ContentHandler, register_content_agent
 from agents.dead_letters import DeadLetters
+from agents.delivery import windowed
 from agents.feedback import FeedbackHandler, register_feedback_agent
 from streams.clients.kafka import KafkaConnection
 from streams.consumer import App
@@ -132,6 +133,8 @@ def create_app(settings: Settings) -> Worker:
     )
     metrics.watch(engine, store, tallies)
     dead_letters = DeadLetters(topics.dead_letter, metrics)
+    # An event goes to its agent at once while the model is idle, else after up to the batch wait for more.
+    take = windowed(settings.batch_wait_ms / 1000, lambda: engine.models.model_busy)
     register_chat_agent(
         app,
         topics.chat,
@@ -148,6 +151,7 @@ def create_app(settings: Settings) -> Worker:
             loop_lag=lambda: loop_lag.total_s,
         ),
         max_batch=settings.batch_max,
+        take=take,
         in_flight=2 * engine.parallel,
     )
     register_content_agent(
@@ -161,12 +165,14 @@ def create_app(settings: Settings) -> Worker:
             metrics=metrics,
         ),
         max_batch=settings.batch_max,
+        take=take,
     )
     register_feedback_agent(
         app,
         topics.feedback,
         FeedbackHandler(rankings=rankings, tally=tallies, dead_letters=dead_letters),
         max_batch=settings.batch_max,
+        take=take,
     )
     register_views(app, settings, engine, store, metrics, channel)
     console = ConsoleFeed(settings, content_vectors.get)

@@ -120,7 +120,10 @@ class Settings(BaseSettings):
     )
     batch_max: int = Field(64, ge=1, le=1024, description="most texts encoded in one model call")
     batch_wait_ms: float = Field(
-        5.0, ge=0, description="longest a model call waits for more texts under load (an idle request never waits)"
+        5.0,
+        ge=0,
+        description="while the model is busy, longest a batch waits for more events and a model call for more "
+        "texts (with the model idle, neither waits)",
     )
     top_k: int = Field(3, ge=1, le=50, description="saved responses per recommendation")
     recommendation_ttl_s: int = Field(86400, ge=1, description="how long `/recommendations/{chat_id}` keeps one")

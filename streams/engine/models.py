@@ -237,6 +237,12 @@ class ModelSet:
         active = None if self.active_id is None else self._serving.get(self.active_id)
         return None if active is None else active.batcher
 
+    @property
+    def model_busy(self) -> bool:
+        """Whether the active model has a call running or queued (a new chat would wait for it anyway)."""
+        batcher = self._active_batcher()
+        return batcher is not None and not batcher.idle
+
     # -- answering -----------------------------------------------------------------------------------------
     @property
     def active(self) -> ServingModel:
