@@ -61,11 +61,16 @@ def held_by(split: dict[str, float] | None, why: str) -> Verdict:
         ((stage.removesuffix("_ms").replace("_", " "), ms) for stage, ms in split.items() if stage.endswith("_ms")),
         key=lambda item: -item[1],
     )
-    stages = ", ".join(f"{stage} {ms:,.0f} ms" for stage, ms in others if stage not in ("total", "encode", "loop lag"))
-    model_ms = split.get("encode_ms", 0.0)
+    shown = [(stage, ms) for stage, ms in others if stage not in ("total", "encode", "loop lag") and ms >= 0.5]
+    stages = ", ".join(f"{stage} {_time(ms)}" for stage, ms in shown)
+    model = _time(split.get("encode_ms", 0.0))
     if share >= MODEL_HOLDS:
-        return Verdict(TOO_SLOW, f"{why}; the model's calls hold {share:.0%} of it ({model_ms:,.0f} ms)")
-    return Verdict(PIPELINE, f"{why}; the model's calls hold {share:.0%} ({model_ms:,.0f} ms), the rest: {stages}")
+        return Verdict(TOO_SLOW, f"{why}; the model's calls hold {share:.0%} of it ({model})")
+    return Verdict(PIPELINE, f"{why}; the model's calls hold {share:.0%} ({model}), the rest: {stages}")
+
+
+def _time(ms: float) -> str:
+    return f"{ms / 1000:,.1f} s" if ms >= 10_000 else f"{ms:,.0f} ms"
 
 
 def verdicts(figures: dict[str, Any], budgets: Budgets) -> dict[Pattern, Verdict]:

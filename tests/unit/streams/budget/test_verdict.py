@@ -88,3 +88,14 @@ def test_a_slow_search_and_a_short_capacity_are_attributed_too() -> None:
     out = verdicts(slow, BUDGETS)
     assert out["rest"].outcome == TOO_SLOW
     assert out["consumer"].outcome == PIPELINE and "pipeline 28 ms" in str(out["consumer"])
+
+
+def test_a_slow_re_embed_is_told_in_seconds() -> None:
+    slow = figures(reembed=900.0)
+    slow["cron"]["breakdown"] = {
+        "total_ms": 900_000.0,
+        "encode_ms": 850_000.0,
+        "pipeline_ms": 50_000.0,
+        "model_share": 0.94,
+    }
+    assert str(verdicts(slow, BUDGETS)["cron"]).endswith("the model's calls hold 94% of it (850.0 s)")
