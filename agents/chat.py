@@ -13,8 +13,8 @@ from agents.dead_letters import DeadLetters
 from agents.delivery import Take, register_batch_agent
 from agents.isolation import run_isolated
 from agents.ports import RECOMMENDED, AgentMetrics, RecommendationStore, Searcher, Shadow, Sink
-from agents.timeline import Clock, chat_timings, stamp_of
-from index.batcher import Lane
+from agents.timeline import chat_timings, stamp_of
+from index.batcher import Clock, Lane
 from index.serving import Answer
 from index.vector_index import Hit
 from schemas import ChatStarted, ChatTimings, Recommendation, RecommendedItem, encode

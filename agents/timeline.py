@@ -9,15 +9,12 @@ injectable where a test needs a fake one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from index.serving import Moments
 from schemas import ChatTimings, SearchTimings
-
-Clock = Callable[[], float]
 
 _STAMP = "helpstream_stamp"
 

@@ -4,7 +4,9 @@ latency is around that quantile, so the stages of a bar add up to about the quan
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from schemas import ChatTimings, Recommendation
 
@@ -12,6 +14,8 @@ STAGES = ("broker", "queue", "batch_wait", "encode", "search", "build", "deliver
 MODEL_STAGES = ("encode",)  # the model's own time; every other stage is the pipeline's
 # The chats averaged for a quantile: those ranked within this share of it on either side.
 WINDOWS = {"p50": (0.45, 0.55), "p99": (0.985, 0.995)}
+
+Ranked = TypeVar("Ranked")
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,8 @@ def samples_of(received: dict[str, Recommendation], delivery_ms: dict[str, float
     ]
 
 
-def _window(ranked: list[Sample], low: float, high: float) -> list[Sample]:
+def _window(ranked: Sequence[Ranked], low: float, high: float) -> Sequence[Ranked]:
+    """The items ranked between the `low` and `high` shares (at least one)."""
     n = len(ranked)
     start = min(n - 1, math.floor(low * n))
     return ranked[start : max(start + 1, math.ceil(high * n))]
@@ -86,10 +91,7 @@ def request_split(samples: list[tuple[float, dict[str, float]]], low: float, hig
     `http` the client's time outside the view's stages. Empty without samples."""
     if not samples:
         return {}
-    ranked = sorted(samples, key=lambda sample: sample[0])
-    n = len(ranked)
-    start = min(n - 1, math.floor(low * n))
-    window = ranked[start : max(start + 1, math.ceil(high * n))]
+    window = _window(sorted(samples, key=lambda sample: sample[0]), low, high)
     stages = list(window[0][1])
     means = {stage: sum(t[stage] for _, t in window) / len(window) for stage in stages}
     total = sum(took for took, _ in window) / len(window)

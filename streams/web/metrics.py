@@ -171,13 +171,15 @@ class Metrics:
         self.recommendation_latency_ms.observe(latency_ms)
 
     def chat_stages(self, model_id: str, timings: ChatTimings, publish_s: float) -> None:
-        for field, ms in timings:
-            self._stage("chat", field, model_id).observe(ms / 1000)
+        self._observe_stages("chat", model_id, timings)
         self._stage("chat", "publish_ms", model_id).observe(publish_s)
 
     def search_stages(self, model_id: str, timings: SearchTimings) -> None:
+        self._observe_stages("search", model_id, timings)
+
+    def _observe_stages(self, pattern: str, model_id: str, timings: ChatTimings | SearchTimings) -> None:
         for field, ms in timings:
-            self._stage("search", field, model_id).observe(ms / 1000)
+            self._stage(pattern, field, model_id).observe(ms / 1000)
 
     def _stage(self, pattern: str, field: str, model_id: str) -> Any:
         """The histogram child of one stage, looked up once (`labels` is the costly part of an observation)."""
