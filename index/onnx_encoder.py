@@ -1,11 +1,13 @@
-"""ONNX Runtime backends (fp32, int8) of any ladder model: the tokenizer, the exported graph, pooling.
+"""ONNX Runtime backends (fp32, int8) of any model: the tokenizer, the exported graph, pooling.
 
-Never imports torch: the export runs once in a child process (`index.onnx_export`), cached by the weights' digest.
+Never imports torch: an export runs once in a child process (`index.onnx_export`), cached by the weights' digest;
+an exported directory or a rung shipped as ONNX needs none.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import re
 import subprocess
@@ -21,36 +23,76 @@ from tokenizers import Tokenizer
 
 from index.cpu import this_cpu
 from index.encoder import Vectors
-from index.models import Model, max_tokens, model_dir, pooling, shipped_onnx, tokenizer_dir, weights_digest
+from index.manifest import BadExport, verified
+from index.memory import release_freed_memory
+from index.models import (
+    TORCH,
+    Model,
+    ModelUnavailable,
+    Pooling,
+    model_dir,
+    pooling_and_length,
+    shipped_onnx,
+    tokenizer_file,
+    weights_digest,
+)
 from index.onnx_export import graph_file, int8_config
 
 logger = logging.getLogger(__name__)
 
+# A trim costs about 2 ms: once this many padded tokens went through (a few batches of long texts, or a hundred
+# lone chats) and no other call is running, not after every chat.
+_TRIM_TOKENS = 8192
+
 Variant = Literal["fp32", "int8"]
-Pooling = Literal["mean", "cls", "pooled"]
 
 
 def exported_model(model: Model, cache_dir: Path, variant: Variant) -> Path:
-    """Path of the `fp32` or `int8` ONNX file of `model` for this CPU, exporting it first when it is not cached."""
-    shipped = shipped_onnx(model)
-    if shipped is not None and variant == "fp32":
-        return shipped
-    source = shipped or model_dir(model, cache_dir)
-    digest = _file_digest(source) if shipped else weights_digest(source)
-    out_dir = cache_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '-', model.name)}-{digest}"
+    """Path of the `fp32` or `int8` ONNX file of `model` for this CPU, exporting or quantizing it first (once, into
+    `cache_dir`) when neither the model nor the cache has it."""
     int8 = int8_config()
-    path = out_dir / graph_file("fp32" if variant == "fp32" else int8.name)
+    name = "fp32" if variant == "fp32" else int8.name
     if variant == "int8":
         logger.info("int8 variant %s for %s: %s", int8.name, this_cpu().describe(), int8.summary)
+    fold = False
+    if model.manifest is not None:
+        if name in model.manifest.graphs:
+            return _verified(model, model.manifest.graphs[name])
+        # Exported on a CPU of another instruction set: its fp32 graph is quantized here, as an export would.
+        source = _verified(model, model.manifest.graphs["fp32"])
+        digest = model.manifest.files[source.name][:16]
+    else:
+        shipped = shipped_onnx(model)
+        if shipped is not None and variant == "fp32":
+            return shipped
+        # A shipped graph may compute its weights (int8 times a scale): folded to constants, they can be quantized.
+        fold = shipped is not None
+        source = shipped or model_dir(model, cache_dir)
+        digest = _file_digest(source) if shipped else weights_digest(source)
+    out_dir = cache_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '-', model.name)}-{digest}"
+    path = out_dir / graph_file(name)
     if not path.exists():
+        if source.is_dir() and importlib.util.find_spec("torch") is None:
+            raise ModelUnavailable(
+                f"exporting {model.setting} to ONNX needs the [torch] extra: {TORCH}; or serve a directory that "
+                "`helpstream model export` wrote"
+            )
         logger.info("exporting %s to ONNX under %s (once)", model.name, out_dir)
         started = time.perf_counter()
-        command = [sys.executable, "-m", "index.onnx_export", str(out_dir), str(source), int8.name]
+        command = [sys.executable, "-m", "index.onnx_export", str(out_dir), str(source), int8.name, str(int(fold))]
         done = subprocess.run(command, check=False, capture_output=True)
         if done.returncode != 0:
             raise RuntimeError(f"exporting {model.name} to ONNX failed:\n{done.stderr.decode()[-2000:]}")
         logger.info("exported in %.1f s", time.perf_counter() - started)
     return path
+
+
+def _verified(model: Model, name: str) -> Path:
+    assert model.manifest is not None and model.directory is not None
+    try:
+        return verified(model.directory, model.manifest, name)
+    except BadExport as exc:
+        raise ModelUnavailable(str(exc)) from None
 
 
 def _file_digest(path: Path) -> str:
@@ -62,17 +104,13 @@ def onnx_encoder(
     model: Model, model_id: str, cache_dir: Path, variant: Variant, *, parallel: int, batch_size: int
 ) -> OnnxEncoder:
     path = exported_model(model, cache_dir, variant)
-    tokens = tokenizer_dir(model, cache_dir)
-    if model.onnx_only:
-        assert model.rung is not None
-        mode: Pooling = "pooled"
-        limit = model.rung.max_tokens
-    else:
-        directory = model_dir(model, cache_dir)
-        mode, limit = pooling(directory)[0], max_tokens(directory)
+    tokenizer = tokenizer_file(model, cache_dir)
+    if model.manifest is not None:
+        tokenizer = _verified(model, model.manifest.tokenizer)
+    mode, limit = pooling_and_length(model, cache_dir)
     return OnnxEncoder(
         path,
-        tokenizer=tokens / "tokenizer.json",
+        tokenizer=tokenizer,
         max_tokens=limit,
         pooling=mode,
         model_id=model_id,
@@ -109,7 +147,13 @@ class OnnxEncoder:
         options.intra_op_num_threads = 1  # no pool threads: the calling thread runs the whole graph
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No arena and no memory pattern: activations go back to malloc after each call, and a trim follows once
+        # enough tokens went through (`_TRIM_TOKENS`), so resident memory returns to the model's own size. The
+        # arena kept the largest batch's activations for good, at no measurable speed gain.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        release_freed_memory()  # the graph's bytes as read, and a shipped graph's int8 weights once folded
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._output = self._output_name(pooling, dimension)
         self._pooling = pooling
@@ -120,16 +164,31 @@ class OnnxEncoder:
         self.dimension = dimension
         self.calls = 0
         self.sentences = 0
+        self._running = 0
+        self._untrimmed_tokens = 0
         logger.info("loaded %s from %s", self.model_id, path)
 
     def encode(self, texts: list[str]) -> Vectors:
         with self._count_lock:
             self.calls += 1
             self.sentences += len(texts)
-        encodings = self._tokenizer.encode_batch(texts)
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for group in length_groups([len(e.ids) for e in encodings], self._batch_size):
-            out[group] = self._run([encodings[i].ids for i in group])
+            self._running += 1
+        padded = 0
+        try:
+            encodings = self._tokenizer.encode_batch(texts)
+            out = np.empty((len(texts), self.dimension), dtype=np.float32)
+            for group in length_groups([len(e.ids) for e in encodings], self._batch_size):
+                out[group] = self._run([encodings[i].ids for i in group])
+                padded += len(group) * max(len(encodings[i].ids) for i in group)
+        finally:
+            with self._count_lock:
+                self._running -= 1
+                self._untrimmed_tokens += padded
+                trim = self._running == 0 and self._untrimmed_tokens >= _TRIM_TOKENS
+                if trim:
+                    self._untrimmed_tokens = 0
+        if trim:
+            release_freed_memory()
         return out
 
     def _output_name(self, pooling: Pooling, dimension: int) -> str:

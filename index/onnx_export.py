@@ -1,7 +1,8 @@
 """Exports a sentence-transformers model directory to ONNX (fp32) and quantizes it to int8, offline, into a cache dir.
 
-Runs as `python -m index.onnx_export OUT_DIR SOURCE INT8_VARIANT` in a child process, so a worker on an ONNX backend
-never loads torch. SOURCE is a model directory, or an ONNX file a rung ships (minilm-l3), which is only quantized.
+Runs as `python -m index.onnx_export OUT_DIR SOURCE INT8_VARIANT FOLD` in a child process, so a worker on an ONNX
+backend never loads torch. SOURCE is a model directory, or an ONNX file (a rung ships one, or an exported
+directory holds one), which is only quantized; FOLD=1 computes its constant subgraphs first.
 Uses the libraries' own tools: `torch.onnx.export` and `onnxruntime.quantization.quantize_dynamic` (optimum's
 exporter pins transformers < 5, which sentence-transformers 6 cannot use).
 """
@@ -103,6 +104,18 @@ def export_fp32(model_dir: Path, out: Path) -> None:
     )
 
 
+def folded(graph: Path, out: Path) -> Path:
+    """`graph` with its constant subgraphs computed (onnxruntime's basic optimizations, portable across CPUs): a
+    graph that stores int8 weights and multiplies them by a scale at run time has float weights to quantize."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(out)
+    ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+    return out
+
+
 def quantize_int8(fp32: Path, out: Path, config: Int8Config) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -115,7 +128,7 @@ def quantize_int8(fp32: Path, out: Path, config: Int8Config) -> None:
     )
 
 
-def main(out_dir: Path, source: Path, config: Int8Config) -> None:
+def main(out_dir: Path, source: Path, config: Int8Config, fold: bool) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     # Workers that start together (same data dir) export once: the others wait here, then find the files.
     with (out_dir / ".export.lock").open("w") as lock:
@@ -130,10 +143,13 @@ def main(out_dir: Path, source: Path, config: Int8Config) -> None:
         int8 = out_dir / graph_file(config.name)
         if not int8.exists():
             logger.info("quantizing %s to %s: %s", fp32, int8, config.summary)
-            quantize_int8(fp32, int8.with_suffix(".tmp"), config)
+            flat = folded(fp32, out_dir / "folded.tmp") if fold else fp32
+            quantize_int8(flat, int8.with_suffix(".tmp"), config)
             int8.with_suffix(".tmp").rename(int8)
+            if fold:
+                flat.unlink()
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main(Path(sys.argv[1]), Path(sys.argv[2]), INT8_CONFIGS[sys.argv[3]])
+    main(Path(sys.argv[1]), Path(sys.argv[2]), INT8_CONFIGS[sys.argv[3]], sys.argv[4] == "1")

@@ -6,6 +6,7 @@ that names the variable and the value (`SettingsError`).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import urllib.parse
@@ -17,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.backends import Backend, available
 from index.kv import redacted
-from index.models import LADDER, resolve
+from index.models import DEFAULT_MODEL, LADDER, TORCH, resolve
 
 ENV_PREFIX = "HELPSTREAM_"
 
@@ -109,10 +110,10 @@ class Settings(BaseSettings):
     )
     chat_partitions: int = Field(4, ge=1, description="partitions of the chat and recommendations topics")
     model: str = Field(
-        "minilm-l6",
-        description=f"sentence-embedding model: {', '.join(LADDER)} (the ladder), a sentence-transformers model "
-        "directory (e.g. from `helpstream tune`), or a hub id where a model hub is reachable; seeds an empty "
-        "model registry (after that, `helpstream model` changes the model)",
+        DEFAULT_MODEL,
+        description=f"sentence-embedding model: {', '.join(LADDER)} (the ladder), a directory `helpstream model "
+        "export` wrote, a sentence-transformers model directory (e.g. from `helpstream tune`), or a hub id where a "
+        "model hub is reachable; seeds an empty model registry (after that, `helpstream model` changes the model)",
     )
     encoder: Backend = Field("onnx", description="model backend: torch, onnx (fp32) or onnx-int8")
     inference_threads: int = Field(
@@ -184,6 +185,8 @@ class Settings(BaseSettings):
                 f"HELPSTREAM_BROKER_SECURITY_PROTOCOL={self.broker_security_protocol} needs "
                 "HELPSTREAM_BROKER_USERNAME and HELPSTREAM_BROKER_PASSWORD"
             )
+        if self.encoder == "torch" and importlib.util.find_spec("torch") is None:
+            raise ValueError(f"HELPSTREAM_ENCODER=torch needs the [torch] extra: {TORCH}")
         if not available(resolve(self.model), self.encoder):
             raise ValueError(
                 f"HELPSTREAM_MODEL={self.model} ships as ONNX only: set HELPSTREAM_ENCODER to onnx or onnx-int8"

@@ -148,3 +148,20 @@ def tuned_model(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Tun
     )
     assert tune.returncode == 0, tune.stderr[-3000:]
     return TunedModel(out, tune.stdout, content_path, chats)
+
+
+@pytest.fixture(scope="session")
+def exported_minilm(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """`helpstream model export minilm-l6` once per session, with the full install (torch)."""
+    out = tmp_path_factory.mktemp("export") / "minilm-l6"
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "model", "export", "minilm-l6", "--out", str(out)],
+        env=child_env(Settings(data_dir=data_dir)),  # type: ignore[call-arg]
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"HELPSTREAM_MODEL={out}" in done.stdout
+    return out

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import redis
 
-from index.backends import BACKENDS, Backend, model_id
+from index.backends import BACKENDS, Backend, available, model_id
 from index.cpu import this_cpu
 from index.models import resolve
 from streams.bench import report, stages
@@ -165,7 +165,10 @@ class Bench:
         self.chats = stages.shuffled(read_chats(demo_chats()))
         self.content = read_content(demo_content())
         self.default: Backend = settings.encoder
-        self.backends: list[Backend] = [self.default, *(b for b in BACKENDS if b != self.default)]
+        # A model shipped or exported as ONNX has no torch backend: `HELPSTREAM_MODEL=minilm-l6` compares all three.
+        model = resolve(settings.model)
+        others = (b for b in BACKENDS if b != self.default and available(model, b))
+        self.backends: list[Backend] = [self.default, *others]
         self.progress = Progress(total=4 + 2 * len(self.backends) + 3 + len(sizes.recovery))
         self.pids: stages.Pids = {}
         self.results: dict[str, Any] = {
@@ -222,7 +225,7 @@ class Bench:
     def raw(self) -> None:
         self.progress.stage(f"raw: the encoder alone, {self.sizes.raw_texts} chats per batch size, per backend")
         cache = str(self.settings.data_dir / "models")
-        for backend in BACKENDS:
+        for backend in self.backends:
             sizes = (self.settings.inference_threads, self.sizes.raw_texts, self.sizes.singles)
             figures = run_child("streams.bench.raw", self.settings.model, backend, cache, *map(str, sizes))
             self.results["raw"][backend] = figures

@@ -19,7 +19,7 @@ import aiohttp
 
 from index.backends import Backend, available, model_id
 from index.cpu import this_cpu
-from index.models import LADDER, Model, ModelUnavailable, model_dir, resolve, tokenizer_dir
+from index.models import LADDER, Model, ModelUnavailable, model_dir, resolve, tokenizer_file
 from streams.bench import report, stages
 from streams.bench.breakdown import WINDOWS, busy_split, request_split
 from streams.bench.measure import peak_rss_mb, percentiles
@@ -62,7 +62,7 @@ def disk_mb(model: Model, backend: Backend, cache_dir: Path) -> float:
         from index.onnx_encoder import exported_model
 
         graph = exported_model(model, cache_dir, "fp32" if backend == "onnx" else "int8")
-        files = [graph, tokenizer_dir(model, cache_dir) / "tokenizer.json"]
+        files = [graph, tokenizer_file(model, cache_dir)]
     return round(sum(p.stat().st_size for p in files) / 2**20, 1)
 
 

@@ -7,6 +7,7 @@ import logging
 import sys
 from types import ModuleType
 
+from streams.cli.extras import missing_extra
 from streams.settings import SettingsError, load_settings
 
 
@@ -28,6 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         command.add_parser(subparsers)
         runners[name] = command.run
     args = parser.parse_args(argv)
+    needed = missing_extra(args.command)
+    if needed is not None:
+        print(f"helpstream: {needed}", file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -1,5 +1,6 @@
 """`helpstream model list | add MODEL | promote MODEL | rollback | retire MODEL`: change which model the whole
-group runs, live, through the registry on the control topic (workers follow it; none restarts)."""
+group runs, live, through the registry on the control topic (workers follow it; none restarts).
+`helpstream model export MODEL --out DIR`: a model directory that an install without torch serves."""
 
 from __future__ import annotations
 
@@ -29,6 +30,13 @@ def add_parser(commands: Any) -> None:
     actions.add_parser("rollback", help="switch back to the previous model at once")
     retire = actions.add_parser("retire", help="stop running a model and drop its vectors")
     retire.add_argument("model")
+    export = actions.add_parser(
+        "export", help="write a self-contained model directory (ONNX, int8, tokenizer, manifest) to serve without torch"
+    )
+    export.add_argument(
+        "model", help="a ladder name, a sentence-transformers directory (e.g. from `helpstream tune`) or a hub id"
+    )
+    export.add_argument("--out", type=Path, required=True, help="the directory to write (replaced if an export)")
     for parser in (add, promote, actions.choices["rollback"]):
         parser.add_argument(
             "--wait", type=float, default=0, metavar="S", help="wait up to S seconds for every worker to follow"
@@ -36,7 +44,29 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "export":
+        return export(args.model, args.out, settings)
     return asyncio.run(_run(args, settings))
+
+
+def export(setting: str, out: Path, settings: Settings) -> int:
+    from index.backends import model_id
+    from index.export import export_directory
+    from index.models import ModelUnavailable, fetched, resolve
+
+    try:
+        model = fetched(resolve(setting))
+        print(f"exporting {model.name} to {out} (ONNX fp32, int8 for this CPU, tokenizer, manifest)", flush=True)
+        manifest = export_directory(model, out, settings.data_dir / "models")
+    except (ModelUnavailable, ValueError) as exc:
+        print(f"helpstream: {exc}", file=sys.stderr)
+        return 2
+    for name in manifest.files:
+        print(f"  {name:<28} {(out / name).stat().st_size / 1e6:8.1f} MB  sha256 {manifest.files[name][:16]}…")
+    for backend in ("onnx", "onnx-int8"):
+        print(f"  model id on {backend:<9}  {model_id(model, backend)}")
+    print(f"serve it, with or without torch installed: HELPSTREAM_MODEL={out.resolve()}")
+    return 0
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:

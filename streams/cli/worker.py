@@ -39,8 +39,10 @@ async def preflight(settings: Settings) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from faust.worker import Worker
 
+    from index.memory import limit_heaps
     from streams.app import create_app
 
+    limit_heaps(2)
     asyncio.run(preflight(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     built = create_app(settings)

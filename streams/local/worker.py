@@ -16,9 +16,12 @@ from streams.settings import Settings, child_env
 
 @dataclass
 class WorkerProcess:
+    """`helpstream` is the command of another install to run instead of this interpreter's (its own venv)."""
+
     settings: Settings
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    helpstream: Path | None = None
 
     @property
     def url(self) -> str:
@@ -26,9 +29,10 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [str(self.helpstream)] if self.helpstream else [sys.executable, "-m", "streams.cli"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
+                [*command, "worker"],
                 env=child_env(self.settings),
                 stdout=log,
                 stderr=subprocess.STDOUT,

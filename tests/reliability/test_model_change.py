@@ -19,6 +19,8 @@ import jsonschema
 import orjson
 import redis
 
+from index.backends import model_id
+from index.models import resolve
 from schemas import Recommendation, RecommendationFeedback, encode
 from streams.bench.stages import write_synthetic_table
 from streams.clients.kafka import KafkaConnection
@@ -252,9 +254,10 @@ def test_a_rolling_restart_with_another_model_setting_follows_the_registry_and_n
         recs = [Recommendation.model_validate_json(v) for _, _, v in outcomes.values()]
     assert healthy_but_empty == []
     assert (account.lost, account.dead_lettered) == (0, 0), account.row()
-    assert all(rec.items for rec in recs) and {rec.model for rec in recs} == {"all-MiniLM-L6-v2/onnx-fp32"}
+    seeded = model_id(resolve(settings.model), settings.encoder)  # the first setting's model, seeded in the registry
+    assert all(rec.items for rec in recs) and {rec.model for rec in recs} == {seeded}
     for worker in restarted:
-        assert worker.health()[1]["model"]["id"] == "all-MiniLM-L6-v2/onnx-fp32"
+        assert worker.health()[1]["model"]["id"] == seeded
         assert "following the registry" in worker.log_path.read_text()
     figures.append(("model change: rolling restart with HELPSTREAM_MODEL=minilm-l3", account.row()[1]))
 

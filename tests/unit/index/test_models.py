@@ -46,7 +46,7 @@ def test_a_local_directory_is_named_after_it_and_its_weights(tmp_path: Path) -> 
 
 
 def test_unusable_settings_say_why(tmp_path: Path) -> None:
-    with pytest.raises(ModelUnavailable, match="expected one of minilm-l3, minilm-l6, mpnet-base"):
+    with pytest.raises(ModelUnavailable, match="expected one of minilm-l3, minilm-l6-onnx, minilm-l6, mpnet-base"):
         resolve("bert large please")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelUnavailable, match=r"no modules\.json"):
