@@ -180,4 +180,5 @@ def run_tune(
     print(f"    {'training time':<{width}} {trained} on {threads}")
     print(f"    {'whole run':<{width}} {time.monotonic() - run_started:.0f} s")
     print(f"wrote {out} (use it: HELPSTREAM_MODEL={out}; id {resolve(str(out)).name})")
+    print(f"to serve it without torch: helpstream model export {out} --out DIR, then HELPSTREAM_MODEL=DIR")
     return 0

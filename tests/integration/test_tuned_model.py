@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import jsonschema
 import orjson
 
+from index.backends import model_id
+from index.manifest import read_manifest
 from index.models import resolve
 from schemas import Recommendation, encode
 from streams.clients.publish import read_content
-from streams.settings import Settings
+from streams.settings import Settings, child_env
 from tests.fixtures import ITEMS, TunedModel, Workers
 from tests.integration.clients import chat, consume_keys, index_holds, produce, produce_json
 from tests.services import wait_until
@@ -55,3 +60,23 @@ def test_a_worker_on_a_tuned_model_directory_names_it_in_every_recommendation(
     top1 = sum(rec.items[0].content_id == chats[int(rec.chat_id[2:])][1] for rec in recs) / len(recs)
     figures.append((f"tuned model on {ITEMS} items: top-1 of {len(recs)} held-out chats", f"{top1:.1%}"))
     assert top1 >= 0.9
+
+
+def test_a_tuned_directory_exports_like_a_ladder_model_under_the_same_id(
+    tuned_model: TunedModel, data_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "tuned-export"
+    assert f"helpstream model export {tuned_model.directory} --out DIR" in tuned_model.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "model", "export", str(tuned_model.directory), "--out", str(out)],
+        env=child_env(Settings(data_dir=data_dir)),  # type: ignore[call-arg]
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    tuned, exported = resolve(str(tuned_model.directory)), resolve(str(out))
+    assert read_manifest(out).source == str(tuned_model.directory)
+    for backend in ("onnx", "onnx-int8"):
+        assert model_id(exported, backend) == model_id(tuned, backend) and model_id(tuned, backend) in done.stdout

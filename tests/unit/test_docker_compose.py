@@ -62,12 +62,29 @@ def test_every_worker_publishes_its_web_port_on_a_different_host_port(services: 
 def test_the_worker_image_installs_the_built_wheel_not_the_source_tree(services: dict[str, Any]) -> None:
     dockerfile = services["worker-1"]["build"]["dockerfile_inline"]
     stages = dockerfile.split("\nFROM ")
-    assert len(stages) == 2
+    assert len(stages) == 3
     assert "pip wheel" in stages[0]
     assert "COPY . ." not in dockerfile
-    assert "COPY --from=wheel /wheels /wheels" in stages[1]
-    assert "pip install --no-cache-dir /wheels/helpstream-*.whl" in stages[1]
+    assert all("COPY --from=wheel /wheels /wheels" in stage for stage in stages[1:])
     assert all(w["restart"] == "unless-stopped" for w in workers(services).values())
+
+
+def test_torch_exports_the_model_in_a_build_stage_and_the_runtime_installs_the_base_wheel_alone(
+    services: dict[str, Any],
+) -> None:
+    build = services["worker-1"]["build"]
+    export, runtime = build["dockerfile_inline"].split("\nFROM ")[1:]
+    assert export.startswith("python:3.11-slim AS export")
+    assert "download.pytorch.org/whl/cpu torch" in export and "[torch]" in export
+    assert 'helpstream model export "$MODEL" --out /export/model' in export
+    assert build["args"]["MODEL"] == "minilm-l6"
+    # The runtime stage: no torch, no extra, only the base wheel and the exported directory.
+    installs = [line for line in runtime.splitlines() if "pip install" in line]
+    assert installs == ["RUN pip install --no-cache-dir /wheels/helpstream-*.whl && rm -rf /wheels"]
+    assert "torch" not in runtime.lower() and "[" not in installs[0]
+    assert "COPY --from=export /export/model /opt/helpstream/model" in runtime
+    assert "ENV HELPSTREAM_MODEL=/opt/helpstream/model" in runtime
+    assert (COMPOSE.parent / "models" / ".gitignore").is_file()  # the export stage copies models/ from the context
 
 
 def test_every_worker_sees_model_directories_at_the_same_path(services: dict[str, Any]) -> None:

