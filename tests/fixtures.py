@@ -138,24 +138,14 @@ def tuned_model(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Tun
     with chats_path.open("w", newline="") as f:
         csv.writer(f).writerows([("text", "category"), *chats])
     command = ["tune", "--content", str(content_path), "--chats", str(chats_path), "--out", str(out), "--epochs", "1"]
-    tune = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *command, "--seed", "3"],
-        env=child_env(Settings(data_dir=data_dir)),  # type: ignore[call-arg]
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert tune.returncode == 0, tune.stderr[-3000:]
-    return TunedModel(out, tune.stdout, content_path, chats)
+    stdout = helpstream(data_dir, *command, "--seed", "3")
+    return TunedModel(out, stdout, content_path, chats)
 
 
-@pytest.fixture(scope="session")
-def exported_minilm(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
-    """`helpstream model export minilm-l6` once per session, with the full install (torch)."""
-    out = tmp_path_factory.mktemp("export") / "minilm-l6"
+def helpstream(data_dir: Path, *args: str) -> str:
+    """A `helpstream` command of this install with `HELPSTREAM_DATA_DIR=data_dir`; its stdout, once it exits 0."""
     done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "model", "export", "minilm-l6", "--out", str(out)],
+        [sys.executable, "-m", "streams.cli", *args],
         env=child_env(Settings(data_dir=data_dir)),  # type: ignore[call-arg]
         capture_output=True,
         text=True,
@@ -163,5 +153,12 @@ def exported_minilm(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) ->
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"HELPSTREAM_MODEL={out}" in done.stdout
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def exported_minilm(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """`helpstream model export minilm-l6` once per session, with the full install (torch)."""
+    out = tmp_path_factory.mktemp("export") / "minilm-l6"
+    assert f"HELPSTREAM_MODEL={out}" in helpstream(data_dir, "model", "export", "minilm-l6", "--out", str(out))
     return out

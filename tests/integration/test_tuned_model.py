@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,8 +16,8 @@ from index.manifest import read_manifest
 from index.models import resolve
 from schemas import Recommendation, encode
 from streams.clients.publish import read_content
-from streams.settings import Settings, child_env
-from tests.fixtures import ITEMS, TunedModel, Workers
+from streams.settings import Settings
+from tests.fixtures import ITEMS, TunedModel, Workers, helpstream
 from tests.integration.clients import chat, consume_keys, index_holds, produce, produce_json
 from tests.services import wait_until
 
@@ -67,16 +65,8 @@ def test_a_tuned_directory_exports_like_a_ladder_model_under_the_same_id(
 ) -> None:
     out = tmp_path / "tuned-export"
     assert f"helpstream model export {tuned_model.directory} --out DIR" in tuned_model.stdout
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "model", "export", str(tuned_model.directory), "--out", str(out)],
-        env=child_env(Settings(data_dir=data_dir)),  # type: ignore[call-arg]
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    stdout = helpstream(data_dir, "model", "export", str(tuned_model.directory), "--out", str(out))
     tuned, exported = resolve(str(tuned_model.directory)), resolve(str(out))
     assert read_manifest(out).source == str(tuned_model.directory)
     for backend in ("onnx", "onnx-int8"):
-        assert model_id(exported, backend) == model_id(tuned, backend) and model_id(tuned, backend) in done.stdout
+        assert model_id(exported, backend) == model_id(tuned, backend) and model_id(tuned, backend) in stdout

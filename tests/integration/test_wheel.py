@@ -77,7 +77,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str,
     started = time.monotonic()
     run([sys.executable, "-m", "pip", "--python", str(clean / "bin" / "python"), "install", str(wheel)], cwd=work)
     figures.append(
-        ("lean install: pip install of the base wheel (pip's cache warm)", f"{time.monotonic() - started:.0f} s")
+        ("lean install: pip install of the base wheel and its dependencies", f"{time.monotonic() - started:.0f} s")
     )
     yield clean / "bin"
 
