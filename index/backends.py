@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Literal
 
 from index.encoder import Encoder, SentenceTransformerEncoder
-from index.models import Model, ModelUnavailable, model_dir
+from index.models import TORCH, Model, ModelUnavailable, model_dir
 from index.onnx_export import int8_variant
 
 Backend = Literal["torch", "onnx", "onnx-int8"]
@@ -30,6 +31,8 @@ def load_encoder(model: Model, backend: Backend, cache_dir: Path, *, threads: in
     if not available(model, backend):
         raise ModelUnavailable(f"{model.setting} ships as ONNX only: use HELPSTREAM_ENCODER=onnx or onnx-int8")
     if backend == "torch":
+        if importlib.util.find_spec("torch") is None:
+            raise ModelUnavailable(f"the torch backend needs the [torch] extra: {TORCH}")
         return SentenceTransformerEncoder(
             model_dir(model, cache_dir), model.name, batch_size=batch_size, threads=threads
         )

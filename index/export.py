@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from index.cpu import this_cpu
-from index.manifest import MANIFEST, Manifest, sha256, write_manifest
+from index.manifest import MANIFEST, Manifest, sha256, verified, write_manifest
 from index.models import Model, pooling_and_length, tokenizer_file
 from index.onnx_encoder import exported_model
 from index.onnx_export import graph_file, int8_config
@@ -24,18 +24,24 @@ _VERSIONS = ("helpstream", "onnxruntime", "onnx", "torch", "transformers")
 
 
 def export_directory(model: Model, out: Path, cache_dir: Path) -> Manifest:
-    """Writes `out`: the fp32 graph, the int8 graph for this CPU, the tokenizer and the manifest (written last, so
-    a directory without one is an export that did not finish)."""
-    if model.directory is not None and out.resolve() == model.directory:
+    """Writes `out`: the fp32 graph, the int8 graph for this CPU, the tokenizer and the manifest. It is written
+    beside `out` and renamed into place, so `out` is either the previous export or the whole new one."""
+    out = out.resolve()
+    if model.directory is not None and out == model.directory:
         raise ValueError(f"{out} is the model itself: export to another directory")
+    if out.exists() and not (out / MANIFEST).is_file():
+        raise ValueError(f"{out} exists and is not an exported model: choose another --out")
     int8 = int8_config()
     sources = {
         graph_file("fp32"): exported_model(model, cache_dir, "fp32"),
         graph_file(int8.name): exported_model(model, cache_dir, "int8"),
         TOKENIZER: tokenizer_file(model, cache_dir),
     }
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    if model.manifest is not None and model.directory is not None:
+        sources[TOKENIZER] = verified(model.directory, model.manifest, model.manifest.tokenizer)
+    staging, previous = out.with_name(out.name + ".partial"), out.with_name(out.name + ".previous")
+    for leftover in (staging, previous):
+        shutil.rmtree(leftover, ignore_errors=True)
     staging.mkdir(parents=True)
     for name, source in sources.items():
         logger.info("copying %s to %s", source, staging / name)
@@ -54,11 +60,9 @@ def export_directory(model: Model, out: Path, cache_dir: Path) -> Manifest:
     )
     write_manifest(staging, manifest)
     if out.exists():
-        if not (out / MANIFEST).is_file():
-            shutil.rmtree(staging)
-            raise ValueError(f"{out} exists and is not an exported model: choose another --out")
-        shutil.rmtree(out)
+        out.rename(previous)
     staging.rename(out)
+    shutil.rmtree(previous, ignore_errors=True)
     return manifest
 
 

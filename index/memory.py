@@ -1,7 +1,7 @@
 """Keeps a worker's resident memory near what it holds, with glibc's `mallopt` and `malloc_trim` (on another C
 library nothing happens).
 
-Loading an ONNX graph and encoding a batch of long texts allocate and free tens of MB; glibc keeps what is freed
+Loading an ONNX graph and encoding a batch of long texts allocate and free large blocks; glibc keeps what is freed
 in its heaps, one heap per thread that allocates, so resident memory would stay at the worst moment's.
 """
 
@@ -39,8 +39,8 @@ def release_freed_memory() -> None:
 
 
 def limit_heaps(heaps: int) -> None:
-    """At most `heaps` malloc arenas (glibc's default is 8 per core): called before the worker starts threads, as
-    `MALLOC_ARENA_MAX` would be."""
+    """At most `heaps` malloc arenas (glibc's default grows with the cores): called before the worker starts
+    threads, as `MALLOC_ARENA_MAX` would be."""
     mallopt = _glibc("mallopt")
     if mallopt is not None:
         mallopt(M_ARENA_MAX, heaps)

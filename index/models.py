@@ -250,7 +250,7 @@ def model_dir(model: Model, cache_dir: Path) -> Path:
 
 
 def shipped_onnx(model: Model) -> Path | None:
-    """The ONNX file a rung ships instead of weights (minilm-l3), else None."""
+    """The ONNX file a rung ships instead of weights (minilm-l3, minilm-l6-onnx), else None."""
     if model.rung is None or not model.rung.onnx_only:
         return None
     distribution = importlib.metadata.distribution(model.rung.packages[0])

@@ -40,8 +40,9 @@ from index.onnx_export import graph_file, int8_config
 
 logger = logging.getLogger(__name__)
 
-# A trim costs about 2 ms: once this many padded tokens went through (a few batches of long texts, or a hundred
-# lone chats) and no other call is running, not after every chat.
+# A trim costs a few ms, more than a lone chat's call: it follows once this many padded tokens went through (a few
+# batches of long texts, or hundreds of lone chats) and no other call is running, or four times as many under
+# load that never pauses.
 _TRIM_TOKENS = 8192
 
 Variant = Literal["fp32", "int8"]
@@ -54,19 +55,16 @@ def exported_model(model: Model, cache_dir: Path, variant: Variant) -> Path:
     name = "fp32" if variant == "fp32" else int8.name
     if variant == "int8":
         logger.info("int8 variant %s for %s: %s", int8.name, this_cpu().describe(), int8.summary)
-    fold = False
     if model.manifest is not None:
         if name in model.manifest.graphs:
             return _verified(model, model.manifest.graphs[name])
         # Exported on a CPU of another instruction set: its fp32 graph is quantized here, as an export would.
         source = _verified(model, model.manifest.graphs["fp32"])
-        digest = model.manifest.files[source.name][:16]
+        digest = model.manifest.files[model.manifest.graphs["fp32"]][:16]
     else:
         shipped = shipped_onnx(model)
         if shipped is not None and variant == "fp32":
             return shipped
-        # A shipped graph may compute its weights (int8 times a scale): folded to constants, they can be quantized.
-        fold = shipped is not None
         source = shipped or model_dir(model, cache_dir)
         digest = _file_digest(source) if shipped else weights_digest(source)
     out_dir = cache_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '-', model.name)}-{digest}"
@@ -79,7 +77,7 @@ def exported_model(model: Model, cache_dir: Path, variant: Variant) -> Path:
             )
         logger.info("exporting %s to ONNX under %s (once)", model.name, out_dir)
         started = time.perf_counter()
-        command = [sys.executable, "-m", "index.onnx_export", str(out_dir), str(source), int8.name, str(int(fold))]
+        command = [sys.executable, "-m", "index.onnx_export", str(out_dir), str(source), int8.name]
         done = subprocess.run(command, check=False, capture_output=True)
         if done.returncode != 0:
             raise RuntimeError(f"exporting {model.name} to ONNX failed:\n{done.stderr.decode()[-2000:]}")
@@ -184,7 +182,8 @@ class OnnxEncoder:
             with self._count_lock:
                 self._running -= 1
                 self._untrimmed_tokens += padded
-                trim = self._running == 0 and self._untrimmed_tokens >= _TRIM_TOKENS
+                idle = self._running == 0
+                trim = self._untrimmed_tokens >= (_TRIM_TOKENS if idle else 4 * _TRIM_TOKENS)
                 if trim:
                     self._untrimmed_tokens = 0
         if trim:

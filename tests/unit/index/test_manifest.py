@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from index.backends import available, model_id
 from index.manifest import MANIFEST, BadExport, Manifest, read_manifest, sha256, verified, write_manifest
 from index.models import ModelUnavailable, resolve
+from index.onnx_encoder import exported_model
+from index.onnx_export import graph_file, int8_config
 
 
 def exported(path: Path, **changes: object) -> Path:
@@ -53,7 +56,60 @@ def test_a_file_that_does_not_match_its_checksum_is_refused(tmp_path: Path) -> N
 
 
 def test_a_manifest_of_another_format_or_with_unknown_fields_is_not_a_model(tmp_path: Path) -> None:
-    directory = exported(tmp_path / "export")
-    (directory / MANIFEST).write_text((directory / MANIFEST).read_text().replace('"format": 1', '"format": 2'))
-    with pytest.raises(ModelUnavailable, match="not a helpstream model manifest"):
-        resolve(str(directory))
+    for name, edit in (("format", ('"format": 1', '"format": 2')), ("field", ('"format": 1', '"formats": 1'))):
+        directory = exported(tmp_path / name)
+        (directory / MANIFEST).write_text((directory / MANIFEST).read_text().replace(*edit))
+        with pytest.raises(ModelUnavailable, match="not a helpstream model manifest"):
+            resolve(str(directory))
+
+
+def _graph_with_computed_weights(path: Path) -> None:
+    """input_ids → float → (tokens x 1) @ W, with W stored in int8 and multiplied by a scale in the graph, as the
+    default model's package ships its weights."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    weights = numpy_helper.from_array(np.arange(-4, 4, dtype=np.int8).reshape(1, 8), "w8")
+    scale = numpy_helper.from_array(np.array(0.5, dtype=np.float32), "scale")
+    axes = numpy_helper.from_array(np.array([2], dtype=np.int64), "axes")
+    nodes = [
+        helper.make_node("Cast", ["input_ids"], ["ids"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["ids", "axes"], ["column"]),
+        helper.make_node("Cast", ["w8"], ["wf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["wf", "scale"], ["w"]),
+        helper.make_node("MatMul", ["column", "w"], ["last_hidden_state"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"])],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "tokens", 8])],
+        [weights, scale, axes],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_an_export_from_another_cpu_is_quantized_here_once_its_computed_weights_are_folded(tmp_path: Path) -> None:
+    import onnx
+
+    directory = tmp_path / "export"
+    directory.mkdir()
+    _graph_with_computed_weights(directory / "model-fp32.onnx")
+    (directory / "tokenizer.json").write_bytes(b"{}")
+    files = {name: sha256(directory / name) for name in ("model-fp32.onnx", "tokenizer.json")}
+    manifest = Manifest(
+        id="tiny",
+        source="tiny",
+        dimension=8,
+        pooling="mean",
+        max_tokens=16,
+        tokenizer="tokenizer.json",
+        graphs={"fp32": "model-fp32.onnx", "int8-of-another-cpu": "model-int8-other.onnx"},
+        files=files,
+        exported_with={},
+    )
+    write_manifest(directory, manifest)
+    model = resolve(str(directory))
+    int8 = exported_model(model, tmp_path / "cache", "int8")
+    assert int8.parent.parent == tmp_path / "cache" and int8.name == graph_file(int8_config().name)
+    assert "MatMulInteger" in {node.op_type for node in onnx.load(str(int8)).graph.node}
+    assert exported_model(model, tmp_path / "cache", "fp32") == directory / "model-fp32.onnx"
