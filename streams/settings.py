@@ -185,9 +185,16 @@ class Settings(BaseSettings):
                 f"HELPSTREAM_BROKER_SECURITY_PROTOCOL={self.broker_security_protocol} needs "
                 "HELPSTREAM_BROKER_USERNAME and HELPSTREAM_BROKER_PASSWORD"
             )
-        if self.encoder == "torch" and importlib.util.find_spec("torch") is None:
+        torch = importlib.util.find_spec("torch") is not None
+        if self.encoder == "torch" and not torch:
             raise ValueError(f"HELPSTREAM_ENCODER=torch needs the [torch] extra: {TORCH}")
-        if not available(resolve(self.model), self.encoder):
+        model = resolve(self.model)
+        if not model.onnx_only and not torch:
+            raise ValueError(
+                f"HELPSTREAM_MODEL={self.model} is weights, not ONNX: serve a directory `helpstream model export` "
+                f"wrote, or export it here with the [torch] extra: {TORCH}"
+            )
+        if not available(model, self.encoder):
             raise ValueError(
                 f"HELPSTREAM_MODEL={self.model} ships as ONNX only: set HELPSTREAM_ENCODER to onnx or onnx-int8"
             )

@@ -160,3 +160,20 @@ def test_a_model_that_cannot_run_is_refused_at_start(monkeypatch: pytest.MonkeyP
         load_settings()
     monkeypatch.setenv("HELPSTREAM_ENCODER", "onnx-int8")
     assert load_settings().model == "minilm-l3"
+
+
+def test_without_torch_a_model_with_weights_or_the_torch_backend_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streams import settings as module
+
+    real = module.importlib.util.find_spec
+    monkeypatch.setattr(module.importlib.util, "find_spec", lambda name: None if name == "torch" else real(name))
+    assert load_settings().model == "minilm-l6-onnx"  # the default needs none
+    monkeypatch.setenv("HELPSTREAM_ENCODER", "torch")
+    with pytest.raises(SettingsError, match=r"HELPSTREAM_ENCODER=torch needs the \[torch\] extra"):
+        load_settings()
+    monkeypatch.delenv("HELPSTREAM_ENCODER")
+    monkeypatch.setenv("HELPSTREAM_MODEL", "minilm-l6")  # installed here, but its export needs torch
+    with pytest.raises(SettingsError, match=r"is weights, not ONNX: .* pip install 'helpstream\[torch\]'$"):
+        load_settings()
