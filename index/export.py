@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from index.cpu import this_cpu
-from index.manifest import MANIFEST, Manifest, sha256, verified, write_manifest
+from index.manifest import MANIFEST, Manifest, sha256, write_manifest
 from index.models import Model, pooling_and_length, tokenizer_file
 from index.onnx_encoder import exported_model
 from index.onnx_export import graph_file, int8_config
@@ -37,8 +37,6 @@ def export_directory(model: Model, out: Path, cache_dir: Path) -> Manifest:
         graph_file(int8.name): exported_model(model, cache_dir, "int8"),
         TOKENIZER: tokenizer_file(model, cache_dir),
     }
-    if model.manifest is not None and model.directory is not None:
-        sources[TOKENIZER] = verified(model.directory, model.manifest, model.manifest.tokenizer)
     staging, previous = out.with_name(out.name + ".partial"), out.with_name(out.name + ".previous")
     for leftover in (staging, previous):
         shutil.rmtree(leftover, ignore_errors=True)

@@ -20,7 +20,7 @@ from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from index.manifest import MANIFEST, BadExport, Manifest, read_manifest
+from index.manifest import MANIFEST, BadExport, Manifest, read_manifest, verified
 
 MODEL_FILES = ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -258,11 +258,20 @@ def shipped_onnx(model: Model) -> Path | None:
     return Path(str(distribution.locate_file(onnx)))
 
 
+def exported_file(model: Model, name: str) -> Path:
+    """A file of an exported model, once its SHA-256 matches the manifest's."""
+    assert model.manifest is not None and model.directory is not None
+    try:
+        return verified(model.directory, model.manifest, name)
+    except BadExport as exc:
+        raise ModelUnavailable(str(exc)) from None
+
+
 def tokenizer_file(model: Model, cache_dir: Path) -> Path:
-    """The model's `tokenizer.json`: the rungs shipped as ONNX come without one and use the standard uncased BERT
-    vocab of the MiniLM family, bundled here."""
-    if model.manifest is not None and model.directory is not None:
-        return model.directory / model.manifest.tokenizer
+    """The model's `tokenizer.json` (an exported model's, checked): the rungs shipped as ONNX come without one and
+    use the standard uncased BERT vocab of the MiniLM family, bundled here."""
+    if model.manifest is not None:
+        return exported_file(model, model.manifest.tokenizer)
     if model.onnx_only:
         return Path(str(files("index") / "data" / BERT_UNCASED_TOKENIZER))
     return model_dir(model, cache_dir) / "tokenizer.json"

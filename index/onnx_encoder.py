@@ -6,7 +6,6 @@ an exported directory or a rung shipped as ONNX needs none.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import re
@@ -23,13 +22,14 @@ from tokenizers import Tokenizer
 
 from index.cpu import this_cpu
 from index.encoder import Vectors
-from index.manifest import BadExport, verified
+from index.manifest import sha256
 from index.memory import release_freed_memory
 from index.models import (
     TORCH,
     Model,
     ModelUnavailable,
     Pooling,
+    exported_file,
     model_dir,
     pooling_and_length,
     shipped_onnx,
@@ -57,16 +57,16 @@ def exported_model(model: Model, cache_dir: Path, variant: Variant) -> Path:
         logger.info("int8 variant %s for %s: %s", int8.name, this_cpu().describe(), int8.summary)
     if model.manifest is not None:
         if name in model.manifest.graphs:
-            return _verified(model, model.manifest.graphs[name])
+            return exported_file(model, model.manifest.graphs[name])
         # Exported on a CPU of another instruction set: its fp32 graph is quantized here, as an export would.
-        source = _verified(model, model.manifest.graphs["fp32"])
+        source = exported_file(model, model.manifest.graphs["fp32"])
         digest = model.manifest.files[model.manifest.graphs["fp32"]][:16]
     else:
         shipped = shipped_onnx(model)
         if shipped is not None and variant == "fp32":
             return shipped
         source = shipped or model_dir(model, cache_dir)
-        digest = _file_digest(source) if shipped else weights_digest(source)
+        digest = sha256(source)[:16] if shipped else weights_digest(source)
     out_dir = cache_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '-', model.name)}-{digest}"
     path = out_dir / graph_file(name)
     if not path.exists():
@@ -85,26 +85,11 @@ def exported_model(model: Model, cache_dir: Path, variant: Variant) -> Path:
     return path
 
 
-def _verified(model: Model, name: str) -> Path:
-    assert model.manifest is not None and model.directory is not None
-    try:
-        return verified(model.directory, model.manifest, name)
-    except BadExport as exc:
-        raise ModelUnavailable(str(exc)) from None
-
-
-def _file_digest(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()[:16]
-
-
 def onnx_encoder(
     model: Model, model_id: str, cache_dir: Path, variant: Variant, *, parallel: int, batch_size: int
 ) -> OnnxEncoder:
     path = exported_model(model, cache_dir, variant)
     tokenizer = tokenizer_file(model, cache_dir)
-    if model.manifest is not None:
-        tokenizer = _verified(model, model.manifest.tokenizer)
     mode, limit = pooling_and_length(model, cache_dir)
     return OnnxEncoder(
         path,

