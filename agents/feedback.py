@@ -19,7 +19,8 @@ def rank_of(ranking: list[str], content_id: str) -> int | None:
 
 
 class FeedbackHandler:
-    """A `used` response counts for every model that ranked the chat; `dismissed` ones are not a ranking signal
+    """A `used` response counts for every model that ranked the chat, once per chat (the first used response
+    counted; a second agent or a repeated event does not weigh twice); `dismissed` ones are not a ranking signal
     (an agent dismisses what does not fit, whichever model proposed it)."""
 
     def __init__(self, *, rankings: Rankings, tally: FeedbackTally, dead_letters: DeadLetters) -> None:
@@ -33,7 +34,7 @@ class FeedbackHandler:
             if feedback.action != "used":
                 continue
             found = await self._rankings.rankings(feedback.chat_id)
-            if found is None:
+            if found is None or not await self._rankings.first_vote(feedback.chat_id):
                 continue
             active_id, rankings = found
             active_rank = rank_of(rankings.get(active_id, []), feedback.content_id)

@@ -7,7 +7,8 @@
   thread takes the next batch as soon as it is free. Only when the previous batch held more
   than one request (there is load) does the batcher linger up to `max_wait` for stragglers.
 - Priority lanes: a batch is filled from the search lane first, then chats, then content re-embeds, so a
-  burst of CMS edits cannot starve the help screen.
+  burst of CMS edits cannot starve the help screen; while chats wait, searches fill at most half a batch, so
+  a flood of searches cannot starve the chats either.
 - Deferring: a batcher given `defer_to` (a shadow or backfill model's) starts a batch only while that other
   batcher (the active model's) is idle: a candidate's work waits for chats and searches, though a call it has
   already started shares the cores with the ones that come after it.
@@ -57,6 +58,7 @@ class BatcherClosed(RuntimeError):
 
 @dataclass(eq=False)
 class _Request:
+    lane: Lane
     texts: list[str]
     future: asyncio.Future[Vectors] = field(repr=False)
     served_by: tuple[float, float] | None = None  # (start, seconds) of the model call that served it, by `clock`
@@ -129,7 +131,7 @@ class MicroBatcher:
             if self._closed:  # woken by `close()`: wake the next caller waiting for room too
                 self._room[lane].release()
                 raise BatcherClosed("the model was released")
-            request = _Request(texts[start : start + self._max_batch], loop.create_future())
+            request = _Request(lane, texts[start : start + self._max_batch], loop.create_future())
             self._lanes[lane].append(request)
             self._queued.set()
             self._idle.clear()
@@ -186,9 +188,14 @@ class MicroBatcher:
 
     def _take(self, batch: list[_Request], size: int) -> int:
         """Move queued requests into `batch`, highest priority first, while it has room; returns its size."""
+        searches = sum(len(r.texts) for r in batch if r.lane is Lane.SEARCH)
+        search_room = self._max_batch // 2 if self._lanes[Lane.CHAT] else self._max_batch
         for lane, queue in self._lanes.items():
             while queue and (size == 0 or size + len(queue[0].texts) <= self._max_batch):
+                if lane is Lane.SEARCH and searches and searches + len(queue[0].texts) > search_room:
+                    break
                 request = queue.popleft()
+                searches += len(request.texts) if lane is Lane.SEARCH else 0
                 self._room[lane].release()
                 if request.future.done():
                     continue  # its caller gave up (a content edit's wait for another model): not encoded

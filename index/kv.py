@@ -23,6 +23,10 @@ class KeyValue(Protocol):
 
     async def set_many(self, items: Mapping[str, bytes], ttl_s: float | None = None) -> None: ...
 
+    async def add_once(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """Set `key` unless it is already set; whether this call set it."""
+        ...
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -60,6 +64,9 @@ class RedisKeyValue:
                 pipe.set(key, value, px=None if ttl_s is None else int(ttl_s * 1000))
             await pipe.execute()
 
+    async def add_once(self, key: str, value: bytes, ttl_s: float) -> bool:
+        return bool(await self._client.set(key, value, nx=True, px=int(ttl_s * 1000)))
+
     async def ping(self) -> bool:
         try:
             return bool(await self._client.ping())
@@ -94,6 +101,12 @@ class MemoryKeyValue:
         expires = None if ttl_s is None else time.monotonic() + ttl_s
         for key, value in items.items():
             self._data[key] = (value, expires)
+
+    async def add_once(self, key: str, value: bytes, ttl_s: float) -> bool:
+        if (await self.get_many([key]))[0] is not None:
+            return False
+        await self.set_many({key: value}, ttl_s)
+        return True
 
     async def ping(self) -> bool:
         return True

@@ -16,4 +16,7 @@ class RecommendationFeedback(Contract):
     content_id: Identifier
     rank: Annotated[int, Field(ge=1, le=50, strict=True, description="1 for the top recommendation")]
     action: Action
+    agent: Identifier | None = Field(
+        None, description="the signed-in agent (the OIDC subject) who gave it; the console always sets it"
+    )
     at: Timestamp

@@ -29,10 +29,13 @@ from streams.settings import Settings
 from streams.topic import Topic
 from streams.topology.table import ContentVectorsTable, content_vectors_table
 from streams.topology.topics import Topics, declare_topics
+from streams.web.ballot import Ballot
 from streams.web.console import ConsoleFeed
 from streams.web.metrics import Metrics
-from streams.web.pages import register_pages
-from streams.web.views import register_views
+from streams.web.pages import Pages
+from streams.web.routes import internal_app, public_app, sign_in
+from streams.web.server import WebServer
+from streams.web.views import Views
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,8 @@ def faust_app(settings: Settings) -> App:
         store="memory://",
         autodiscover=False,
         datadir=str(settings.data_dir / f"worker-{settings.web_port}"),
-        web_host=settings.web_host,
-        web_bind=settings.web_host,
-        web_port=settings.web_port,
+        # helpstream serves its own two listeners (`streams.web.server`): Faust's routes (`/`, `/table/…`) are off.
+        web_enabled=False,
         # Fast group joins and restarts on Tansu and Apache Kafka alike (6 s is Kafka's minimum session).
         broker_session_timeout=6,
         broker_heartbeat_interval=1,
@@ -93,6 +95,11 @@ def _owns(app: faust.App, topic: str) -> bool:
         return False
 
 
+def _recovered(app: faust.App) -> bool:
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    return bool(recovery.completed.is_set() and not recovery.in_recovery)
+
+
 def create_app(settings: Settings) -> Worker:
     app = faust_app(settings)
     metrics = Metrics()
@@ -106,13 +113,20 @@ def create_app(settings: Settings) -> Worker:
         worker_id(settings),
         lambda: model_ref(settings.model, settings.encoder),
     )
-    app.add_dependency(channel)
     engine = EmbeddingService(settings, channel, on_batch=metrics.observe_batch)
-    app.add_dependency(engine)
     topics = declare_topics(app, settings)
     content_vectors = content_vectors_table(app, engine.follow)
     engine.models.read_table_with(content_vectors.items)
     store = RecommendationStore(lambda: engine.kv, settings.recommendation_ttl_s)
+    ballot = Ballot()
+    console = ConsoleFeed(settings, content_vectors.get, ballot)
+    views = Views(settings, engine, store, metrics, channel, recovered=lambda: _recovered(app))
+    issuer, login = sign_in(settings)
+    pages = Pages(console, ballot, topics.feedback, metrics, login)
+    # The listeners start first, so health and readiness answer (503) while the model loads.
+    app.add_dependency(WebServer(settings, public_app(views, pages), internal_app(views, pages, issuer, login)))
+    app.add_dependency(channel)
+    app.add_dependency(engine)
     rankings = RankingStore(lambda: engine.kv, store, settings.recommendation_ttl_s)
     tallies = Tallies()
     channel.on_registry(lambda registry: tallies.keep({m.model_id for m in registry.live()}))
@@ -174,8 +188,5 @@ def create_app(settings: Settings) -> Worker:
         max_batch=settings.batch_max,
         take=take,
     )
-    register_views(app, settings, engine, store, metrics, channel)
-    console = ConsoleFeed(settings, content_vectors.get)
     app.add_dependency(console)
-    register_pages(app, console, topics.feedback, metrics)
     return Worker(app, channel, engine, shadow, backfill, topics, content_vectors, metrics, console)

@@ -7,6 +7,7 @@ that names the variable and the value (`SettingsError`).
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
 import re
 import urllib.parse
@@ -93,8 +94,46 @@ class Settings(BaseSettings):
         False,
         description="fail instead of falling back or skipping when Kafka or Redis is missing (set in CI)",
     )
-    web_host: str = Field("127.0.0.1", description="address the worker's HTTP server binds to")
-    web_port: int = Field(6066, ge=1, le=65535, description="port of `/search`, `/healthz`, `/metrics`")
+    web_host: str = Field(
+        "127.0.0.1",
+        description="address the internal listener binds to (console, feedback, recommendations, models, health, "
+        "metrics); any other than loopback needs HELPSTREAM_OIDC_ISSUER",
+    )
+    web_port: int = Field(6066, ge=1, le=65535, description="port of the internal listener")
+    public_host: str = Field(
+        "127.0.0.1", description="address the public listener binds to (the help screen: `/help`, `/search`)"
+    )
+    public_port: int = Field(6067, ge=1, le=65535, description="port of the public listener")
+    oidc_issuer: str = Field(
+        "",
+        description="OpenID Connect issuer URL; set, every internal route needs a bearer token or a console "
+        "session from it (empty: internal routes are open, allowed on loopback only)",
+    )
+    oidc_audience: str = Field("helpstream", description="the `aud` a bearer token must carry")
+    oidc_client_id: str = Field("", description="the console's OIDC client (authorization-code sign-in)")
+    oidc_client_secret: SecretStr = Field(SecretStr(""), description="that client's secret (never logged or shown)")
+    oidc_roles_claim: str = Field(
+        "realm_access.roles", description="dotted path of the token claim that lists roles (agent, operator, monitor)"
+    )
+    oidc_leeway_s: float = Field(30.0, ge=0, le=300, description="clock skew allowed on `exp`, `nbf` and `iat`")
+    console_url: str = Field(
+        "",
+        description="the internal listener's URL as agents' browsers reach it, for the sign-in redirect (empty: "
+        "http://HELPSTREAM_WEB_HOST:HELPSTREAM_WEB_PORT)",
+    )
+    session_key: SecretStr = Field(
+        SecretStr(""),
+        description="Fernet key sealing console session cookies, shared by the workers behind one address "
+        "(empty: a key per process, so a restart signs agents out)",
+    )
+    session_ttl_s: int = Field(8 * 3600, ge=60, description="how long a console sign-in lasts")
+    search_rate: float = Field(5.0, gt=0, description="public `/search` requests per second per client")
+    search_burst: int = Field(20, ge=1, description="public `/search` requests a client may make at once")
+    search_pending_max: int = Field(
+        32, ge=1, description="searches waiting for the model at once; more are answered 503 at once"
+    )
+    search_timeout_s: float = Field(2.0, gt=0, description="longest a search waits for the model before a 503")
+    console_subscribers_max: int = Field(50, ge=1, description="console feeds (SSE) open at once on a worker")
     data_dir: Path = Field(Path(".helpstream"), description="where the worker keeps local state")
     app_id: str = Field("helpstream", description="Kafka consumer group and prefix of internal topics")
     topic_chat: str = Field("chat.started", description="chats from the chat platform")
@@ -200,7 +239,37 @@ class Settings(BaseSettings):
             )
         if (self.broker_cert_file is None) != (self.broker_key_file is None):
             raise ValueError("HELPSTREAM_BROKER_CERT_FILE and HELPSTREAM_BROKER_KEY_FILE go together")
+        if not self.oidc_issuer and not is_loopback(self.web_host):
+            raise ValueError(
+                f"HELPSTREAM_WEB_HOST={self.web_host} exposes the console, agents' feedback and customers' chats "
+                "beyond this machine with no sign-in: set HELPSTREAM_OIDC_ISSUER (and HELPSTREAM_OIDC_AUDIENCE), "
+                "or bind it to 127.0.0.1"
+            )
+        if self.oidc_client_id and not self.oidc_issuer:
+            raise ValueError("HELPSTREAM_OIDC_CLIENT_ID needs HELPSTREAM_OIDC_ISSUER")
+        if self.web_port == self.public_port and self.web_host == self.public_host:
+            raise ValueError("HELPSTREAM_WEB_PORT and HELPSTREAM_PUBLIC_PORT must differ: two listeners, two ports")
         return self
+
+    @field_validator("oidc_issuer", "console_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and urllib.parse.urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"expected an http(s):// URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("session_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if key:
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError("expected a Fernet key (32 url-safe base64-encoded bytes)") from None
+        return value
 
     @field_validator("log_level")
     @classmethod
@@ -213,6 +282,26 @@ class Settings(BaseSettings):
     def redis_url_redacted(self) -> str:
         return redacted(self.redis_url)
 
+    @property
+    def internal_url(self) -> str:
+        """The internal listener as agents' browsers reach it."""
+        return self.console_url or f"http://{self.web_host}:{self.web_port}"
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.public_host}:{self.public_port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address keeps a listener on this machine (`localhost` included; a name that resolves
+    elsewhere, or a wildcard such as 0.0.0.0, does not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
 
 def load_settings() -> Settings:
     """Settings from the environment, or `SettingsError` naming the first bad variable and its value."""
@@ -220,6 +309,9 @@ def load_settings() -> Settings:
         return Settings()  # type: ignore[call-arg]  # pydantic-settings fills fields from the environment
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
+
+
+_SECRETS = ("broker_password", "oidc_client_secret", "session_key")
 
 
 def _describe(exc: ValidationError) -> str:
@@ -230,7 +322,7 @@ def _describe(exc: ValidationError) -> str:
     field = str(error["loc"][0])
     variable = f"{ENV_PREFIX}{field.upper()}"
     value = os.environ.get(variable, error.get("input"))
-    shown = "***" if field == "broker_password" else redacted(str(value)) if field == "redis_url" else str(value)
+    shown = "***" if field in _SECRETS else redacted(str(value)) if field == "redis_url" else str(value)
     return f"invalid {variable}={shown!r}: {message}"
 
 

@@ -19,7 +19,7 @@ from schemas import encode
 from streams.clients.publish import read_chats, read_content
 from streams.demo.datasets import demo_chats, demo_content
 from streams.local.apache_kafka import RunningKafka
-from streams.local.ports import free_port
+from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings, child_env, isolated
 from tests.integration.clients import demo_items, index_holds, publish_demo_content
@@ -59,7 +59,7 @@ def isolated_settings(bootstrap: str, redis_url: str, data_dir: Path, **override
         redis_url=redis_url,
         require_services=True,
         data_dir=data_dir,
-        web_port=free_port(),
+        **listener_ports(),
         log_level="info",
     )  # type: ignore[call-arg]
     return isolated(base, f"t{uuid.uuid4().hex[:8]}", **overrides)

@@ -28,7 +28,7 @@ from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import publish_chats, publish_content, read_chats, read_content
 from streams.demo.datasets import demo_chats, demo_content
 from streams.local.apache_kafka import apache_kafka, kafka_jars, kafka_version
-from streams.local.ports import free_port
+from streams.local.ports import listener_ports
 from streams.local.redis_server import redis_server
 from streams.local.tansu import EmbeddedBroker
 from streams.local.worker import WorkerProcess
@@ -187,7 +187,7 @@ class Bench:
             "broker": bootstrap,
             "redis_url": redis_url,
             "encoder": backend,
-            "web_port": free_port(),
+            **listener_ports(),
             "recommendation_timings": True,
         }
         base = self.settings.model_copy(update=update)

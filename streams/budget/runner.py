@@ -28,7 +28,7 @@ from streams.budget.verdict import Budgets, verdicts
 from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import LabelledChat, publish_content, read_chats, read_content
 from streams.demo.datasets import demo_chats, demo_content
-from streams.local.ports import free_port
+from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings
 
@@ -113,7 +113,7 @@ class Budget:
                     self.progress.note(f"{model_id(model, backend)}: {size:,.0f} MB")
 
     def scratch(self, bootstrap: str, stage: str, **overrides: Any) -> Settings:
-        return scratch_settings(self.settings, bootstrap, f"budget-{stage}", web_port=free_port(), **overrides)
+        return scratch_settings(self.settings, bootstrap, f"budget-{stage}", **listener_ports(), **overrides)
 
     def measure(self, bootstrap: str, redis_url: str, model: Model, backend: Backend) -> dict[str, Any]:
         name = model_id(model, backend)

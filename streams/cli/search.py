@@ -1,4 +1,5 @@
-"""`helpstream search`: ask a running worker's `/search` and print the results."""
+"""`helpstream search`: ask a running worker's `/search` and print the results (help articles from the public
+listener; saved responses, which only agents see, from the internal one on loopback)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,19 @@ def add_parser(commands: Any) -> None:
     search.add_argument("text")
     search.add_argument("--k", type=int, default=5)
     search.add_argument("--kind", default="help_article", choices=KINDS)
-    search.add_argument("--url", default=None, help="worker URL (default: from HELPSTREAM_WEB_HOST/PORT)")
+    search.add_argument(
+        "--url",
+        default=None,
+        help="worker URL (default: the public listener, HELPSTREAM_PUBLIC_HOST/PORT, for help articles; the "
+        "internal one, HELPSTREAM_WEB_HOST/PORT, for saved responses)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.clients.http import get_json
 
-    base = args.url or f"http://{settings.web_host}:{settings.web_port}"
+    default = settings.public_url if args.kind == "help_article" else settings.internal_url
+    base = args.url or default
     query = urllib.parse.urlencode({"q": args.text, "k": args.k, "kind": args.kind})
     status, body = get_json(f"{base}/search?{query}")
     if status != 200:

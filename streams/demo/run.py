@@ -49,8 +49,10 @@ def summary(result: ReplayResult) -> str:
 
 
 def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
-    base = f"http://{settings.web_host}:{settings.web_port}"
-    stage(f"agent console: {base}/console   help screen: {base}/help   (open them now: the chats show up live)")
+    stage(
+        f"agent console: {settings.internal_url}/console   help screen: {settings.public_url}/help   "
+        "(open them now: the chats show up live)"
+    )
     with contextlib.ExitStack() as stack:
         bootstrap, fetch_wait_ms = settings.broker, settings.fetch_wait_ms
         if not bootstrap:
@@ -88,7 +90,7 @@ def run_demo(settings: Settings, *, once: bool, chats: int, rate: float) -> int:
             return 1
         if once:
             return 0
-        stage(f'serving {worker.url}/search?q=... (try `helpstream search "card not arrived"`); Ctrl-C stops')
+        stage(f'serving {worker.public_url}/search?q=... (try `helpstream search "card not arrived"`); Ctrl-C stops')
         with contextlib.suppress(KeyboardInterrupt):
             assert worker.process is not None
             worker.process.wait()

@@ -20,6 +20,7 @@ from streams.engine.recommendation_store import RecommendationStore
 logger = logging.getLogger(__name__)
 
 _PREFIX = "helpstream:ranks:"
+_VOTED = "helpstream:voted:"
 
 
 class RankingStore:
@@ -63,3 +64,13 @@ class RankingStore:
         except InvalidEvent:
             return None
         return rec.model, {rec.model: [item.content_id for item in rec.items]}
+
+    async def first_vote(self, chat_id: str) -> bool:
+        """Whether this is the first used response counted for the chat: a chat counts once in the figures,
+        however many agents or events name it. Not counted when Redis cannot say."""
+        try:
+            return await self._kv().add_once(_VOTED + chat_id, b"1", self._ttl_s)
+        except (RedisError, OSError) as exc:
+            self.failures += 1
+            logger.warning("could not record the vote on chat %s (%r): it is not counted", chat_id, exc)
+            return False

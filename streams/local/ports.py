@@ -25,3 +25,8 @@ def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen[bytes] 
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s:.0f} s")
+
+
+def listener_ports() -> dict[str, int]:
+    """Free ports for a worker's two listeners (settings overrides: `web_port`, `public_port`)."""
+    return {"web_port": free_port(), "public_port": free_port()}

@@ -25,7 +25,13 @@ class WorkerProcess:
 
     @property
     def url(self) -> str:
+        """The internal listener: console, feedback, recommendations, models, health, metrics."""
         return f"http://{self.settings.web_host}:{self.settings.web_port}"
+
+    @property
+    def public_url(self) -> str:
+        """The public listener: the help screen and its search."""
+        return self.settings.public_url
 
     def start(self) -> WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from mode import Service
 from schemas import ChatStarted, InvalidEvent, Recommendation, decode
 from streams.clients.kafka import KafkaConnection, start_or_explain
 from streams.settings import Settings
+from streams.web.ballot import Ballot
 
 logger = logging.getLogger(__name__)
 
@@ -34,13 +35,20 @@ _JOIN_TIMEOUT_S = 60
 ChatView = dict[str, Any]
 
 
+class ConsoleFull(Exception):
+    """As many consoles listen to this worker as it allows."""
+
+
 class ConsoleFeed(Service):
-    def __init__(self, settings: Settings, content: Callable[[str], bytes | None], **kwargs: Any) -> None:
+    def __init__(
+        self, settings: Settings, content: Callable[[str], bytes | None], ballot: Ballot, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self._content = content
+        self._ballot = ballot
         self._chats: OrderedDict[str, ChatView] = OrderedDict()
-        self._subscribers: set[asyncio.Queue[ChatView]] = set()
+        self._subscribers: dict[asyncio.Queue[ChatView], str] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._reader: asyncio.Future[None] | None = None
         self._previews: dict[str, tuple[bytes, str | None]] = {}
@@ -152,26 +160,36 @@ class ConsoleFeed(Service):
             self._publish(view)
 
     def _publish(self, view: ChatView) -> None:
-        for queue in self._subscribers:
+        for queue, agent in self._subscribers.items():
+            self._show(agent, view)
             _put_dropping_oldest(queue, dict(view))
 
-    def snapshot(self) -> list[ChatView]:
-        """The kept chats, oldest first (the page puts each new one on top)."""
+    def _show(self, agent: str, view: ChatView) -> None:
+        """What an agent was shown with its recommendations is what they may give feedback on."""
+        if view.get("items"):
+            self._ballot.shown(agent, view["chat_id"])
+
+    def snapshot(self, agent: str) -> list[ChatView]:
+        """The kept chats, oldest first (the page puts each new one on top), as shown to `agent`."""
+        for view in self._chats.values():
+            self._show(agent, view)
         return [dict(view) for view in self._chats.values()]
 
-    async def subscribe(self) -> asyncio.Queue[ChatView]:
-        """A queue of updates; the first listener starts the reading, from the end of both topics, so every chat
-        that starts from now on is shown."""
+    async def subscribe(self, agent: str) -> asyncio.Queue[ChatView]:
+        """A queue of updates for `agent`'s console; the first listener starts the reading, from the end of both
+        topics, so every chat that starts from now on is shown. `ConsoleFull` past the configured number."""
+        if len(self._subscribers) >= self.settings.console_subscribers_max:
+            raise ConsoleFull(f"{len(self._subscribers)} consoles already listen to this worker")
         if not self._subscribers and self._consumer is not None:
             partitions = self._consumer.assignment()
             await self._consumer.seek_to_end(*partitions)
             self._consumer.resume(*partitions)
         queue: asyncio.Queue[ChatView] = asyncio.Queue(_SUBSCRIBER_QUEUE)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = agent
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[ChatView]) -> None:
-        self._subscribers.discard(queue)
+        self._subscribers.pop(queue, None)
         if not self._subscribers and self._consumer is not None:
             self._consumer.pause(*self._consumer.assignment())
 

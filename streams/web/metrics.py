@@ -147,6 +147,18 @@ class Metrics:
         self.search_seconds = Histogram(
             "helpstream_search_seconds", "time to answer GET /search", buckets=_SECONDS_BUCKETS, registry=self.registry
         )
+        self.search_refused = Counter(
+            "helpstream_search_refused",
+            "public searches answered at once without a search: rate (429), busy or timeout (503)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.feedback_refused = Counter(
+            "helpstream_feedback_refused",
+            "console feedback refused: a chat not shown to that agent, or a second vote on one chat",
+            ["reason"],
+            registry=self.registry,
+        )
         self.feedback = Counter(
             "helpstream_feedback",
             "agents' feedback on recommendations from the console, by action and rank (1 = the top one)",

@@ -1,14 +1,17 @@
-"""HTTP views of a worker: `/search` for the help screen, `/recommendations/{chat_id}`, `/healthz`, `/metrics`,
-and `/models` (the registry and the group's figures per model, for `/console/models`)."""
+"""A worker's JSON endpoints: `/search` (the help screen's on the public listener, help articles only and
+bounded; the agents' on the internal one), `/readyz` (public: ready or not, nothing more),
+`/recommendations/{chat_id}`, `/healthz`, `/metrics` and `/models` (the registry and the group's figures per
+model, for `/console/models`)."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from typing import Any
 
-import faust
 import orjson
-from faust.web import Request, Response, View
+from aiohttp import web
 
 from agents.timeline import search_timings
 from index.batcher import Lane
@@ -21,6 +24,7 @@ from streams.engine.service import EmbeddingService
 from streams.registry.channel import ControlChannel
 from streams.registry.report import models_report
 from streams.settings import Settings
+from streams.web.limits import RateLimiter, Slots
 from streams.web.metrics import Metrics
 
 MAX_K = 50
@@ -30,7 +34,7 @@ class BadRequest(ValueError):
     pass
 
 
-def parse_search(query: dict[str, str]) -> tuple[str, int, str]:
+def parse_search(query: dict[str, str], kinds: tuple[str, ...] = KINDS) -> tuple[str, int, str]:
     """(q, k, kind) from the query string, or `BadRequest` saying what is wrong."""
     q = query.get("q", "").strip()
     if not q:
@@ -44,8 +48,8 @@ def parse_search(query: dict[str, str]) -> tuple[str, int, str]:
     if not 1 <= k <= MAX_K:
         raise BadRequest(f"k must be from 1 to {MAX_K}")
     kind = query.get("kind", "help_article")
-    if kind not in KINDS:
-        raise BadRequest(f"kind must be one of {', '.join(KINDS)}")
+    if kind not in kinds:
+        raise BadRequest(f"kind must be one of {', '.join(kinds)}")
     return q, k, kind
 
 
@@ -55,109 +59,150 @@ def _result(hit: Hit) -> SearchResult:
     )
 
 
-def register_views(
-    app: faust.App,
-    settings: Settings,
-    engine: EmbeddingService,
-    store: RecommendationStore,
-    metrics: Metrics,
-    channel: ControlChannel,
-) -> None:
-    def json_response(view: View, body: bytes | dict[str, Any], status: int = 200) -> Response:
-        data = body if isinstance(body, bytes) else orjson.dumps(body)
-        return view.bytes(data, content_type="application/json", status=status)
+def json_response(
+    body: bytes | dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    return web.Response(body=data, content_type="application/json", status=status, headers=headers)
 
-    @app.page("/search")
-    class Search(View):
-        async def get(self, request: Request) -> Response:
-            started = time.time()  # the model's clock, so the stages line up with its `Moments`
-            took_from = time.perf_counter()  # took_ms by the monotonic clock: a wall-clock step cannot bend it
-            try:
-                q, k, kind = parse_search(dict(request.query))
-            except BadRequest as exc:
-                return json_response(self, {"error": str(exc)}, status=400)
-            answer = await engine.query([q], k, kind, Lane.SEARCH)
-            results = [_result(h) for h in answer.hits[0]]
-            built = time.time()
-            took = time.perf_counter() - took_from
-            timings = search_timings(started, answer.moments, built)
-            metrics.search_seconds.observe(took)
-            metrics.search_stages(answer.model_id, timings)
-            response = SearchResponse(
-                query=q,
-                results=results,
-                model=answer.model_id,
-                index=answer.watermark,
-                took_ms=round(took * 1000, 2),
-                timings=timings if settings.recommendation_timings else None,
+
+def _busy(reason: str, retry_after_s: float, status: int = 503) -> web.Response:
+    return json_response({"error": reason}, status, {"Retry-After": str(max(1, math.ceil(retry_after_s)))})
+
+
+class Views:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: EmbeddingService,
+        store: RecommendationStore,
+        metrics: Metrics,
+        channel: ControlChannel,
+        recovered: Any,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._store = store
+        self._metrics = metrics
+        self._channel = channel
+        self._recovered = recovered
+        self._limiter = RateLimiter(settings.search_rate, settings.search_burst)
+        self._slots = Slots(settings.search_pending_max)
+
+    async def public_search(self, request: web.Request) -> web.Response:
+        """The help screen's search: help articles only; a client over its rate gets 429, and a full lane (the
+        model busy with as many searches as it may queue) 503 at once, so a flood never queues in front of chats."""
+        wait = self._limiter.wait_s(request.remote or "?")
+        if wait:
+            self._metrics.search_refused.labels("rate").inc()
+            return _busy("too many searches from this client: slow down", wait, status=429)
+        if not self._slots.take():
+            self._metrics.search_refused.labels("busy").inc()
+            return _busy("search is busy: try again shortly", 1)
+        try:
+            return await asyncio.wait_for(self._search(request, ("help_article",)), self._settings.search_timeout_s)
+        except TimeoutError:
+            self._metrics.search_refused.labels("timeout").inc()
+            return _busy("search is busy: try again shortly", 1)
+        finally:
+            self._slots.give_back()
+
+    async def agent_search(self, request: web.Request) -> web.Response:
+        return await self._search(request, KINDS)
+
+    async def _search(self, request: web.Request, kinds: tuple[str, ...]) -> web.Response:
+        started = time.time()  # the model's clock, so the stages line up with its `Moments`
+        took_from = time.perf_counter()  # took_ms by the monotonic clock: a wall-clock step cannot bend it
+        try:
+            q, k, kind = parse_search(dict(request.query), kinds)
+        except BadRequest as exc:
+            return json_response({"error": str(exc)}, status=400)
+        answer = await self._engine.query([q], k, kind, Lane.SEARCH)
+        results = [_result(h) for h in answer.hits[0]]
+        built = time.time()
+        took = time.perf_counter() - took_from
+        timings = search_timings(started, answer.moments, built)
+        self._metrics.search_seconds.observe(took)
+        self._metrics.search_stages(answer.model_id, timings)
+        response = SearchResponse(
+            query=q,
+            results=results,
+            model=answer.model_id,
+            index=answer.watermark,
+            took_ms=round(took * 1000, 2),
+            timings=timings if self._settings.recommendation_timings else None,
+        )
+        return json_response(encode(response))
+
+    async def recommendations(self, request: web.Request) -> web.Response:
+        chat_id = request.match_info["chat_id"]
+        found = await self._store.load(chat_id)
+        if found is None:
+            return json_response({"error": f"no recommendation for chat {chat_id}"}, status=404)
+        return json_response(found)
+
+    async def ready(self, request: web.Request) -> web.Response:
+        """For load balancers and probes on the public listener: the status, and nothing about the worker."""
+        status, body = await self._health()
+        return json_response({"status": body["status"]}, status=status)
+
+    async def health(self, request: web.Request) -> web.Response:
+        status, body = await self._health()
+        return json_response(body, status=status)
+
+    async def _health(self) -> tuple[int, dict[str, Any]]:
+        engine, settings = self._engine, self._settings
+        if not engine.ready:
+            reason = "the model is loading or Redis is connecting"
+            registry = engine.models.registry
+            if engine.started and registry.active is not None:
+                error = engine.models.errors.get(registry.active.model_id, "still loading")
+                reason = f"no model answers here: the registry's active {registry.active.model_id}: {error}"
+            return 503, {"status": "starting", "reasons": [reason]}
+        kv = engine.kv
+        redis_ok = await kv.ping()
+        recovered = bool(self._recovered())
+        if recovered:
+            await engine.index_synced()
+        # Redis only saves work and keeps a copy of recommendations: without it the worker still serves.
+        warnings = [
+            *([] if kv.durable else [f"REDIS UNAVAILABLE: using {kv.description}"]),
+            *([] if redis_ok else [f"Redis does not answer at {settings.redis_url_redacted}: degraded"]),
+        ]
+        models = model_health(engine.models)
+        active = models.get(engine.models.active_id or "")
+        reasons = [] if recovered else ["the index is recovering from the content-vectors changelog"]
+        if recovered and active is not None and active["lag_items"]:
+            # An index that lacks items must not look healthy: a load balancer keeps searches off it.
+            reasons.append(
+                f"the active model's index holds {active['items']} of the table's {active['table_items']} items"
             )
-            return json_response(self, encode(response))
+        ready = not reasons
+        body: dict[str, Any] = {
+            "status": ("degraded" if warnings else "ok") if ready else "starting",
+            "reasons": reasons,
+            "broker": settings.broker,
+            "redis": {"url": settings.redis_url_redacted, "backend": kv.description, "ok": redis_ok},
+            "index": {
+                "recovered": recovered,
+                "items": 0 if active is None else active["items"],
+                "vectors": 0 if active is None else active["vectors"],
+                "table_items": 0 if active is None else active["table_items"],
+            },
+            "model": {
+                "id": engine.models.active_id,
+                "load_s": None if active is None else active["load_s"],
+                "registry_revision": engine.models.registry.revision,
+            },
+            "models": models,
+            "warnings": warnings,
+        }
+        return (200 if ready else 503), body
 
-    @app.page("/recommendations/{chat_id}")
-    class Recommendations(View):
-        async def get(self, request: Request, chat_id: str) -> Response:
-            found = await store.load(chat_id)
-            if found is None:
-                return json_response(self, {"error": f"no recommendation for chat {chat_id}"}, status=404)
-            return json_response(self, found)
+    async def models(self, request: web.Request) -> web.Response:
+        return json_response(models_report(self._channel.control, self._settings.budget_chat_p99_ms))
 
-    @app.page("/healthz")
-    class Health(View):
-        async def get(self, request: Request) -> Response:
-            if not engine.ready:
-                reason = "the model is loading or Redis is connecting"
-                registry = engine.models.registry
-                if engine.started and registry.active is not None:
-                    error = engine.models.errors.get(registry.active.model_id, "still loading")
-                    reason = f"no model answers here: the registry's active {registry.active.model_id}: {error}"
-                return json_response(self, {"status": "starting", "reasons": [reason]}, status=503)
-            kv = engine.kv
-            redis_ok = await kv.ping()
-            recovery = app.tables.recovery  # type: ignore[attr-defined]
-            recovered = recovery.completed.is_set() and not recovery.in_recovery
-            if recovered:
-                await engine.index_synced()
-            # Redis only saves work and keeps a copy of recommendations: without it the worker still serves.
-            warnings = [
-                *([] if kv.durable else [f"REDIS UNAVAILABLE: using {kv.description}"]),
-                *([] if redis_ok else [f"Redis does not answer at {settings.redis_url_redacted}: degraded"]),
-            ]
-            models = model_health(engine.models)
-            active = models.get(engine.models.active_id or "")
-            reasons = [] if recovered else ["the index is recovering from the content-vectors changelog"]
-            if recovered and active is not None and active["lag_items"]:
-                # An index that lacks items must not look healthy: a load balancer keeps searches off it.
-                reasons.append(
-                    f"the active model's index holds {active['items']} of the table's {active['table_items']} items"
-                )
-            ready = not reasons
-            body: dict[str, Any] = {
-                "status": ("degraded" if warnings else "ok") if ready else "starting",
-                "reasons": reasons,
-                "broker": settings.broker,
-                "redis": {"url": settings.redis_url_redacted, "backend": kv.description, "ok": redis_ok},
-                "index": {
-                    "recovered": recovered,
-                    "items": 0 if active is None else active["items"],
-                    "vectors": 0 if active is None else active["vectors"],
-                    "table_items": 0 if active is None else active["table_items"],
-                },
-                "model": {
-                    "id": engine.models.active_id,
-                    "load_s": None if active is None else active["load_s"],
-                    "registry_revision": engine.models.registry.revision,
-                },
-                "models": models,
-                "warnings": warnings,
-            }
-            return json_response(self, body, status=200 if ready else 503)
-
-    @app.page("/models")
-    class Models(View):
-        async def get(self, request: Request) -> Response:
-            return json_response(self, models_report(channel.control, settings.budget_chat_p99_ms))
-
-    @app.page("/metrics")
-    class Prometheus(View):
-        async def get(self, request: Request) -> Response:
-            return self.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+    async def prometheus(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=self._metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        )

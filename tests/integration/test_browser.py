@@ -51,8 +51,8 @@ def page(browser: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path) ->
     context.close()
 
 
-def assert_local_and_fits_a_phone(page: Any, worker: WorkerProcess) -> None:
-    assert page.requests and all(url.startswith(worker.url) for url in page.requests), page.requests
+def assert_local_and_fits_a_phone(page: Any, base: str) -> None:
+    assert page.requests and all(url.startswith(base) for url in page.requests), page.requests
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
 
@@ -80,7 +80,7 @@ def test_a_new_chat_shows_in_the_console_with_three_saved_responses_within_two_s
     assert card.locator("button.response").count() == settings.top_k
     assert card.locator("button.response").first.get_attribute("data-content-id") == "card_arrival"
     assert card.locator(".preview").first.inner_text()  # a preview of the body, from the content table
-    assert_local_and_fits_a_phone(page, worker)
+    assert_local_and_fits_a_phone(page, worker.url)
     page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
     figures.append(("console: chat produced → shown with its 3 saved responses", f"{shown_s * 1000:.0f} ms"))
 
@@ -111,7 +111,7 @@ def test_typing_in_the_help_screen_shows_help_articles_with_scores_and_server_ti
     page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path
 ) -> None:
     _, worker = stack
-    page.goto(f"{worker.url}/help")
+    page.goto(f"{worker.public_url}/help")
     page.locator("#q").press_sequentially("my card has not arrived", delay=30)
     page.locator("li.result").first.wait_for(timeout=5_000)
 
@@ -121,7 +121,7 @@ def test_typing_in_the_help_screen_shows_help_articles_with_scores_and_server_ti
     assert "ms" in page.locator("#notice").inner_text()
     searches = [url for url in page.requests if "/search?" in url]
     assert len(searches) < len("my card has not arrived")  # debounced, not one request per key
-    assert_local_and_fits_a_phone(page, worker)
+    assert_local_and_fits_a_phone(page, worker.public_url)
     page.screenshot(path=str(tmp_path / "help.png"), full_page=True)
 
 
@@ -129,7 +129,7 @@ def test_a_search_error_is_shown_to_the_customer_not_swallowed(
     page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path
 ) -> None:
     _, worker = stack
-    page.goto(f"{worker.url}/help")
+    page.goto(f"{worker.public_url}/help")
     page.locator("#q").fill("x" * 4001)  # the server refuses queries over 4000 characters
     page.wait_for_selector("#notice.error", timeout=5_000)
     assert "Search failed: q is longer than 4000 characters" in page.locator("#notice").inner_text()
@@ -173,7 +173,7 @@ def test_the_models_page_shows_the_active_model_and_a_candidate_side_by_side_wit
         assert [g.split(":")[0][2:] for g in gates] == ["coverage", "latency", "quality"]
         assert gates[0].startswith("✓") and gates[2].startswith("✗")  # covered; no agent feedback yet
         assert "add paraphrase-MiniLM-L3-v2" in page.locator("#history").inner_text()
-        assert_local_and_fits_a_phone(page, worker)
+        assert_local_and_fits_a_phone(page, worker.url)
         page.screenshot(path=str(tmp_path / "models.png"), full_page=True)
         figures.append(("models page: screenshot", str(tmp_path / "models.png")))
     finally:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.local.ports import free_port
+from streams.local.ports import listener_ports
 from streams.settings import Settings, child_env
 
 CHATS = 60
@@ -19,7 +19,7 @@ CHATS = 60
 def test_demo_runs_the_pipeline_on_the_embedded_broker(
     redis_url: str, data_dir: Path, figures: list[tuple[str, str]]
 ) -> None:
-    settings = Settings(broker="", redis_url=redis_url, web_port=free_port(), data_dir=data_dir, app_id="helpstream")
+    settings = Settings(broker="", redis_url=redis_url, **listener_ports(), data_dir=data_dir, app_id="helpstream")
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", "demo", "--once", "--chats", str(CHATS), "--rate", "30"],
         env=child_env(settings),

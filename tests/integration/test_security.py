@@ -21,7 +21,7 @@ import pytest
 
 from streams.clients.kafka import KafkaConnection
 from streams.local.apache_kafka import SaslSslListener
-from streams.local.ports import free_port
+from streams.local.ports import listener_ports
 from streams.local.redis_server import RedisTls
 from streams.settings import Settings, child_env, isolated
 from tests.fixtures import Workers
@@ -71,7 +71,7 @@ def secure_settings(secure_kafka: str, secure_redis: str, certificates: Certific
         redis_ca_file=certificates.ca_file,
         require_services=True,
         data_dir=data_dir,
-        web_port=free_port(),
+        **listener_ports(),
     )  # type: ignore[call-arg]
     return isolated(base, f"s{uuid.uuid4().hex[:8]}")
 

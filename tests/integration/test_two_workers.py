@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from streams.local.ports import free_port
+from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings
 from tests.fixtures import Workers
@@ -36,7 +36,7 @@ def test_two_workers_split_the_chats_and_both_serve_search(
     for run in range(1, runs + 1):
         # A data dir of their own: both workers export the ONNX model at the same time, and must not collide.
         first = make_settings(chat_partitions=4, data_dir=tmp_path / f"run{run}")
-        second = first.model_copy(update={"web_port": free_port()})
+        second = first.model_copy(update=listener_ports())
         a, b = workers.start(first, f"a{run}"), workers.start(second, f"b{run}")
         by_worker = split_the_chats_and_both_serve_search(first, a, b)
         label = f" (run {run} of {runs})" if runs > 1 else ""

@@ -25,7 +25,7 @@ from index.models import resolve
 from schemas.registry import Registry
 from streams.clients.kafka import KafkaConnection
 from streams.engine.models import model_ref
-from streams.local.ports import free_port
+from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
 from streams.registry.channel import write_registry
 from streams.registry.state import seed
@@ -167,7 +167,7 @@ def test_a_command_that_needs_an_extra_names_it_in_one_line(installed: Path, tmp
 def test_demo_and_publish_run_from_another_directory(
     installed: Path, tmp_path: Path, kafka: str, redis_url: str, data_dir: Path, figures: list[tuple[str, str]]
 ) -> None:
-    settings = Settings(broker="", redis_url=redis_url, web_port=free_port(), data_dir=data_dir)  # type: ignore[call-arg]
+    settings = Settings(broker="", redis_url=redis_url, **listener_ports(), data_dir=data_dir)  # type: ignore[call-arg]
     demo = run(
         [str(installed / "helpstream"), "demo", "--once", "--chats", "30", "--rate", "30"],
         cwd=tmp_path,

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from streams.local.ports import free_port
+from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings
 from tests.fixtures import READY_S, Workers
@@ -45,7 +45,7 @@ def scale_out_then_in(settings: Settings, workers: Workers, run: int) -> tuple[A
         traffic = Traffic(settings, f"group-{uuid.uuid4().hex[:4]}", rate=RATE).start()
         time.sleep(SETTLE_S)
         for n in range(2, PARTITIONS + 1):
-            joining = workers.start(settings.model_copy(update={"web_port": free_port()}), f"r{run}-w{n}")
+            joining = workers.start(settings.model_copy(update=listener_ports()), f"r{run}-w{n}")
             joining.wait_ready(READY_S)
             group.append(joining)
             time.sleep(SETTLE_S)

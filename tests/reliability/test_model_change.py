@@ -27,7 +27,7 @@ from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import read_chats, read_content
 from streams.demo.datasets import demo_chats, demo_content
 from streams.engine.shadow import sampled
-from streams.local.ports import free_port
+from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings, child_env
 from streams.topology.admin import ensure_topics
@@ -102,7 +102,7 @@ def live_change(
     redis.Redis.from_url(redis_url).flushdb()  # the embedding cache's misses are counted from zero
     settings = make_settings(shadow_share=SHARE, redis_url=redis_url)
     one = workers.start(settings, f"live-{run}-1")
-    two = workers.start(settings.model_copy(update={"web_port": free_port()}), f"live-{run}-2")
+    two = workers.start(settings.model_copy(update=listener_ports()), f"live-{run}-2")
     for worker in (one, two):
         worker.wait_ready(READY_S)
     pids = [w.process.pid for w in (one, two) if w.process is not None]
@@ -232,7 +232,7 @@ def test_a_rolling_restart_with_another_model_setting_follows_the_registry_and_n
 ) -> None:
     settings = make_settings()
     first = workers.start_with_demo_content(settings, "rolling-1")
-    second_settings = settings.model_copy(update={"web_port": free_port()})
+    second_settings = settings.model_copy(update=listener_ports())
     second = workers.start(second_settings, "rolling-2")
     second.wait_ready(READY_S)
     wait_until(lambda: index_holds(second, demo_items()), 120, 0.5)

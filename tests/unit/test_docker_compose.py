@@ -47,14 +47,15 @@ def test_workers_wait_for_healthy_services_and_their_environment_is_valid_settin
         assert host in services
         assert f"PLAINTEXT://{host}:{port}" in services[host]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
         assert settings.redis_url.startswith("redis://redis:")
-        assert settings.web_host == "0.0.0.0"
+        assert settings.public_host == "0.0.0.0"
+        assert settings.web_host == "127.0.0.1"  # the console and feedback only inside the container
         assert settings.require_services
         published = {mapping.split(":")[1] for mapping in worker["ports"]}
-        assert published == {str(settings.web_port)}
-        assert str(settings.web_port) in " ".join(worker["healthcheck"]["test"])
+        assert published == {str(settings.public_port)}
+        assert f"127.0.0.1:{settings.web_port}/healthz" in " ".join(worker["healthcheck"]["test"])
 
 
-def test_every_worker_publishes_its_web_port_on_a_different_host_port(services: dict[str, Any]) -> None:
+def test_every_worker_publishes_its_public_port_on_a_different_host_port(services: dict[str, Any]) -> None:
     host_ports = [mapping.split(":")[0] for w in workers(services).values() for mapping in w["ports"]]
     assert len(host_ports) == len(set(host_ports))
 

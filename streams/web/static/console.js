@@ -1,10 +1,16 @@
 // The agent console: live chats and their recommended saved responses, pushed by the worker over Server-Sent
-// Events (GET /console/events); a click publishes a recommendation.feedback event (POST /console/feedback).
+// Events (GET /console/events); a click publishes a recommendation.feedback event (POST /console/feedback) with
+// the session's CSRF token (GET /console/whoami).
 "use strict";
 
 const chats = document.getElementById("chats");
 const statusLine = document.getElementById("status");
 const cards = new Map();
+const whoami = fetch("/console/whoami").then((response) => response.json()).then((me) => {
+  document.getElementById("agent").textContent = me.name;
+  if (me.sign_out) document.getElementById("sign-out").hidden = false;
+  return me;
+});
 
 function card(chatId) {
   let element = cards.get(chatId);
@@ -51,9 +57,10 @@ function show(chat) {
 
 async function use(chatId, contentId, rank, button) {
   try {
+    const me = await whoami;
     const response = await fetch("/console/feedback", {
       method: "POST",
-      headers: {"content-type": "application/json"},
+      headers: {"content-type": "application/json", ...(me.csrf ? {"X-CSRF-Token": me.csrf} : {})},
       body: JSON.stringify({chat_id: chatId, content_id: contentId, rank: rank, action: "used"}),
     });
     if (!response.ok) throw new Error(`${response.status} ${(await response.json()).error || ""}`);
