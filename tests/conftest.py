@@ -35,7 +35,7 @@ def figures() -> list[tuple[str, str]]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.fspath)).parts
-        if "integration" in parts:
+        if "integration" in parts or "security" in parts:
             item.add_marker(pytest.mark.integration)
         if "reliability" in parts:
             item.add_marker(pytest.mark.reliability)

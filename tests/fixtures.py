@@ -23,6 +23,7 @@ from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings, child_env, isolated
 from tests.integration.clients import demo_items, index_holds, publish_demo_content
+from tests.oidc import Oidc, keycloak
 from tests.services import apache_kafka, redis_server, wait_until
 
 # Ceilings, not expectations: a busy 2-core machine may be slow; the tests report the real times as figures.
@@ -35,6 +36,14 @@ def running_kafka(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[
     with apache_kafka(tmp_path_factory.mktemp("kafka")) as (running, version):
         figures.append(("integration broker", f"Apache Kafka {version} (KRaft) at {running.bootstrap}"))
         yield running
+
+
+@pytest.fixture(scope="session")
+def oidc(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[Oidc]:
+    """Keycloak with helpstream's realm, for every test that signs in."""
+    with keycloak(tmp_path_factory.mktemp("keycloak")) as (provider, version):
+        figures.append(("OIDC provider", f"Keycloak {version} at {provider.issuer}"))
+        yield provider
 
 
 @pytest.fixture(scope="session")
@@ -72,14 +81,16 @@ class Workers:
         self._data_dir = data_dir
         self._started: list[WorkerProcess] = []
 
-    def start(self, settings: Settings, name: str = "worker") -> WorkerProcess:
-        worker = WorkerProcess(settings, self._data_dir / f"{name}.log").start()
+    def start(self, settings: Settings, name: str = "worker", bearer: Callable[[], str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(settings, self._data_dir / f"{name}.log", bearer=bearer).start()
         self._started.append(worker)
         return worker
 
-    def start_with_demo_content(self, settings: Settings, name: str) -> WorkerProcess:
+    def start_with_demo_content(
+        self, settings: Settings, name: str, bearer: Callable[[], str] | None = None
+    ) -> WorkerProcess:
         """A ready worker whose index holds the demo content (the CMS export published once)."""
-        worker = self.start(settings, name)
+        worker = self.start(settings, name, bearer)
         worker.wait_ready(READY_S)
         publish_demo_content(settings)
         wait_until(lambda: index_holds(worker, demo_items()), INDEXED_S, 0.5)

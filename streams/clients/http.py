@@ -10,18 +10,19 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def get_json(url: str, timeout_s: float = 5) -> tuple[int, Any]:
+def get_json(url: str, timeout_s: float = 5, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     """(status, decoded body); an HTTP error status is returned, not raised."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout_s) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def metric(base_url: str, name: str, **labels: str) -> float:
+def metric(base_url: str, name: str, headers: dict[str, str] | None = None, **labels: str) -> float:
     """Sum of the samples called `name` (with these labels) in `base_url/metrics`."""
-    with urllib.request.urlopen(f"{base_url}/metrics", timeout=5) as response:
+    request = urllib.request.Request(f"{base_url}/metrics", headers=headers or {})
+    with urllib.request.urlopen(request, timeout=5) as response:
         text = response.read().decode()
     return sum(
         sample.value

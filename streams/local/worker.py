@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,17 @@ from streams.settings import Settings, child_env
 
 @dataclass
 class WorkerProcess:
-    """`helpstream` is the command of another install to run instead of this interpreter's (its own venv)."""
+    """`helpstream` is the command of another install to run instead of this interpreter's (its own venv);
+    `bearer` gives a token for the internal listener's health and metrics where sign-in is on."""
 
     settings: Settings
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     helpstream: Path | None = None
+    bearer: Callable[[], str] | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.bearer()}"} if self.bearer is not None else {}
 
     @property
     def url(self) -> str:
@@ -47,7 +53,7 @@ class WorkerProcess:
 
     def health(self) -> tuple[int, Any]:
         try:
-            return get_json(f"{self.url}/healthz", timeout_s=2)
+            return get_json(f"{self.url}/healthz", timeout_s=2, headers=self.headers())
         except OSError:
             return 0, None
 
@@ -64,7 +70,7 @@ class WorkerProcess:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples called `name` (with these labels) in the worker's `/metrics`."""
-        return metric(self.url, name, **labels)
+        return metric(self.url, name, self.headers(), **labels)
 
     def wait_for_items(self, items: int, timeout_s: float) -> dict[str, Any]:
         """The `/healthz` body once the index holds at least `items` content items."""

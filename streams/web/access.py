@@ -21,7 +21,7 @@ from streams.web.session import ConsoleLogin, Session
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_IDENTITY = "helpstream.identity"
+_IDENTITY = web.RequestKey("identity", Identity)
 CSRF_HEADER = "X-CSRF-Token"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -70,7 +70,7 @@ class Access:
                     return refused
             return await handler(request)  # open routes (the sign-in's own), and the router's 404 / 405
         except Unauthenticated as exc:
-            if route is not None and route.page and self._login is not None:
+            if route is not None and route.page and self._login is not None and _browser(request):
                 raise web.HTTPFound(f"/console/login?next={request.path}") from None
             return _refused(401, str(exc), challenge=True)
         except IssuerUnavailable as exc:
@@ -91,11 +91,14 @@ class Access:
         return None
 
 
+def _browser(request: web.Request) -> bool:
+    """A person's browser opening a page (sent to sign in), rather than a program (told 401)."""
+    return "text/html" in request.headers.get("Accept", "")
+
+
 def identity_of(request: web.Request) -> Identity:
     """Who the access check found asking (a route with a role only)."""
-    identity = request[_IDENTITY]
-    assert isinstance(identity, Identity)
-    return identity
+    return request[_IDENTITY]
 
 
 def _cross_site(request: web.Request, session: Session | None) -> web.Response | None:

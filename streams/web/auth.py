@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 # Asymmetric algorithms only: a token signed with a shared secret (HS256) or none is refused whatever its key.
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
-REFETCH_S = 30.0
+REFETCH_S = 10.0
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 

@@ -88,6 +88,22 @@ async def test_search_is_served_before_queued_chats_and_chats_before_content(exe
     await batcher.close()
 
 
+async def test_a_flood_of_searches_fills_at_most_half_a_batch_while_chats_wait(executor: ThreadPoolExecutor) -> None:
+    encoder = FakeEncoder()
+    batcher = MicroBatcher(encoder, executor, max_batch=8, max_queued=64)
+    encoder.hold()
+    busy = asyncio.ensure_future(batcher.embed(["occupies the encoder"], Lane.CHAT))
+    await until(lambda: encoder.calls == 1)
+    searches = [asyncio.ensure_future(batcher.embed([f"search {i}"], Lane.SEARCH)) for i in range(20)]
+    chats = [asyncio.ensure_future(batcher.embed([f"chat {i}"], Lane.CHAT)) for i in range(4)]
+    await until(lambda: batcher.queued(Lane.SEARCH) == 20 and batcher.queued(Lane.CHAT) == 4)
+    encoder.release()
+    await asyncio.gather(busy, *searches, *chats)
+    after = encoder.batches[1]
+    assert sorted(t.split()[0] for t in after) == ["chat"] * 4 + ["search"] * 4
+    await batcher.close()
+
+
 async def test_a_full_lane_makes_callers_wait_instead_of_queueing_without_bound(executor: ThreadPoolExecutor) -> None:
     encoder = FakeEncoder()
     batcher = MicroBatcher(encoder, executor, max_batch=1, max_queued=2)

@@ -177,3 +177,37 @@ def test_without_torch_a_model_with_weights_or_the_torch_backend_names_the_extra
     monkeypatch.setenv("HELPSTREAM_MODEL", "minilm-l6")  # installed here, but its export needs torch
     with pytest.raises(SettingsError, match=r"is weights, not ONNX: .* pip install 'helpstream\[torch\]'$"):
         load_settings()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "worker.example"])
+def test_the_internal_listener_off_loopback_without_sign_in_stops_the_process_naming_the_variables(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    monkeypatch.setenv("HELPSTREAM_WEB_HOST", host)
+    with pytest.raises(SettingsError, match=rf"HELPSTREAM_WEB_HOST={host} exposes .* set HELPSTREAM_OIDC_ISSUER"):
+        load_settings()
+    monkeypatch.setenv("HELPSTREAM_OIDC_ISSUER", "https://sso.bank.example/realms/support")
+    assert load_settings().web_host == host
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "localhost"])
+def test_loopback_needs_no_sign_in(host: str) -> None:
+    assert Settings(web_host=host).oidc_issuer == ""  # type: ignore[call-arg]
+
+
+def test_the_public_listener_may_face_the_internet_without_sign_in() -> None:
+    assert Settings(public_host="0.0.0.0").public_host == "0.0.0.0"  # type: ignore[call-arg]
+
+
+def test_a_session_key_that_is_not_a_fernet_key_is_refused_and_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HELPSTREAM_SESSION_KEY", "hunter2-secret")
+    with pytest.raises(
+        SettingsError, match=r"^invalid HELPSTREAM_SESSION_KEY='\*\*\*': expected a Fernet key"
+    ) as raised:
+        load_settings()
+    assert "hunter2" not in str(raised.value)
+
+
+def test_the_two_listeners_need_two_ports() -> None:
+    with pytest.raises(ValidationError, match="must differ"):
+        Settings(web_port=7000, public_port=7000)  # type: ignore[call-arg]

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from streams.web.limits import RateLimiter, Slots
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_client_gets_its_burst_then_its_rate_and_is_told_how_long_to_wait() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=2, burst=3, clock=clock)
+    assert [limiter.wait_s("a") for _ in range(3)] == [0, 0, 0]
+    assert limiter.wait_s("a") == 0.5
+    clock.now = 0.5
+    assert limiter.wait_s("a") == 0
+    assert limiter.wait_s("a") > 0
+
+
+def test_clients_are_limited_apart() -> None:
+    limiter = RateLimiter(rate=1, burst=1, clock=Clock())
+    assert limiter.wait_s("a") == 0
+    assert limiter.wait_s("a") > 0
+    assert limiter.wait_s("b") == 0
+
+
+def test_slots_refuse_at_once_when_full_and_free_up() -> None:
+    slots = Slots(2)
+    assert slots.take() and slots.take()
+    assert not slots.take()
+    slots.give_back()
+    assert slots.take()
