@@ -7,8 +7,9 @@
   thread takes the next batch as soon as it is free. Only when the previous batch held more
   than one request (there is load) does the batcher linger up to `max_wait` for stragglers.
 - Priority lanes: a batch is filled from the search lane first, then chats, then content re-embeds, so a
-  burst of CMS edits cannot starve the help screen; while chats wait, searches fill at most half a batch, so
-  a flood of searches cannot starve the chats either.
+  burst of CMS edits cannot starve the help screen. Chats keep a share of the model under a flood of searches:
+  while chats wait, searches fill at most half a batch, and with more than one encoder thread, searches never
+  take the last idle one, so a chat that comes finds a thread.
 - Deferring: a batcher given `defer_to` (a shadow or backfill model's) starts a batch only while that other
   batcher (the active model's) is idle: a candidate's work waits for chats and searches, though a call it has
   already started shares the cores with the ones that come after it.
@@ -91,6 +92,8 @@ class MicroBatcher:
         self._in_flight: set[_Request] = set()
         self._idle_threads = encoder.parallel
         self._thread_freed = asyncio.Event()
+        self._others_queued = asyncio.Event()  # a chat or content request queued
+        self._reserved = 1 if encoder.parallel > 1 else 0  # threads searches leave to chats
         self._last_requests = 0
         self._defer_to = defer_to
         self._closed = False
@@ -134,6 +137,8 @@ class MicroBatcher:
             request = _Request(lane, texts[start : start + self._max_batch], loop.create_future())
             self._lanes[lane].append(request)
             self._queued.set()
+            if lane is not Lane.SEARCH:
+                self._others_queued.set()
             self._idle.clear()
             requests.append(request)
         parts = await asyncio.gather(*(request.future for request in requests))
@@ -172,7 +177,10 @@ class MicroBatcher:
             self._in_flight.update(batch)
             # Identical texts are encoded once, and sorting by length keeps padding (wasted work) low.
             unique = sorted({text for request in batch for text in request.texts}, key=len)
-            parts = split_by_length(unique, min(self._idle_threads, len(unique) // MIN_SPLIT_TEXTS))
+            threads = self._idle_threads
+            if any(request.lane is Lane.SEARCH for request in batch):
+                threads -= self._reserved
+            parts = split_by_length(unique, min(threads, len(unique) // MIN_SPLIT_TEXTS))
             self._idle_threads -= len(parts)
             task = asyncio.get_running_loop().create_task(self._encode(batch, unique, parts))
             self._encoding.add(task)
@@ -191,6 +199,8 @@ class MicroBatcher:
         searches = sum(len(r.texts) for r in batch if r.lane is Lane.SEARCH)
         search_room = self._max_batch // 2 if self._lanes[Lane.CHAT] else self._max_batch
         for lane, queue in self._lanes.items():
+            if lane is Lane.SEARCH and not self._searchable:
+                continue
             while queue and (size == 0 or size + len(queue[0].texts) <= self._max_batch):
                 if lane is Lane.SEARCH and searches and searches + len(queue[0].texts) > search_room:
                     break
@@ -205,11 +215,22 @@ class MicroBatcher:
             self._queued.clear()
         return size
 
+    @property
+    def _searchable(self) -> bool:
+        return self._idle_threads > self._reserved
+
     async def _collect(self) -> list[_Request]:
         batch: list[_Request] = []
-        await self._queued.wait()
-        await self._yield()  # once there is work: a request that comes later must wait as well
-        size = self._take(batch, 0)
+        while True:
+            await self._queued.wait()
+            await self._yield()  # once there is work: a request that comes later must wait as well
+            size = self._take(batch, 0)
+            if batch or self._searchable or not self._lanes[Lane.SEARCH]:
+                break
+            # Only searches wait, and the one idle thread is kept for chats: until a thread frees or a chat comes.
+            self._thread_freed.clear()
+            self._others_queued.clear()
+            await _first_of(self._thread_freed, self._others_queued)
         if self._last_requests > 1 and size < self._max_batch:
             deadline = time.monotonic() + self._max_wait_s
             while size < self._max_batch and (remaining := deadline - time.monotonic()) > 0:
@@ -278,6 +299,15 @@ class MicroBatcher:
         if self._on_batch is not None:
             self._on_batch(len(texts), time.perf_counter() - started)
         return vectors
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 def split_by_length(texts: list[str], parts: int) -> list[list[str]]:

@@ -68,6 +68,7 @@ def attacker_site(stack: tuple[Settings, WorkerProcess]) -> Iterator[str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
+    server.server_close()
 
 
 def test_an_agent_signs_in_through_keycloak_uses_a_response_and_a_cross_site_form_is_refused(

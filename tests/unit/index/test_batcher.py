@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -102,6 +103,33 @@ async def test_a_flood_of_searches_fills_at_most_half_a_batch_while_chats_wait(e
     after = encoder.batches[1]
     assert sorted(t.split()[0] for t in after) == ["chat"] * 4 + ["search"] * 4
     await batcher.close()
+
+
+async def test_searches_leave_the_last_idle_thread_to_chats() -> None:
+    slow, entered = threading.Event(), threading.Event()
+    executor = ThreadPoolExecutor(max_workers=2)
+
+    class Gated(FakeEncoder):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if any(text.startswith("slow") for text in texts):
+                entered.set()
+                slow.wait(30)
+            return super().encode(texts)
+
+    encoder = Gated(parallel=2)
+    batcher = MicroBatcher(encoder, executor, max_batch=8)
+    held = asyncio.ensure_future(batcher.embed(["slow search"], Lane.SEARCH))
+    await until(entered.is_set)
+    waiting = [asyncio.ensure_future(batcher.embed([f"search {i}"], Lane.SEARCH)) for i in range(5)]
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert batcher.queued(Lane.SEARCH) == 5  # the one idle thread is kept for chats
+    async with asyncio.timeout(5):
+        await batcher.embed(["a chat"], Lane.CHAT)  # served while the search thread is held
+    slow.set()
+    await asyncio.gather(held, *waiting)
+    await batcher.close()
+    executor.shutdown(wait=True)
 
 
 async def test_a_full_lane_makes_callers_wait_instead_of_queueing_without_bound(executor: ThreadPoolExecutor) -> None:
