@@ -14,21 +14,18 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
 import orjson
 import pytest
-from pydantic import SecretStr
 
 from index.cpu import this_cpu
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings
 from streams.web.auth import OidcIssuer
-from tests.fixtures import Workers
 from tests.integration.clients import chat, consume_keys, produce_json
-from tests.oidc import AUDIENCE, CONSOLE_CLIENT, CONSOLE_SECRET, Oidc
+from tests.oidc import AUDIENCE, Oidc
 from tests.services import wait_until
 
 Response = tuple[int, dict[str, str], bytes]
@@ -72,18 +69,6 @@ def tokens(oidc: Oidc) -> dict[str, str]:
         "unsigned": unsigned,
         "shared secret": shared_secret,
     }
-
-
-@pytest.fixture(scope="module")
-def signed_in(make_settings: Any, workers: Workers, oidc: Oidc) -> Iterator[tuple[Settings, WorkerProcess]]:
-    settings = make_settings(
-        oidc_issuer=oidc.issuer,
-        oidc_audience=AUDIENCE,
-        oidc_client_id=CONSOLE_CLIENT,
-        oidc_client_secret=SecretStr(CONSOLE_SECRET),
-        oidc_leeway_s=1.0,
-    )
-    yield settings, workers.start_with_demo_content(settings, "signed-in", bearer=lambda: oidc.token("max"))
 
 
 # (method, path, the role it needs); a body where the route takes one

@@ -15,14 +15,12 @@ from typing import Any
 import jwt
 import orjson
 import pytest
-from pydantic import SecretStr
 
 from streams.local.ports import free_port
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings
-from tests.fixtures import Workers
 from tests.integration.clients import chat, consume_keys, produce_json
-from tests.oidc import AUDIENCE, CONSOLE_CLIENT, CONSOLE_SECRET, PASSWORD, Oidc
+from tests.oidc import PASSWORD, Oidc
 from tests.services import chromium
 
 
@@ -32,22 +30,11 @@ def browser() -> Iterator[Any]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def stack(make_settings: Any, workers: Workers, oidc: Oidc) -> tuple[Settings, WorkerProcess]:
-    settings = make_settings(
-        oidc_issuer=oidc.issuer,
-        oidc_audience=AUDIENCE,
-        oidc_client_id=CONSOLE_CLIENT,
-        oidc_client_secret=SecretStr(CONSOLE_SECRET),
-    )
-    return settings, workers.start_with_demo_content(settings, "console-sign-in", bearer=lambda: oidc.token("max"))
-
-
 @pytest.fixture
-def attacker_site(stack: tuple[Settings, WorkerProcess]) -> Iterator[str]:
+def attacker_site(signed_in: tuple[Settings, WorkerProcess]) -> Iterator[str]:
     """A page on another origin (same host, another port: same-site, so a Lax cookie goes along) whose form
     posts forged feedback to the console as a text/plain body, the trick that slips past CORS preflight."""
-    _, worker = stack
+    _, worker = signed_in
     page = (
         f'<form id="f" method="POST" action="{worker.url}/console/feedback" enctype="text/plain">'
         '<input name=\'{"chat_id":"forged","content_id":"card_arrival","rank":1,"action":"used","x":"\' value=\'"}\'>'
@@ -73,13 +60,13 @@ def attacker_site(stack: tuple[Settings, WorkerProcess]) -> Iterator[str]:
 
 def test_an_agent_signs_in_through_keycloak_uses_a_response_and_a_cross_site_form_is_refused(
     browser: Any,
-    stack: tuple[Settings, WorkerProcess],
+    signed_in: tuple[Settings, WorkerProcess],
     attacker_site: str,
     oidc: Oidc,
     tmp_path: Path,
     figures: list[tuple[str, str]],
 ) -> None:
-    settings, worker = stack
+    settings, worker = signed_in
     context = browser.new_context(viewport={"width": 1000, "height": 800})
     page = context.new_page()
     try:
