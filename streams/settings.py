@@ -129,10 +129,16 @@ class Settings(BaseSettings):
     session_ttl_s: int = Field(8 * 3600, ge=60, description="how long a console sign-in lasts")
     search_rate: float = Field(5.0, gt=0, description="public `/search` requests per second per client")
     search_burst: int = Field(20, ge=1, description="public `/search` requests a client may make at once")
-    search_pending_max: int = Field(
-        32, ge=1, description="searches waiting for the model at once; more are answered 503 at once"
+    search_rate_total: float = Field(
+        20.0, gt=0, description="public `/search` requests per second from all clients together (size to the model)"
     )
-    search_timeout_s: float = Field(2.0, gt=0, description="longest a search waits for the model before a 503")
+    search_max_chars: int = Field(
+        256, ge=1, le=4000, description="longest public `/search` query (the help screen's box); longer: 400"
+    )
+    search_pending_max: int = Field(
+        8, ge=1, description="public searches waiting for the model at once; more are answered 503 at once"
+    )
+    search_timeout_s: float = Field(1.0, gt=0, description="longest a public search waits for the model: then 503")
     console_subscribers_max: int = Field(50, ge=1, description="console feeds (SSE) open at once on a worker")
     data_dir: Path = Field(Path(".helpstream"), description="where the worker keeps local state")
     app_id: str = Field("helpstream", description="Kafka consumer group and prefix of internal topics")

@@ -34,13 +34,15 @@ class BadRequest(ValueError):
     pass
 
 
-def parse_search(query: dict[str, str], kinds: tuple[str, ...] = KINDS) -> tuple[str, int, str]:
+def parse_search(
+    query: dict[str, str], kinds: tuple[str, ...] = KINDS, max_chars: int = MAX_TEXT_CHARS
+) -> tuple[str, int, str]:
     """(q, k, kind) from the query string, or `BadRequest` saying what is wrong."""
     q = query.get("q", "").strip()
     if not q:
         raise BadRequest("q is required: GET /search?q=<text>")
-    if len(q) > MAX_TEXT_CHARS:
-        raise BadRequest(f"q is longer than {MAX_TEXT_CHARS} characters")
+    if len(q) > max_chars:
+        raise BadRequest(f"q is longer than {max_chars} characters")
     try:
         k = int(query.get("k", "5"))
     except ValueError:
@@ -86,21 +88,28 @@ class Views:
         self._metrics = metrics
         self._channel = channel
         self._recovered = recovered
-        self._limiter = RateLimiter(settings.search_rate, settings.search_burst)
+        self._per_client = RateLimiter(settings.search_rate, settings.search_burst)
+        self._all_clients = RateLimiter(settings.search_rate_total, max(1, int(settings.search_rate_total)))
         self._slots = Slots(settings.search_pending_max)
 
     async def public_search(self, request: web.Request) -> web.Response:
-        """The help screen's search: help articles only; a client over its rate gets 429, and a full lane (the
-        model busy with as many searches as it may queue) 503 at once, so a flood never queues in front of chats."""
-        wait = self._limiter.wait_s(request.remote or "?")
+        """The help screen's search: help articles only, short queries; a client over its rate gets 429, and
+        searches over the rate of all clients, or beyond what may wait for the model, 503 at once: a flood is
+        refused before it costs the model anything, so it never queues in front of chats."""
+        wait = self._per_client.wait_s(request.remote or "?")
         if wait:
             self._metrics.search_refused.labels("rate").inc()
             return _busy("too many searches from this client: slow down", wait, status=429)
+        wait = self._all_clients.wait_s("*")
+        if wait:
+            self._metrics.search_refused.labels("busy").inc()
+            return _busy("search is busy: try again shortly", wait)
         if not self._slots.take():
             self._metrics.search_refused.labels("busy").inc()
             return _busy("search is busy: try again shortly", 1)
         try:
-            return await asyncio.wait_for(self._search(request, ("help_article",)), self._settings.search_timeout_s)
+            search = self._search(request, ("help_article",), self._settings.search_max_chars)
+            return await asyncio.wait_for(search, self._settings.search_timeout_s)
         except TimeoutError:
             self._metrics.search_refused.labels("timeout").inc()
             return _busy("search is busy: try again shortly", 1)
@@ -110,11 +119,13 @@ class Views:
     async def agent_search(self, request: web.Request) -> web.Response:
         return await self._search(request, KINDS)
 
-    async def _search(self, request: web.Request, kinds: tuple[str, ...]) -> web.Response:
+    async def _search(
+        self, request: web.Request, kinds: tuple[str, ...], max_chars: int = MAX_TEXT_CHARS
+    ) -> web.Response:
         started = time.time()  # the model's clock, so the stages line up with its `Moments`
         took_from = time.perf_counter()  # took_ms by the monotonic clock: a wall-clock step cannot bend it
         try:
-            q, k, kind = parse_search(dict(request.query), kinds)
+            q, k, kind = parse_search(dict(request.query), kinds, max_chars)
         except BadRequest as exc:
             return json_response({"error": str(exc)}, status=400)
         answer = await self._engine.query([q], k, kind, Lane.SEARCH)

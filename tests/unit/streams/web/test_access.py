@@ -15,6 +15,7 @@ from streams.web.server import application
 
 
 async def echo(request: web.Request) -> web.Response:
+    await request.read()
     return web.json_response({"who": identity_of(request).subject})
 
 
@@ -71,3 +72,9 @@ async def test_every_answer_carries_the_security_headers_even_a_404(client: Test
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_a_body_over_the_internal_limit_is_refused_with_413(client: TestClient) -> None:  # type: ignore[type-arg]
+    big = b"[" + b"0," * (64 * 1024) + b"0]"
+    response = await client.post("/thing", data=big, headers={"Content-Type": "application/json"})
+    assert response.status == 413
