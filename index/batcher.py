@@ -8,8 +8,8 @@
   than one request (there is load) does the batcher linger up to `max_wait` for stragglers.
 - Priority lanes: a batch is filled from the search lane first, then chats, then content re-embeds, so a
   burst of CMS edits cannot starve the help screen. Chats keep a share of the model under a flood of searches:
-  while chats wait, searches fill at most half a batch, and with more than one encoder thread, searches never
-  take the last idle one, so a chat that comes finds a thread.
+  while chats wait, searches fill at most half a batch, and with more than one encoder thread, model calls
+  holding searches run on all threads but one, so that one stays for chats.
 - Deferring: a batcher given `defer_to` (a shadow or backfill model's) starts a batch only while that other
   batcher (the active model's) is idle: a candidate's work waits for chats and searches, though a call it has
   already started shares the cores with the ones that come after it.
@@ -93,7 +93,8 @@ class MicroBatcher:
         self._idle_threads = encoder.parallel
         self._thread_freed = asyncio.Event()
         self._others_queued = asyncio.Event()  # a chat or content request queued
-        self._reserved = 1 if encoder.parallel > 1 else 0  # threads searches leave to chats
+        self._search_threads_max = max(1, encoder.parallel - 1)  # threads model calls holding searches may use
+        self._search_threads = 0
         self._last_requests = 0
         self._defer_to = defer_to
         self._closed = False
@@ -177,12 +178,14 @@ class MicroBatcher:
             self._in_flight.update(batch)
             # Identical texts are encoded once, and sorting by length keeps padding (wasted work) low.
             unique = sorted({text for request in batch for text in request.texts}, key=len)
+            searching = any(request.lane is Lane.SEARCH for request in batch)
             threads = self._idle_threads
-            if any(request.lane is Lane.SEARCH for request in batch):
-                threads -= self._reserved
+            if searching:
+                threads = min(threads, self._search_threads_max - self._search_threads)
             parts = split_by_length(unique, min(threads, len(unique) // MIN_SPLIT_TEXTS))
             self._idle_threads -= len(parts)
-            task = asyncio.get_running_loop().create_task(self._encode(batch, unique, parts))
+            self._search_threads += len(parts) if searching else 0
+            task = asyncio.get_running_loop().create_task(self._encode(batch, unique, parts, searching))
             self._encoding.add(task)
             task.add_done_callback(self._encoding.discard)
 
@@ -217,7 +220,7 @@ class MicroBatcher:
 
     @property
     def _searchable(self) -> bool:
-        return self._idle_threads > self._reserved
+        return self._search_threads < self._search_threads_max
 
     async def _collect(self) -> list[_Request]:
         batch: list[_Request] = []
@@ -227,7 +230,7 @@ class MicroBatcher:
             size = self._take(batch, 0)
             if batch or self._searchable or not self._lanes[Lane.SEARCH]:
                 break
-            # Only searches wait, and the one idle thread is kept for chats: until a thread frees or a chat comes.
+            # Only searches wait, and their threads are all busy: until a thread frees or a chat comes.
             self._thread_freed.clear()
             self._others_queued.clear()
             await _first_of(self._thread_freed, self._others_queued)
@@ -243,16 +246,18 @@ class MicroBatcher:
         self._last_requests = len(batch)
         return batch
 
-    async def _encode(self, batch: list[_Request], unique: list[str], parts: list[list[str]]) -> None:
+    async def _encode(self, batch: list[_Request], unique: list[str], parts: list[list[str]], searching: bool) -> None:
         try:
-            await self._encode_batch(batch, unique, parts)
+            await self._encode_batch(batch, unique, parts, searching)
         finally:
             self._in_flight.difference_update(batch)
 
-    async def _encode_batch(self, batch: list[_Request], unique: list[str], parts: list[list[str]]) -> None:
+    async def _encode_batch(
+        self, batch: list[_Request], unique: list[str], parts: list[list[str]], searching: bool
+    ) -> None:
         started = self._clock()
         try:
-            vectors = np.vstack(await asyncio.gather(*(self._encode_part(part) for part in parts)))
+            vectors = np.vstack(await asyncio.gather(*(self._encode_part(part, searching) for part in parts)))
         except Exception as exc:
             if len(batch) > 1:
                 # One caller's text must not fail the others merged into the same call: each on its own.
@@ -286,7 +291,7 @@ class MicroBatcher:
                 if not request.future.done():  # its caller may have given up while it was encoded
                     request.future.set_result(vectors)
 
-    async def _encode_part(self, texts: list[str]) -> Vectors:
+    async def _encode_part(self, texts: list[str], searching: bool) -> Vectors:
         started = time.perf_counter()
         try:
             vectors: Vectors = await asyncio.get_running_loop().run_in_executor(
@@ -294,6 +299,7 @@ class MicroBatcher:
             )
         finally:
             self._idle_threads += 1
+            self._search_threads -= 1 if searching else 0
             self._thread_freed.set()
             self._note_activity()
         if self._on_batch is not None:

@@ -124,7 +124,9 @@ def create_app(settings: Settings) -> Worker:
     issuer, login = sign_in(settings)
     pages = Pages(console, ballot, topics.feedback, metrics, login)
     # The listeners start first, so health and readiness answer (503) while the model loads.
-    app.add_dependency(WebServer(settings, public_app(views, pages), internal_app(views, pages, issuer, login)))
+    app.add_dependency(
+        WebServer(settings, public_app(views, pages), internal_app(settings, views, pages, issuer, login))
+    )
     app.add_dependency(channel)
     app.add_dependency(engine)
     rankings = RankingStore(lambda: engine.kv, store, settings.recommendation_ttl_s)

@@ -253,6 +253,18 @@ class Settings(BaseSettings):
             )
         if self.oidc_client_id and not self.oidc_issuer:
             raise ValueError("HELPSTREAM_OIDC_CLIENT_ID needs HELPSTREAM_OIDC_ISSUER")
+        issuer_host = urllib.parse.urlsplit(self.oidc_issuer).hostname or ""
+        exposed = not is_loopback(self.web_host)
+        if exposed and self.oidc_issuer.startswith("http://") and not is_loopback(issuer_host):
+            raise ValueError(
+                f"HELPSTREAM_OIDC_ISSUER={self.oidc_issuer} is plain http: its signing keys could be swapped on the "
+                "way, so tokens could be forged; use https"
+            )
+        if exposed and self.oidc_client_id and not self.console_url:
+            raise ValueError(
+                "HELPSTREAM_OIDC_CLIENT_ID with HELPSTREAM_WEB_HOST off loopback needs HELPSTREAM_CONSOLE_URL "
+                "(the address agents' browsers use, for the sign-in's redirect)"
+            )
         if self.web_port == self.public_port and self.web_host == self.public_host:
             raise ValueError("HELPSTREAM_WEB_PORT and HELPSTREAM_PUBLIC_PORT must differ: two listeners, two ports")
         return self

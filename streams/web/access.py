@@ -2,19 +2,23 @@
 bearer token, or the console's session cookie), the role the route needs, and, for a change (POST), that it
 comes from this console's own pages (origin, JSON body, and the session's CSRF token).
 
-Without an issuer (allowed on loopback only) every caller is the local developer, who holds every role; the
+Without an issuer (allowed on loopback only) every caller is the local developer, who holds every role, as long
+as the request names a loopback host (a page elsewhere that rebinds its DNS name to 127.0.0.1 does not); the
 origin and body checks still apply, so a web page elsewhere cannot post feedback through a developer's browser.
+A route this table does not hold is refused: nothing is open by omission.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from streams.settings import is_loopback
 from streams.web.auth import LOCAL, Identity, IssuerUnavailable, OidcIssuer, Role, Unauthenticated
 from streams.web.session import ConsoleLogin, Session
 
@@ -36,9 +40,12 @@ class Route:
 
 
 class Access:
-    def __init__(self, issuer: OidcIssuer | None, login: ConsoleLogin | None) -> None:
+    def __init__(self, issuer: OidcIssuer | None, login: ConsoleLogin | None, console_url: str) -> None:
+        """`console_url`: the internal listener as browsers reach it, whose origin a change must come from."""
         self._issuer = issuer
         self._login = login
+        parts = urllib.parse.urlsplit(console_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
         self._routes: dict[tuple[str, str], Route] = {}
 
     def add(self, app: web.Application, route: Route) -> None:
@@ -63,6 +70,10 @@ class Access:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         resource = request.match_info.route.resource
         route = self._routes.get((request.method, resource.canonical)) if resource is not None else None
+        if resource is not None and route is None and request.method != "HEAD":
+            return _refused(403, "no access rule for this route")
+        if self._issuer is None and not is_loopback(_host(request)):
+            return _refused(403, "without sign-in, this listener answers requests for a loopback host only")
         try:
             if route is not None and route.role is not None:
                 refused = await self._check(request, route)
@@ -84,10 +95,28 @@ class Access:
         if not identity.has(route.role):
             return _refused(403, f"this needs the {route.role.value} role")
         if request.method not in _SAFE:
-            refused = _cross_site(request, session)
+            refused = self._cross_site(request, session)
             if refused is not None:
                 return refused
         request[_IDENTITY] = identity
+        return None
+
+    def _cross_site(self, request: web.Request, session: Session | None) -> web.Response | None:
+        """Why a change is refused as possibly forged by another site, or None."""
+        origin = request.headers.get("Origin")
+        allowed = {self._origin}
+        if is_loopback(_host(request)):
+            allowed.add(f"{request.scheme}://{request.host}")
+        if origin is not None and origin not in allowed:
+            return _refused(403, "a change must come from this console's own pages (cross-origin request refused)")
+        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+            return _refused(403, "a change must come from this console's own pages (cross-site request refused)")
+        if request.content_type != "application/json":
+            return _refused(415, "send the change as application/json")
+        if session is not None:
+            token = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(token.encode(), session.csrf.encode()):
+                return _refused(403, f"the {CSRF_HEADER} header is missing or does not match this session")
         return None
 
 
@@ -101,21 +130,8 @@ def identity_of(request: web.Request) -> Identity:
     return request[_IDENTITY]
 
 
-def _cross_site(request: web.Request, session: Session | None) -> web.Response | None:
-    """Why a change is refused as possibly forged by another site, or None."""
-    origin = request.headers.get("Origin")
-    own = f"{request.scheme}://{request.host}"
-    if origin is not None and origin != own:
-        return _refused(403, "a change must come from this console's own pages (cross-origin request refused)")
-    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-        return _refused(403, "a change must come from this console's own pages (cross-site request refused)")
-    if request.content_type != "application/json":
-        return _refused(415, "send the change as application/json")
-    if session is not None:
-        token = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(token.encode(), session.csrf.encode()):
-            return _refused(403, f"the {CSRF_HEADER} header is missing or does not match this session")
-    return None
+def _host(request: web.Request) -> str:
+    return urllib.parse.urlsplit(f"//{request.host}").hostname or ""
 
 
 def _refused(status: int, reason: str, *, challenge: bool = False) -> web.Response:

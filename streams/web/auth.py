@@ -1,6 +1,7 @@
 """Who is asking: an OpenID Connect access token verified against the issuer's published keys (JWKS) with PyJWT,
-turned into an `Identity` with the roles of one claim. Keys are fetched once and again when a token names a key
-the worker has not seen (the issuer rotated its keys), at most once per `REFETCH_S`."""
+turned into an `Identity` with the roles of one claim. Keys are fetched again when a token names a key the worker
+has not seen (the issuer rotated its keys), at most once per `REFETCH_S` (a failed fetch counts too), and once they
+are `KEYS_MAX_AGE_S` old (a key the issuer withdrew stops being trusted)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 # Asymmetric algorithms only: a token signed with a shared secret (HS256) or none is refused whatever its key.
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 REFETCH_S = 10.0
+KEYS_MAX_AGE_S = 3600.0
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
@@ -34,6 +36,7 @@ class Identity:
     subject: str
     name: str
     roles: frozenset[str]
+    expires_at: float | None = None  # epoch seconds: the token's `exp`, or the end of a console session
 
     def has(self, role: Role) -> bool:
         return role.value in self.roles
@@ -88,15 +91,25 @@ class OidcIssuer:
     async def _signing_key(self, kid: str | None) -> jwt.PyJWK:
         async with self._lock:
             key = self._find(kid)
-            if key is None and time.monotonic() - self._fetched_at >= REFETCH_S:
-                jwks = await _get_json((await self.metadata())["jwks_uri"])
-                self._keys = jwt.PyJWKSet.from_dict(jwks)
-                self._fetched_at = time.monotonic()
-                logger.info("fetched %s signing keys from %s", len(self._keys.keys), self.issuer)
+            age = time.monotonic() - self._fetched_at
+            if (key is None and age >= REFETCH_S) or age >= KEYS_MAX_AGE_S:
+                self._fetched_at = time.monotonic()  # a failed fetch waits its turn as well
+                self._keys = await self._fetch_keys()
                 key = self._find(kid)
         if key is None:
             raise Unauthenticated("the token is signed by a key the issuer does not publish")
         return key
+
+    async def _fetch_keys(self) -> jwt.PyJWKSet:
+        uri = (await self.metadata()).get("jwks_uri")
+        if not isinstance(uri, str):
+            raise IssuerUnavailable(f"{self.issuer} publishes no jwks_uri")
+        try:
+            keys = jwt.PyJWKSet.from_dict(await _get_json(uri))
+        except jwt.PyJWKSetError as exc:
+            raise IssuerUnavailable(f"{uri} holds no usable key: {exc}") from None
+        logger.info("fetched %s signing keys from %s", len(keys.keys), self.issuer)
+        return keys
 
     def _find(self, kid: str | None) -> jwt.PyJWK | None:
         if self._keys is None:
@@ -115,11 +128,13 @@ class OidcIssuer:
         if header.get("alg") not in ALGORITHMS:
             raise Unauthenticated(f"the token's algorithm {header.get('alg')!r} is not accepted")
         key = await self._signing_key(header.get("kid"))
+        if key.algorithm_name not in ALGORITHMS:
+            raise Unauthenticated(f"the key's algorithm {key.algorithm_name!r} is not accepted")
         try:
             claims = jwt.decode(
                 token,
                 key.key,
-                algorithms=ALGORITHMS,
+                algorithms=[key.algorithm_name],  # the key's own: a token cannot pick another for it
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway_s,
@@ -129,10 +144,12 @@ class OidcIssuer:
             raise Unauthenticated("the token has expired") from None
         except jwt.InvalidAudienceError:
             raise Unauthenticated(f"the token is not for audience {self.audience!r}") from None
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, TypeError, ValueError) as exc:
             raise Unauthenticated(f"the token does not verify: {exc}") from None
+        if str(claims.get("typ", "Bearer")).lower() not in ("bearer", "at+jwt"):
+            raise Unauthenticated(f"a {claims['typ']} token is not an access token")
         name = claims.get("preferred_username") or claims.get("name") or claims["sub"]
-        return Identity(str(claims["sub"]), str(name), roles_of(claims, self.roles_claim))
+        return Identity(str(claims["sub"]), str(name), roles_of(claims, self.roles_claim), float(claims["exp"]))
 
 
 async def _get_json(url: str) -> dict[str, Any]:

@@ -30,6 +30,9 @@ class _Recent:
     def holds(self, agent: str, chat_id: str) -> bool:
         return chat_id in self._by_agent.get(agent, ())
 
+    def discard(self, agent: str, chat_id: str) -> None:
+        self._by_agent.get(agent, OrderedDict()).pop(chat_id, None)
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -56,3 +59,7 @@ class Ballot:
 
     def voted(self, agent: str, chat_id: str) -> None:
         self._voted.add(agent, chat_id)
+
+    def withdraw(self, agent: str, chat_id: str) -> None:
+        """A vote that could not be published: the agent may try again."""
+        self._voted.discard(agent, chat_id)

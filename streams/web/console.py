@@ -29,6 +29,7 @@ from streams.web.ballot import Ballot
 logger = logging.getLogger(__name__)
 
 KEEP_CHATS = 100
+FEEDS_PER_AGENT = 5  # an agent's tabs; one agent cannot hold every feed of a worker
 _SUBSCRIBER_QUEUE = 256
 _JOIN_TIMEOUT_S = 60
 
@@ -180,6 +181,8 @@ class ConsoleFeed(Service):
         topics, so every chat that starts from now on is shown. `ConsoleFull` past the configured number."""
         if len(self._subscribers) >= self.settings.console_subscribers_max:
             raise ConsoleFull(f"{len(self._subscribers)} consoles already listen to this worker")
+        if sum(1 for other in self._subscribers.values() if other == agent) >= FEEDS_PER_AGENT:
+            raise ConsoleFull(f"{FEEDS_PER_AGENT} of your consoles already listen to this worker")
         if not self._subscribers and self._consumer is not None:
             partitions = self._consumer.assignment()
             await self._consumer.seek_to_end(*partitions)

@@ -19,16 +19,13 @@ class RateLimiter:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def wait_s(self, client: str) -> float:
-        """0 and a request taken from `client`'s bucket, or the seconds until it may ask again."""
+        """0 and a request taken from `client`'s bucket, or the seconds until it may ask again. A refused request
+        costs too (down to one burst of debt): a client that keeps asking stays refused until it slows down."""
         now = self._clock()
         tokens, then = self._buckets.pop(client, (self._burst, now))
-        tokens = min(self._burst, tokens + (now - then) * self._rate)
-        if tokens >= 1:
-            self._buckets[client] = (tokens - 1, now)
-            wait = 0.0
-        else:
-            self._buckets[client] = (tokens, now)
-            wait = (1 - tokens) / self._rate
+        tokens = min(self._burst, tokens + (now - then) * self._rate) - 1
+        wait = 0.0 if tokens >= 0 else -tokens / self._rate
+        self._buckets[client] = (max(tokens, -self._burst), now)
         while len(self._buckets) > MAX_CLIENTS:
             self._buckets.popitem(last=False)
         return wait

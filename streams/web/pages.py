@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 import logging
+import time
 from datetime import UTC, datetime
 
 import faust
@@ -106,7 +107,9 @@ class Pages:
         return web.json_response(body)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
-        agent = identity_of(request).subject
+        """The console's feed, until the agent's token or session expires (the browser then signs in again)."""
+        identity = identity_of(request)
+        agent = identity.subject
         try:
             queue = await self._console.subscribe(agent)  # reading from here on, before the browser sees it open
         except ConsoleFull as exc:
@@ -118,7 +121,7 @@ class Pages:
             await stream.prepare(request)
             for view in self._console.snapshot(agent):
                 await stream.write(_event(view))
-            while True:
+            while identity.expires_at is None or time.time() < identity.expires_at:
                 try:
                     view = await asyncio.wait_for(queue.get(), KEEP_ALIVE_S)
                 except TimeoutError:
@@ -145,8 +148,12 @@ class Pages:
         if refused is not None:
             self._metrics.feedback_refused.labels(refused.reason).inc()
             return web.json_response({"error": refused.message}, status=refused.status)
-        self._ballot.voted(agent, event.chat_id)
-        await (await self._feedback.send(key=event.chat_id.encode(), value=encode(event)))
+        self._ballot.voted(agent, event.chat_id)  # before the send: a second click meanwhile is a second vote
+        try:
+            await (await self._feedback.send(key=event.chat_id.encode(), value=encode(event)))
+        except BaseException:
+            self._ballot.withdraw(agent, event.chat_id)
+            raise
         self._metrics.feedback.labels(event.action, str(event.rank)).inc()
         self._console.mark_used(event.chat_id, event.content_id)
         return web.json_response(event.model_dump(mode="json"), status=202)

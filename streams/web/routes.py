@@ -69,8 +69,10 @@ def internal_routes(views: Views, pages: Pages, login: ConsoleLogin | None) -> l
     return routes
 
 
-def internal_app(views: Views, pages: Pages, issuer: OidcIssuer | None, login: ConsoleLogin | None) -> web.Application:
-    access = Access(issuer, login)
+def internal_app(
+    settings: Settings, views: Views, pages: Pages, issuer: OidcIssuer | None, login: ConsoleLogin | None
+) -> web.Application:
+    access = Access(issuer, login, settings.internal_url)
     app = application(public=False, middlewares=[access.middleware])
     for route in internal_routes(views, pages, login):
         access.add(app, route)

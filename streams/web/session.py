@@ -8,7 +8,9 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import secrets
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -40,17 +42,18 @@ class Seal:
     def __init__(self, key: str) -> None:
         self._fernet = Fernet(key or Fernet.generate_key())
 
-    def seal(self, value: dict[str, Any]) -> str:
-        return self._fernet.encrypt(orjson.dumps(value)).decode()
+    def seal(self, purpose: str, value: dict[str, Any]) -> str:
+        return self._fernet.encrypt(orjson.dumps({**value, "purpose": purpose})).decode()
 
-    def open(self, sealed: str | None, ttl_s: int) -> dict[str, Any] | None:
+    def open(self, purpose: str, sealed: str | None, ttl_s: int) -> dict[str, Any] | None:
+        """The value sealed for `purpose` (a login cookie is no session), or None."""
         if not sealed:
             return None
         try:
             value = orjson.loads(self._fernet.decrypt(sealed.encode(), ttl=ttl_s))
         except (InvalidToken, orjson.JSONDecodeError):
             return None
-        return value if isinstance(value, dict) else None
+        return value if isinstance(value, dict) and value.get("purpose") == purpose else None
 
 
 class ConsoleLogin:
@@ -72,10 +75,10 @@ class ConsoleLogin:
         return f"{self._base_url}/console/callback"
 
     def session(self, request: web.Request) -> Session | None:
-        value = self._seal.open(request.cookies.get(SESSION_COOKIE), self._ttl_s)
-        if value is None:
+        value = self._seal.open(SESSION_COOKIE, request.cookies.get(SESSION_COOKIE), self._ttl_s)
+        if value is None or value["until"] <= time.time():
             return None
-        identity = Identity(value["sub"], value["name"], frozenset(value["roles"]))
+        identity = Identity(value["sub"], value["name"], frozenset(value["roles"]), value["until"])
         return Session(identity, value["csrf"])
 
     async def login(self, request: web.Request) -> web.StreamResponse:
@@ -93,12 +96,12 @@ class ConsoleLogin:
         }
         response = web.HTTPFound(f"{metadata['authorization_endpoint']}?{urllib.parse.urlencode(query)}")
         after = request.query.get("next", "/console")
-        sealed = self._seal.seal({"state": state, "verifier": verifier, "next": _local_path(after)})
+        sealed = self._seal.seal(LOGIN_COOKIE, {"state": state, "verifier": verifier, "next": _local_path(after)})
         self._cookie(response, LOGIN_COOKIE, sealed, LOGIN_TTL_S)
         return response
 
     async def callback(self, request: web.Request) -> web.StreamResponse:
-        login = self._seal.open(request.cookies.get(LOGIN_COOKIE), LOGIN_TTL_S)
+        login = self._seal.open(LOGIN_COOKIE, request.cookies.get(LOGIN_COOKIE), LOGIN_TTL_S)
         state = request.query.get("state", "")
         if login is None or not hmac.compare_digest(state.encode(), str(login["state"]).encode()):
             raise Unauthenticated("the sign-in expired or did not start here: open /console/login again")
@@ -106,16 +109,17 @@ class ConsoleLogin:
             raise Unauthenticated(f"the issuer refused the sign-in: {request.query['error']}")
         tokens = await self._exchange(request.query.get("code", ""), str(login["verifier"]))
         identity = await self._issuer.verify(str(tokens.get("access_token", "")))
-        sealed = self._seal.seal(
-            {
-                "sub": identity.subject,
-                "name": identity.name,
-                "roles": sorted(identity.roles),
-                "csrf": secrets.token_urlsafe(24),
-            }
-        )
+        # No longer than the issuer's own sign-in lasts: a person disabled there is out here by then.
+        lasts = min(self._ttl_s, int(tokens.get("refresh_expires_in") or tokens.get("expires_in") or self._ttl_s))
+        session = {
+            "sub": identity.subject,
+            "name": identity.name,
+            "roles": sorted(identity.roles),
+            "csrf": secrets.token_urlsafe(24),
+            "until": time.time() + lasts,
+        }
         response = web.HTTPFound(str(login["next"]))
-        self._cookie(response, SESSION_COOKIE, sealed, self._ttl_s)
+        self._cookie(response, SESSION_COOKIE, self._seal.seal(SESSION_COOKIE, session), lasts)
         response.del_cookie(LOGIN_COOKIE, path="/console")
         logger.info("console sign-in of %s with roles %s", identity.subject, ",".join(sorted(identity.roles)))
         return response
@@ -154,6 +158,9 @@ class ConsoleLogin:
         response.set_cookie(name, value, max_age=max_age, path=path, httponly=True, samesite="Lax", secure=self._secure)
 
 
+_CONSOLE_PATH = re.compile(r"/console(/[A-Za-z0-9_\-/]*)?")
+
+
 def _local_path(path: str) -> str:
-    """Where to go after the sign-in: a path on this listener only (no open redirect to another site)."""
-    return path if path.startswith("/console") and not path.startswith("//") else "/console"
+    """Where to go after the sign-in: a console page of this listener only (no open redirect, no header tricks)."""
+    return path if _CONSOLE_PATH.fullmatch(path) else "/console"

@@ -14,11 +14,12 @@ import orjson
 from aiohttp import web
 
 from agents.timeline import search_timings
-from index.batcher import Lane
+from index.batcher import BatcherClosed, Lane
 from index.vector_index import Hit
 from schemas import SearchResponse, SearchResult, encode
 from schemas.types import KINDS, MAX_TEXT_CHARS
 from streams.engine.figures import model_health
+from streams.engine.models import NotStarted
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
 from streams.registry.channel import ControlChannel
@@ -28,6 +29,10 @@ from streams.web.limits import RateLimiter, Slots
 from streams.web.metrics import Metrics
 
 MAX_K = 50
+# A client over its rate waits this long for its 429: a flood that never waits for `Retry-After` costs the worker
+# one answer per connection per second, instead of as many as it can send.
+TARPIT_S = 1.0
+READY_CACHE_S = 1.0
 
 
 class BadRequest(ValueError):
@@ -91,6 +96,7 @@ class Views:
         self._per_client = RateLimiter(settings.search_rate, settings.search_burst)
         self._all_clients = RateLimiter(settings.search_rate_total, max(1, int(settings.search_rate_total)))
         self._slots = Slots(settings.search_pending_max)
+        self._ready: tuple[float, int, str] = (-READY_CACHE_S, 503, "starting")
 
     async def public_search(self, request: web.Request) -> web.Response:
         """The help screen's search: help articles only, short queries; a client over its rate gets 429, and
@@ -99,6 +105,7 @@ class Views:
         wait = self._per_client.wait_s(request.remote or "?")
         if wait:
             self._metrics.search_refused.labels("rate").inc()
+            await asyncio.sleep(min(wait, TARPIT_S))
             return _busy("too many searches from this client: slow down", wait, status=429)
         wait = self._all_clients.wait_s("*")
         if wait:
@@ -128,7 +135,10 @@ class Views:
             q, k, kind = parse_search(dict(request.query), kinds, max_chars)
         except BadRequest as exc:
             return json_response({"error": str(exc)}, status=400)
-        answer = await self._engine.query([q], k, kind, Lane.SEARCH)
+        try:
+            answer = await self._engine.query([q], k, kind, Lane.SEARCH)
+        except (NotStarted, BatcherClosed):
+            return _busy("search is starting or changing model: try again shortly", 1)
         results = [_result(h) for h in answer.hits[0]]
         built = time.time()
         took = time.perf_counter() - took_from
@@ -153,9 +163,14 @@ class Views:
         return json_response(found)
 
     async def ready(self, request: web.Request) -> web.Response:
-        """For load balancers and probes on the public listener: the status, and nothing about the worker."""
-        status, body = await self._health()
-        return json_response({"status": body["status"]}, status=status)
+        """For load balancers and probes on the public listener: the status, and nothing about the worker;
+        worked out at most once a second, however often it is asked."""
+        at, status, word = self._ready
+        if time.monotonic() - at >= READY_CACHE_S:
+            status, body = await self._health()
+            at, word = time.monotonic(), body["status"]
+            self._ready = (at, status, word)
+        return json_response({"status": word}, status=status)
 
     async def health(self, request: web.Request) -> web.Response:
         status, body = await self._health()

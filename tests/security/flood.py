@@ -1,7 +1,8 @@
 """A search flood on a worker's public listener, run as a process of its own so that its CPU does not bend the
 measuring client: `python -m tests.security.flood URL SECONDS CLIENTS`. Each client has a loopback address of
 its own (127.0.0.2, 127.0.0.3, …: every address in 127/8 is this machine), keeps one connection, and asks
-searches as long as the help screen takes (256 characters), back to back, never waiting for `Retry-After`. Prints one JSON line: the answers by status, timeouts, the slowest answer."""
+searches as long as the help screen takes (256 characters), back to back, never waiting for `Retry-After`.
+Prints one JSON line: the answers by status, timeouts, the slowest answer."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """A search flood on the public listener cannot starve chats: chats at a steady rate, first alone, then while 200
 clients (each from its own loopback address) flood `/search` with the longest queries it takes for 30 s, in one
-run side by side; 4,000-character queries are refused (400) before they reach the model. The chats' p99 stays within 1.5x, every chat is recommended, and the flood gets 200, 429 or 503
+run side by side; 4,000-character queries are refused (400) before they reach the model. The chats' p99 stays
+within 1.5x, every chat is recommended, and the flood gets 200, 429 or 503
 answers at once, never a timeout."""
 
 from __future__ import annotations

@@ -132,6 +132,28 @@ async def test_searches_leave_the_last_idle_thread_to_chats() -> None:
     executor.shutdown(wait=True)
 
 
+async def test_a_search_is_served_while_a_chat_holds_the_other_thread() -> None:
+    slow, entered = threading.Event(), threading.Event()
+    executor = ThreadPoolExecutor(max_workers=2)
+
+    class Gated(FakeEncoder):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            if any(text.startswith("slow") for text in texts):
+                entered.set()
+                slow.wait(30)
+            return super().encode(texts)
+
+    batcher = MicroBatcher(Gated(parallel=2), executor, max_batch=8)
+    held = asyncio.ensure_future(batcher.embed(["slow chat"], Lane.CHAT))
+    await until(entered.is_set)
+    async with asyncio.timeout(5):
+        await batcher.embed(["a search"], Lane.SEARCH)
+    slow.set()
+    await held
+    await batcher.close()
+    executor.shutdown(wait=True)
+
+
 async def test_a_full_lane_makes_callers_wait_instead_of_queueing_without_bound(executor: ThreadPoolExecutor) -> None:
     encoder = FakeEncoder()
     batcher = MicroBatcher(encoder, executor, max_batch=1, max_queued=2)

@@ -211,3 +211,21 @@ def test_a_session_key_that_is_not_a_fernet_key_is_refused_and_never_shown(monke
 def test_the_two_listeners_need_two_ports() -> None:
     with pytest.raises(ValidationError, match="must differ"):
         Settings(web_port=7000, public_port=7000)  # type: ignore[call-arg]
+
+
+def test_an_exposed_console_needs_an_https_issuer_and_its_own_address() -> None:
+    with pytest.raises(ValidationError, match="plain http"):
+        Settings(web_host="0.0.0.0", oidc_issuer="http://sso.bank.example/realms/x")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="needs HELPSTREAM_CONSOLE_URL"):
+        Settings(  # type: ignore[call-arg]
+            web_host="0.0.0.0", oidc_issuer="https://sso.bank.example/realms/x", oidc_client_id="console"
+        )
+    assert (
+        Settings(  # type: ignore[call-arg]
+            web_host="0.0.0.0",
+            oidc_issuer="https://sso.bank.example/realms/x",
+            oidc_client_id="console",
+            console_url="https://console.bank.example",
+        ).internal_url
+        == "https://console.bank.example"
+    )

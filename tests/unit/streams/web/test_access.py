@@ -25,7 +25,7 @@ async def open_route(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    access = Access(None, None)
+    access = Access(None, None, "http://127.0.0.1:6066")
     app = application(public=False, middlewares=[access.middleware])
     access.add(app, Route("GET", "/thing", echo, Role.AGENT))
     access.add(app, Route("POST", "/thing", echo, Role.AGENT))

@@ -16,9 +16,21 @@ def test_a_client_gets_its_burst_then_its_rate_and_is_told_how_long_to_wait() ->
     limiter = RateLimiter(rate=2, burst=3, clock=clock)
     assert [limiter.wait_s("a") for _ in range(3)] == [0, 0, 0]
     assert limiter.wait_s("a") == 0.5
-    clock.now = 0.5
+    clock.now = 1.0  # waited as told, and then some
     assert limiter.wait_s("a") == 0
     assert limiter.wait_s("a") > 0
+
+
+def test_a_client_that_keeps_asking_stays_refused_until_it_slows_down() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=10, burst=5, clock=clock)
+    refused = 0
+    for step in range(100):  # 100 requests a second, for a second
+        clock.now = step / 100
+        refused += limiter.wait_s("a") > 0
+    assert refused >= 90  # only its burst and about its rate got through
+    clock.now = 1.0 + 1.0  # a second of quiet pays the debt back
+    assert limiter.wait_s("a") == 0
 
 
 def test_clients_are_limited_apart() -> None:
