@@ -12,19 +12,28 @@ MAX_CLIENTS = 10_000
 
 
 class RateLimiter:
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+    """`debt`: a refused request costs its client too (right for one client's bucket; a bucket shared by all
+    clients without it, or one flood would keep it empty for everyone)."""
+
+    def __init__(
+        self, rate: float, burst: int, *, debt: bool = True, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._rate = rate
         self._burst = float(burst)
+        self._debt = debt
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def wait_s(self, client: str) -> float:
-        """0 and a request taken from `client`'s bucket, or the seconds until it may ask again. A refused request
-        costs too (down to one burst of debt): a client that keeps asking stays refused until it slows down."""
+        """0 and a request taken from `client`'s bucket, or the seconds until it may ask again. With `debt`, a
+        refused request costs too (down to one burst of debt): a client that keeps asking stays refused until it
+        slows down."""
         now = self._clock()
         tokens, then = self._buckets.pop(client, (self._burst, now))
         tokens = min(self._burst, tokens + (now - then) * self._rate) - 1
         wait = 0.0 if tokens >= 0 else -tokens / self._rate
+        if wait and not self._debt:
+            tokens += 1
         self._buckets[client] = (max(tokens, -self._burst), now)
         while len(self._buckets) > MAX_CLIENTS:
             self._buckets.popitem(last=False)

@@ -29,7 +29,7 @@ from streams.web.limits import RateLimiter, Slots
 from streams.web.metrics import Metrics
 
 MAX_K = 50
-# A client over its rate waits this long for its 429: a flood that never waits for `Retry-After` costs the worker
+# A search over a rate waits this long for its refusal: a flood that never waits for `Retry-After` costs the worker
 # one answer per connection per second, instead of as many as it can send.
 TARPIT_S = 1.0
 READY_CACHE_S = 1.0
@@ -94,22 +94,25 @@ class Views:
         self._channel = channel
         self._recovered = recovered
         self._per_client = RateLimiter(settings.search_rate, settings.search_burst)
-        self._all_clients = RateLimiter(settings.search_rate_total, max(1, int(settings.search_rate_total)))
+        self._all_clients = RateLimiter(
+            settings.search_rate_total, max(1, int(settings.search_rate_total)), debt=False
+        )
         self._slots = Slots(settings.search_pending_max)
         self._ready: tuple[float, int, str] = (-READY_CACHE_S, 503, "starting")
 
     async def public_search(self, request: web.Request) -> web.Response:
-        """The help screen's search: help articles only, short queries; a client over its rate gets 429, and
-        searches over the rate of all clients, or beyond what may wait for the model, 503 at once: a flood is
-        refused before it costs the model anything, so it never queues in front of chats."""
+        """The help screen's search: help articles only, short queries; a client over its rate gets 429 and
+        searches over the rate of all clients 503, each after `TARPIT_S`; beyond what may wait for the model, 503
+        at once: a flood is refused before it costs the model anything, so it never queues in front of chats."""
         wait = self._per_client.wait_s(request.remote or "?")
         if wait:
             self._metrics.search_refused.labels("rate").inc()
-            await asyncio.sleep(min(wait, TARPIT_S))
+            await asyncio.sleep(TARPIT_S)
             return _busy("too many searches from this client: slow down", wait, status=429)
         wait = self._all_clients.wait_s("*")
         if wait:
             self._metrics.search_refused.labels("busy").inc()
+            await asyncio.sleep(TARPIT_S)
             return _busy("search is busy: try again shortly", wait)
         if not self._slots.take():
             self._metrics.search_refused.labels("busy").inc()

@@ -46,3 +46,13 @@ def test_slots_refuse_at_once_when_full_and_free_up() -> None:
     assert not slots.take()
     slots.give_back()
     assert slots.take()
+
+
+def test_a_bucket_shared_by_all_clients_keeps_its_rate_under_a_flood() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=10, burst=5, debt=False, clock=clock)
+    admitted = 0
+    for step in range(1000):  # 1000 requests a second, for a second
+        clock.now = step / 1000
+        admitted += limiter.wait_s("*") == 0
+    assert 14 <= admitted <= 16  # its burst and its rate, however many asked
