@@ -129,8 +129,12 @@ class Settings(BaseSettings):
     session_ttl_s: int = Field(8 * 3600, ge=60, description="how long a console sign-in lasts")
     search_rate: float = Field(5.0, gt=0, description="public `/search` requests per second per client")
     search_burst: int = Field(20, ge=1, description="public `/search` requests a client may make at once")
-    search_rate_total: float = Field(
-        20.0, gt=0, description="public `/search` requests per second from all clients together (size to the model)"
+    search_model_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="share of the model's time public searches may take, all clients together (the rest stays for "
+        "chats); past it 503",
     )
     search_max_chars: int = Field(
         256, ge=1, le=4000, description="longest public `/search` query (the help screen's box); longer: 400"

@@ -25,7 +25,7 @@ from streams.engine.service import EmbeddingService
 from streams.registry.channel import ControlChannel
 from streams.registry.report import models_report
 from streams.settings import Settings
-from streams.web.limits import RateLimiter, Slots
+from streams.web.limits import RateLimiter, Slots, TimeBudget
 from streams.web.metrics import Metrics
 
 MAX_K = 50
@@ -94,22 +94,22 @@ class Views:
         self._channel = channel
         self._recovered = recovered
         self._per_client = RateLimiter(settings.search_rate, settings.search_burst)
-        self._all_clients = RateLimiter(
-            settings.search_rate_total, max(1, int(settings.search_rate_total)), debt=False
-        )
+        model_seconds = settings.search_model_share * engine.parallel  # of model time, per second
+        self._all_clients = TimeBudget(model_seconds, burst_s=model_seconds)
         self._slots = Slots(settings.search_pending_max)
         self._ready: tuple[float, int, str] = (-READY_CACHE_S, 503, "starting")
 
     async def public_search(self, request: web.Request) -> web.Response:
-        """The help screen's search: help articles only, short queries; a client over its rate gets 429 and
-        searches over the rate of all clients 503, each after `TARPIT_S`; beyond what may wait for the model, 503
-        at once: a flood is refused before it costs the model anything, so it never queues in front of chats."""
+        """The help screen's search: help articles only, short queries; a client over its rate gets 429, and all
+        clients together past their share of the model's time 503, each after `TARPIT_S`; beyond what may wait
+        for the model, 503 at once: a flood is refused before it costs the model anything, so it never queues in
+        front of chats."""
         wait = self._per_client.wait_s(request.remote or "?")
         if wait:
             self._metrics.search_refused.labels("rate").inc()
             await asyncio.sleep(TARPIT_S)
             return _busy("too many searches from this client: slow down", wait, status=429)
-        wait = self._all_clients.wait_s("*")
+        wait = self._all_clients.wait_s()
         if wait:
             self._metrics.search_refused.labels("busy").inc()
             await asyncio.sleep(TARPIT_S)
@@ -118,7 +118,7 @@ class Views:
             self._metrics.search_refused.labels("busy").inc()
             return _busy("search is busy: try again shortly", 1)
         try:
-            search = self._search(request, ("help_article",), self._settings.search_max_chars)
+            search = self._search(request, ("help_article",), self._settings.search_max_chars, self._all_clients)
             return await asyncio.wait_for(search, self._settings.search_timeout_s)
         except TimeoutError:
             self._metrics.search_refused.labels("timeout").inc()
@@ -130,7 +130,11 @@ class Views:
         return await self._search(request, KINDS)
 
     async def _search(
-        self, request: web.Request, kinds: tuple[str, ...], max_chars: int = MAX_TEXT_CHARS
+        self,
+        request: web.Request,
+        kinds: tuple[str, ...],
+        max_chars: int = MAX_TEXT_CHARS,
+        budget: TimeBudget | None = None,
     ) -> web.Response:
         started = time.time()  # the model's clock, so the stages line up with its `Moments`
         took_from = time.perf_counter()  # took_ms by the monotonic clock: a wall-clock step cannot bend it
@@ -146,6 +150,8 @@ class Views:
         built = time.time()
         took = time.perf_counter() - took_from
         timings = search_timings(started, answer.moments, built)
+        if budget is not None:
+            budget.spend(timings.encode_ms / 1000)
         self._metrics.search_seconds.observe(took)
         self._metrics.search_stages(answer.model_id, timings)
         response = SearchResponse(

@@ -75,5 +75,5 @@ def test_a_search_flood_gets_refused_at_once_and_chats_keep_their_p99(
     figures.append(("the flood's answers", f"{statuses}, slowest {summary['slowest_s']} s"))
     assert received == sent  # every chat accounted for
     assert set(statuses) <= {"200", "429", "503"}, statuses  # no timeout, no error
-    assert statuses.get("429", 0) + statuses.get("503", 0) > statuses.get("200", 0)
+    assert statuses.get("429", 0) + statuses.get("503", 0) > statuses.get("200", 0) > 0  # refused, yet served
     assert p99_flood <= 1.5 * p99_alone

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from streams.web.limits import RateLimiter, Slots
+from streams.web.limits import RateLimiter, Slots, TimeBudget
 
 
 class Clock:
@@ -48,11 +48,14 @@ def test_slots_refuse_at_once_when_full_and_free_up() -> None:
     assert slots.take()
 
 
-def test_a_bucket_shared_by_all_clients_keeps_its_rate_under_a_flood() -> None:
+def test_the_model_time_budget_admits_searches_while_it_lasts_and_refills_at_its_share() -> None:
     clock = Clock()
-    limiter = RateLimiter(rate=10, burst=5, debt=False, clock=clock)
+    budget = TimeBudget(per_second=0.2, burst_s=0.2, clock=clock)
     admitted = 0
-    for step in range(1000):  # 1000 requests a second, for a second
+    for step in range(1000):  # a search every millisecond for a second, each costing 10 ms of model time
         clock.now = step / 1000
-        admitted += limiter.wait_s("*") == 0
-    assert 14 <= admitted <= 16  # its burst and its rate, however many asked
+        if budget.wait_s() == 0:
+            admitted += 1
+            budget.spend(0.01)
+    assert 38 <= admitted <= 42  # its burst (0.2 s) and a second's share (0.2 s), in 10 ms searches
+    assert budget.wait_s() > 0
