@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -96,6 +97,7 @@ class Views:
         self._per_client = RateLimiter(settings.search_rate, settings.search_burst)
         model_seconds = settings.search_model_share * engine.parallel  # of model time, per second
         self._all_clients = TimeBudget(model_seconds, burst_s=model_seconds)
+        self._search_cost_s = 0.01  # what a public search's model call takes, lately
         self._slots = Slots(settings.search_pending_max)
         self._ready: tuple[float, int, str] = (-READY_CACHE_S, 503, "starting")
 
@@ -117,8 +119,16 @@ class Views:
         if not self._slots.take():
             self._metrics.search_refused.labels("busy").inc()
             return _busy("search is busy: try again shortly", 1)
+        # Spent when admitted, settled when encoded: a burst of admissions cannot overdraw the budget unseen.
+        estimate = self._search_cost_s
+        self._all_clients.spend(estimate)
+
+        def settle(took_s: float) -> None:
+            self._all_clients.spend(took_s - estimate)
+            self._search_cost_s = 0.8 * self._search_cost_s + 0.2 * took_s
+
         try:
-            search = self._search(request, ("help_article",), self._settings.search_max_chars, self._all_clients)
+            search = self._search(request, ("help_article",), self._settings.search_max_chars, settle)
             return await asyncio.wait_for(search, self._settings.search_timeout_s)
         except TimeoutError:
             self._metrics.search_refused.labels("timeout").inc()
@@ -134,7 +144,7 @@ class Views:
         request: web.Request,
         kinds: tuple[str, ...],
         max_chars: int = MAX_TEXT_CHARS,
-        budget: TimeBudget | None = None,
+        encoded: Callable[[float], None] | None = None,
     ) -> web.Response:
         started = time.time()  # the model's clock, so the stages line up with its `Moments`
         took_from = time.perf_counter()  # took_ms by the monotonic clock: a wall-clock step cannot bend it
@@ -150,8 +160,8 @@ class Views:
         built = time.time()
         took = time.perf_counter() - took_from
         timings = search_timings(started, answer.moments, built)
-        if budget is not None:
-            budget.spend(timings.encode_ms / 1000)
+        if encoded is not None:
+            encoded(timings.encode_ms / 1000)
         self._metrics.search_seconds.observe(took)
         self._metrics.search_stages(answer.model_id, timings)
         response = SearchResponse(
