@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     search_rate: float = Field(5.0, gt=0, description="public `/search` requests per second per client")
     search_burst: int = Field(20, ge=1, description="public `/search` requests a client may make at once")
     search_model_share: float = Field(
-        0.1,
+        0.05,
         gt=0,
         le=1,
         description="share of the model's time public searches may take, all clients together (the rest stays for "
