@@ -25,7 +25,6 @@ class KeyValue(Protocol):
 
     async def add_once(self, key: str, value: bytes, ttl_s: float) -> bool:
         """Set `key` unless it is already set; whether this call set it."""
-        ...
 
     async def ping(self) -> bool: ...
 
