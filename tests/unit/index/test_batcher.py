@@ -105,18 +105,24 @@ async def test_a_flood_of_searches_fills_at_most_half_a_batch_while_chats_wait(e
     await batcher.close()
 
 
+class Gated(FakeEncoder):
+    """Two threads; a call holding a text that starts with "slow" waits for `slow` (and says it `entered`)."""
+
+    def __init__(self) -> None:
+        super().__init__(parallel=2)
+        self.slow, self.entered = threading.Event(), threading.Event()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if any(text.startswith("slow") for text in texts):
+            self.entered.set()
+            self.slow.wait(30)
+        return super().encode(texts)
+
+
 async def test_searches_leave_the_last_idle_thread_to_chats() -> None:
-    slow, entered = threading.Event(), threading.Event()
     executor = ThreadPoolExecutor(max_workers=2)
-
-    class Gated(FakeEncoder):
-        def encode(self, texts: list[str]) -> np.ndarray:
-            if any(text.startswith("slow") for text in texts):
-                entered.set()
-                slow.wait(30)
-            return super().encode(texts)
-
-    encoder = Gated(parallel=2)
+    encoder = Gated()
+    slow, entered = encoder.slow, encoder.entered
     batcher = MicroBatcher(encoder, executor, max_batch=8)
     held = asyncio.ensure_future(batcher.embed(["slow search"], Lane.SEARCH))
     await until(entered.is_set)
@@ -133,17 +139,10 @@ async def test_searches_leave_the_last_idle_thread_to_chats() -> None:
 
 
 async def test_a_search_is_served_while_a_chat_holds_the_other_thread() -> None:
-    slow, entered = threading.Event(), threading.Event()
     executor = ThreadPoolExecutor(max_workers=2)
-
-    class Gated(FakeEncoder):
-        def encode(self, texts: list[str]) -> np.ndarray:
-            if any(text.startswith("slow") for text in texts):
-                entered.set()
-                slow.wait(30)
-            return super().encode(texts)
-
-    batcher = MicroBatcher(Gated(parallel=2), executor, max_batch=8)
+    encoder = Gated()
+    slow, entered = encoder.slow, encoder.entered
+    batcher = MicroBatcher(encoder, executor, max_batch=8)
     held = asyncio.ensure_future(batcher.embed(["slow chat"], Lane.CHAT))
     await until(entered.is_set)
     async with asyncio.timeout(5):
