@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 import orjson
+import pytest
 import redis
 
 from index.backends import model_id
@@ -78,6 +79,8 @@ def fresh_redis(url: str, db: int) -> str:
     return url.rsplit("/", 1)[0] + f"/{db}"
 
 
+# About 12 min on an AVX2-only machine, and it ran into the 15 min guard once there: its own waits have ceilings.
+@pytest.mark.timeout(1800)
 def test_a_candidate_is_added_backfilled_shadow_scored_promoted_and_rolled_back_live_under_steady_chats(
     make_settings: Callable[..., Settings],
     redis_url: str,
