@@ -282,9 +282,18 @@ class ModelSet:
         return sorted(loaded, key=lambda mid: mid != self.active_id)
 
     def candidates(self) -> list[ServingModel]:
-        """Loaded candidates: what shadow scoring runs."""
+        """Loaded candidates whose index holds every item it can here: what shadow scoring runs. A half-filled
+        index would tally the backfill's progress, not the model, and take the model time the backfill needs."""
         found = (self._serving.get(ref.model_id) for ref in self.registry.candidates)
-        return [serving for serving in found if serving is not None and serving.model_id != self.active_id]
+        return [s for s in found if s is not None and s.model_id != self.active_id and self.covers(s.model_id)]
+
+    def covers(self, model_id: str) -> bool:
+        """Whether the model's index here holds every live item that has stored texts."""
+        index = self._indexes.get(model_id)
+        if index is None or model_id in self._seeding:
+            return False
+        mark = index.watermark()
+        return mark.items + index.textless >= mark.table_items
 
     async def answer(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer:
         return await self.active.answer(texts, k, kind, lane)

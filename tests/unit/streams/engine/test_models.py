@@ -52,3 +52,20 @@ async def test_rows_that_arrive_while_a_new_models_index_is_built_are_applied_af
     assert sorted(h.title for h in hits) == ["a v2", "c v1"]
     assert index.watermark().table_items == 2
     thread.shutdown()
+
+
+async def test_a_model_covers_the_content_once_every_item_with_texts_has_its_vectors() -> None:
+    thread = index_executor()
+    models = ModelSet(thread, cache_dir=Path("."), threads=1, max_batch=8, max_wait_s=0.0)
+    lacking = ContentEntry.model_validate_json(row("b", 1)).model_copy(update={"vectors": {}})
+    textless = lacking.model_copy(update={"content_id": "c", "texts": [], "text_hashes": []})
+    table = {"a": row("a", 1), "b": encode(lacking), "c": encode(textless)}
+    models.read_table_with(lambda: list(table.items()))
+    await models._build_index("m", 8)
+    await models.synced()
+    assert not models.covers("m")  # b has texts to embed; c has none, so only the CMS can fill it
+    table["b"] = row("b", 1)
+    models.follow("b", table["b"])  # what the backfill's write comes back as
+    await models.synced()
+    assert models.covers("m") and not models.covers("other")
+    thread.shutdown()
