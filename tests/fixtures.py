@@ -153,6 +153,22 @@ def tuned_model(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Tun
     return TunedModel(out, stdout, content_path, chats)
 
 
+@dataclass(frozen=True)
+class ExportedModel:
+    directory: Path
+    stdout: str
+
+
+@pytest.fixture(scope="session")
+def exported_tuned_model(
+    tuned_model: TunedModel, data_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ExportedModel:
+    """`helpstream model export` of the tuned model, once per session: what an operator adds to a running
+    deployment (each worker would otherwise export it itself, with torch, while it serves chats)."""
+    out = tmp_path_factory.mktemp("tuned-export") / "tuned-banking"
+    return ExportedModel(out, helpstream(data_dir, "model", "export", str(tuned_model.directory), "--out", str(out)))
+
+
 def helpstream(data_dir: Path, *args: str) -> str:
     """A `helpstream` command of this install with `HELPSTREAM_DATA_DIR=data_dir`; its stdout, once it exits 0."""
     done = subprocess.run(

@@ -2,8 +2,8 @@
 the item's stored texts and adds them to its row; a retired model's vectors are dropped from every row.
 
 Only the owner writes, so each text is embedded once per model for the whole group (the embedding cache in
-Redis covers an owner that changes midway); every worker's indexes follow the rows as they change. It goes a few
-items at a time on the content lane, and a candidate's batcher defers to the active one, so chats and searches
+Redis covers an owner that changes midway); every worker's indexes follow the rows as they change. It goes one
+item at a time on the content lane, and a candidate's batcher defers to the active one, so chats and searches
 come first.
 """
 
@@ -26,7 +26,7 @@ from streams.engine.models import ModelSet
 logger = logging.getLogger(__name__)
 
 IDLE_S = 0.5
-ITEMS_PER_STEP = 8  # one model call for all; the step then looks at the registry and the other models again
+ITEMS_PER_STEP = 8  # one model call each; the step then looks at the registry and the other models again
 PROGRESS_EVERY_S = 5.0
 DROP_SLICE = 64  # rows parsed between two turns of the event loop
 
@@ -79,8 +79,9 @@ class Backfill(Service):
         worked = False
         for model_id in self._models.loaded_ids():
             missing = await self._models.missing(model_id, ITEMS_PER_STEP)
+            for content_id in missing:
+                worked |= await self._fill(model_id, content_id)
             if missing:
-                worked |= await self._fill(model_id, missing)
                 self._progress(model_id)
         self._dropped &= set(self._registry().retired)  # a model added again after it was retired
         retired = set(self._registry().retired) - self._dropped
@@ -88,39 +89,23 @@ class Backfill(Service):
             self._dropped |= retired
         return worked
 
-    async def _fill(self, model_id: str, content_ids: list[str]) -> bool:
-        """The items' texts in one model call: each call waits for the active model to be idle, and under steady
-        chats those moments are few."""
+    async def _fill(self, model_id: str, content_id: str) -> bool:
         serving = self._models.serving(model_id)
-        if serving is None:
+        entry = _entry(self._table.get(content_id))
+        # The index says what is missing, not the row: vectors a row holds but the index cannot read are rewritten.
+        if serving is None or entry is None or entry.deleted or not entry.texts:
             return False
-        entries: dict[str, ContentEntry] = {}
-        for content_id in content_ids:
-            # The index says what is missing, not the row: vectors a row holds but the index cannot read are rewritten.
-            entry = _entry(self._table.get(content_id))
-            if entry is not None and not entry.deleted and entry.texts:
-                entries[content_id] = entry
-        if not entries:
-            return False
-        texts = [text for entry in entries.values() for text in entry.texts]
-        vectors = await serving.embed_content(texts)
-        start = 0
-        filled = False
-        for content_id, entry in entries.items():
-            rows = vectors[start : start + len(entry.texts)]
-            start += len(entry.texts)
-            now = _entry(self._table.get(content_id))  # an edit may have landed while the texts were embedded
-            if now is None or now.deleted or now.version != entry.version or now.text_hashes != entry.text_hashes:
-                filled = True
-                continue
-            if not self._owns_content():
-                return filled  # the partition moved while this embedded: the new owner writes it
-            self._table[content_id] = encode(
-                now.model_copy(update={"vectors": {**now.vectors, model_id: ModelVectors.of(rows)}})
-            )
-            self.filled[model_id] += 1
-            filled = True
-        return filled
+        vectors = await serving.embed_content(list(entry.texts))
+        now = _entry(self._table.get(content_id))  # an edit may have landed while the texts were embedded
+        if now is None or now.deleted or now.version != entry.version or now.text_hashes != entry.text_hashes:
+            return True
+        if not self._owns_content():
+            return False  # the partition moved while this embedded: the new owner writes it
+        self._table[content_id] = encode(
+            now.model_copy(update={"vectors": {**now.vectors, model_id: ModelVectors.of(vectors)}})
+        )
+        self.filled[model_id] += 1
+        return True
 
     def _progress(self, model_id: str) -> None:
         index = self._models.index(model_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.resources
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import jsonschema
 import orjson
@@ -17,7 +16,7 @@ from index.models import resolve
 from schemas import Recommendation, encode
 from streams.clients.publish import read_content
 from streams.settings import Settings
-from tests.fixtures import ITEMS, TunedModel, Workers, helpstream
+from tests.fixtures import ITEMS, ExportedModel, TunedModel, Workers
 from tests.integration.clients import chat, consume_keys, index_holds, produce, produce_json
 from tests.services import wait_until
 
@@ -61,11 +60,10 @@ def test_a_worker_on_a_tuned_model_directory_names_it_in_every_recommendation(
 
 
 def test_a_tuned_directory_exports_like_a_ladder_model_under_the_same_id(
-    tuned_model: TunedModel, data_dir: Path, tmp_path: Path
+    tuned_model: TunedModel, exported_tuned_model: ExportedModel
 ) -> None:
-    out = tmp_path / "tuned-export"
+    out, stdout = exported_tuned_model.directory, exported_tuned_model.stdout
     assert f"helpstream model export {tuned_model.directory} --out DIR" in tuned_model.stdout
-    stdout = helpstream(data_dir, "model", "export", str(tuned_model.directory), "--out", str(out))
     tuned, exported = resolve(str(tuned_model.directory)), resolve(str(out))
     assert read_manifest(out).source == str(tuned_model.directory)
     for backend in ("onnx", "onnx-int8"):

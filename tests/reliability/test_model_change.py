@@ -33,7 +33,7 @@ from streams.local.worker import WorkerProcess
 from streams.settings import Settings, child_env
 from streams.topology.admin import ensure_topics
 from streams.topology.topics import topic_specs
-from tests.fixtures import READY_S, TunedModel, Workers
+from tests.fixtures import READY_S, ExportedModel, Workers
 from tests.integration.clients import demo_items, index_holds, now, produce, publish_demo_content
 from tests.reliability.harness import Outcomes, Traffic
 from tests.services import wait_until
@@ -85,20 +85,20 @@ def test_a_candidate_is_added_backfilled_shadow_scored_promoted_and_rolled_back_
     make_settings: Callable[..., Settings],
     redis_url: str,
     workers: Workers,
-    tuned_model: TunedModel,
+    exported_tuned_model: ExportedModel,
     runs: int,
     figures: list[tuple[str, str]],
 ) -> None:
     # `pytest --runs N` repeats it, each run on topics and a group of its own.
     for run in range(1, runs + 1):
-        live_change(make_settings, fresh_redis(redis_url, 5), workers, tuned_model, figures, run)
+        live_change(make_settings, fresh_redis(redis_url, 5), workers, exported_tuned_model, figures, run)
 
 
 def live_change(
     make_settings: Callable[..., Settings],
     redis_url: str,
     workers: Workers,
-    tuned_model: TunedModel,
+    candidate_model: ExportedModel,
     figures: list[tuple[str, str]],
     run: int,
 ) -> None:
@@ -119,7 +119,7 @@ def live_change(
         traffic = Traffic(settings, "live", RATE, texts).start()
         started = time.monotonic()
         time.sleep(3)
-        added = helpstream(settings, "model", "add", str(tuned_model.directory))
+        added = helpstream(settings, "model", "add", str(candidate_model.directory))
         assert added.returncode == 0, added.stderr[-2000:]
         candidate = next(m for m in report(settings)["models"] if m["role"] == "candidate")["model_id"]
         early = helpstream(settings, "model", "promote", candidate)
