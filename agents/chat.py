@@ -12,6 +12,7 @@ import faust
 from agents.dead_letters import DeadLetters
 from agents.delivery import Take, register_batch_agent
 from agents.isolation import run_isolated
+from agents.masking import Masker
 from agents.ports import RECOMMENDED, AgentMetrics, RecommendationStore, Searcher, Shadow, Sink
 from agents.timeline import chat_timings, stamp_of
 from index.batcher import Clock, Lane
@@ -36,6 +37,7 @@ class ChatHandler:
         store: RecommendationStore,
         metrics: AgentMetrics,
         shadow: Shadow,
+        masker: Masker,
         top_k: int,
         timings: bool = False,
         loop_lag: Callable[[], float] = lambda: 0.0,
@@ -48,6 +50,7 @@ class ChatHandler:
         self._store = store
         self._metrics = metrics
         self._shadow = shadow
+        self._masker = masker
         self._top_k = top_k
         self._timings = timings
         self._loop_lag = loop_lag
@@ -56,9 +59,15 @@ class ChatHandler:
     async def __call__(self, batch: Sequence[faust.EventT]) -> None:
         taken = self._clock()
         decoded = await self._dead_letters.decode(ChatStarted, batch)
+        # Masked once here, so the active model, the shadow and the rankings all see the same text.
+        texts = await self._masker.embedded([chat.text for chat in decoded.records])
+        chats = [
+            chat if text == chat.text else chat.model_copy(update={"text": text})
+            for chat, text in zip(decoded.records, texts, strict=True)
+        ]
         searched = await run_isolated(
             decoded.events,
-            decoded.records,
+            chats,
             self._search,
             healthy=self._searcher.healthy,
             dead_letters=self._dead_letters,

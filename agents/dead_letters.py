@@ -1,5 +1,6 @@
 """Decode-or-dead-letter, the one path both agents take: a malformed event goes to the dead-letter topic with
-the reason, its origin and its original bytes, and the rest of its batch carries on."""
+the reason, its origin and its original bytes (customers' personal data masked), and the rest of its batch carries
+on."""
 
 from __future__ import annotations
 
@@ -68,13 +69,14 @@ class DeadLetters:
     async def send(self, event: faust.EventT, reason: str) -> Awaitable[Any]:
         """Queue the dead letter; returns the delivery future to await before acking the event."""
         message = event.message
-        key = message.key if isinstance(message.key, bytes) else None
-        letter = DeadLetter.of(
+        # On a thread: masking what the letter keeps of a large event takes a while.
+        letter = await asyncio.to_thread(
+            DeadLetter.of,
             source_topic=message.topic,
             partition=message.partition,
             offset=message.offset,
             reason=reason,
-            key=key,
+            key=message.key if isinstance(message.key, bytes) else None,
             value=message.value if isinstance(message.value, bytes) else None,
             received_at=datetime.now(UTC),
         )

@@ -13,6 +13,7 @@ from agents.content import ContentHandler, register_content_agent
 from agents.dead_letters import DeadLetters
 from agents.delivery import windowed
 from agents.feedback import FeedbackHandler, register_feedback_agent
+from agents.masking import Masker
 from streams.clients.kafka import KafkaConnection
 from streams.consumer import App
 from streams.engine.backfill import Backfill
@@ -119,8 +120,9 @@ def create_app(settings: Settings) -> Worker:
     engine.models.read_table_with(content_vectors.items)
     store = RecommendationStore(lambda: engine.kv, settings.recommendation_ttl_s)
     ballot = Ballot()
-    console = ConsoleFeed(settings, content_vectors.get, ballot)
-    views = Views(settings, engine, store, metrics, channel, recovered=lambda: _recovered(app))
+    masker = Masker(embed_masked=settings.embed_masked)
+    console = ConsoleFeed(settings, content_vectors.get, ballot, masker)
+    views = Views(settings, engine, store, metrics, channel, masker, recovered=lambda: _recovered(app))
     issuer, login = sign_in(settings)
     pages = Pages(console, ballot, topics.feedback, metrics, login)
     # The listeners start first, so health and readiness answer (503) while the model loads.
@@ -162,6 +164,7 @@ def create_app(settings: Settings) -> Worker:
             store=store,
             metrics=metrics,
             shadow=shadow,
+            masker=masker,
             top_k=settings.top_k,
             timings=settings.recommendation_timings,
             loop_lag=lambda: loop_lag.total_s,

@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     search_max_chars: int = Field(
         256, ge=1, le=4000, description="longest public `/search` query (the help screen's box); longer: 400"
     )
+    embed_masked: bool = Field(
+        True,
+        description="the model embeds chats and searches with card numbers, IBANs, sort codes and accounts, emails "
+        "and phone numbers masked (what the console and dead letters always show)",
+    )
     search_pending_max: int = Field(
         8, ge=1, description="public searches waiting for the model at once; more are answered 503 at once"
     )

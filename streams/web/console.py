@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from mode import Service
 
+from agents.masking import Masker
 from schemas import ChatStarted, InvalidEvent, Recommendation, decode
 from streams.clients.kafka import KafkaConnection, start_or_explain
 from streams.settings import Settings
@@ -42,10 +43,16 @@ class ConsoleFull(Exception):
 
 class ConsoleFeed(Service):
     def __init__(
-        self, settings: Settings, content: Callable[[str], bytes | None], ballot: Ballot, **kwargs: Any
+        self,
+        settings: Settings,
+        content: Callable[[str], bytes | None],
+        ballot: Ballot,
+        masker: Masker,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.settings = settings
+        self._masker = masker
         self._content = content
         self._ballot = ballot
         self._chats: OrderedDict[str, ChatView] = OrderedDict()
@@ -102,19 +109,20 @@ class ConsoleFeed(Service):
                 batches = await self._consumer.getmany(timeout_ms=500)
                 for messages in batches.values():
                     for message in messages:
-                        self._apply(message.topic, message.value)
+                        await self._apply(message.topic, message.value)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("the console feed failed to read; trying again in 1 s")
                 await asyncio.sleep(1)
 
-    def _apply(self, topic: str, value: bytes | None) -> None:
+    async def _apply(self, topic: str, value: bytes | None) -> None:
         try:
             if topic == self.settings.topic_chat:
                 chat = decode(ChatStarted, value)
+                (text,) = await self._masker.shown([chat.text])
                 view = self._view(chat.chat_id)
-                view.update(text=chat.text, created_at=chat.created_at.isoformat())
+                view.update(text=text, created_at=chat.created_at.isoformat())
             else:
                 rec = decode(Recommendation, value)
                 view = self._view(rec.chat_id)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from agents.masking import Masker
 from agents.timeline import search_timings
 from index.batcher import BatcherClosed, Lane
 from index.vector_index import Hit
@@ -86,9 +87,11 @@ class Views:
         store: RecommendationStore,
         metrics: Metrics,
         channel: ControlChannel,
+        masker: Masker,
         recovered: Callable[[], bool],
     ) -> None:
         self._settings = settings
+        self._masker = masker
         self._engine = engine
         self._store = store
         self._metrics = metrics
@@ -153,7 +156,7 @@ class Views:
         except BadRequest as exc:
             return json_response({"error": str(exc)}, status=400)
         try:
-            answer = await self._engine.query([q], k, kind, Lane.SEARCH)
+            answer = await self._engine.query(await self._masker.embedded([q]), k, kind, Lane.SEARCH)
         except (NotStarted, BatcherClosed):
             return _busy("search is starting or changing model: try again shortly", 1)
         results = [_result(h) for h in answer.hits[0]]

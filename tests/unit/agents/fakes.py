@@ -80,11 +80,13 @@ class FakeSearcher:
 class FakeShadow:
     def __init__(self) -> None:
         self.offered: list[tuple[list[str], str, list[list[str]], list[float]]] = []
+        self.texts: list[str] = []  # what the candidates would embed
 
     def offer(
         self, chats: list[ChatStarted], answer: Answer, rankings: list[list[str]], latencies: list[float]
     ) -> None:
         self.offered.append(([c.chat_id for c in chats], answer.model_id, rankings, latencies))
+        self.texts.extend(c.text for c in chats)
 
 
 class FakeEmbedder:

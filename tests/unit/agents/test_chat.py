@@ -14,6 +14,7 @@ from faust.exceptions import ProducerSendError
 
 from agents.chat import ChatHandler
 from agents.dead_letters import REASON_HEADER, DeadLetters
+from agents.masking import Masker
 from agents.ports import DEAD_LETTERED, RECOMMENDED
 from index.batcher import Lane
 from schemas import DeadLetter, Recommendation, encode
@@ -23,7 +24,7 @@ TOPIC = "chat.started"
 
 
 class Wired:
-    def __init__(self, top_k: int = 2) -> None:
+    def __init__(self, top_k: int = 2, *, embed_masked: bool = True) -> None:
         self.searcher = FakeSearcher(["card_arrival", "lost_card", "change_pin"])
         self.recommendations, self.dead, self.store, self.metrics = FakeSink(), FakeSink(), FakeStore(), FakeMetrics()
         self.shadow = FakeShadow()
@@ -35,6 +36,7 @@ class Wired:
             store=self.store,
             metrics=self.metrics,
             shadow=self.shadow,
+            masker=Masker(embed_masked=embed_masked),
             top_k=top_k,
         )
 
@@ -78,6 +80,26 @@ async def test_a_malformed_chat_is_dead_lettered_with_reason_and_bytes_and_its_b
     assert letter_sent.key == b"c-2"
     assert letter_sent.headers == {REASON_HEADER: letter.reason.encode()}
     assert wired.metrics.outcomes == {(TOPIC, RECOMMENDED): 2, (TOPIC, DEAD_LETTERED): 1}
+
+
+@pytest.mark.parametrize("embed_masked", [True, False])
+async def test_the_model_embeds_a_chats_card_number_masked_unless_the_setting_says_raw(embed_masked: bool) -> None:
+    wired = Wired(embed_masked=embed_masked)
+    await wired.handle([event(chat("c-1", "card 4111 1111 1111 1111 was declined"))])
+    ((texts, *_),) = wired.searcher.queries
+    masked = "card [card ending 1111] was declined"
+    assert texts == [masked if embed_masked else "card 4111 1111 1111 1111 was declined"]
+    assert wired.shadow.texts == texts
+
+
+async def test_a_dead_letter_carries_the_malformed_chat_with_its_card_number_masked() -> None:
+    wired = Wired(embed_masked=False)  # what people see is masked whatever the model embeds
+    bad = b'{"chat_id": "c-2", "text": "my card 4111-1111-1111-1111 and \xff", "created_at": "yesterday"}'
+    await wired.handle([event(bad, key=b"c-2")])
+    letter = DeadLetter.model_validate_json(wired.dead.sent[0].value or b"")
+    assert letter.value_b64 is not None
+    assert b"4111-1111-1111-1111" not in letter.value_b64 and b"[card ending 1111] and \xff" in letter.value_b64
+    assert "not valid JSON" in letter.reason
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 
 from agents.chat import ChatHandler
 from agents.dead_letters import DeadLetters
+from agents.masking import Masker
 from agents.timeline import Stamp, chat_timings, search_timings, stamp, stamp_of
 from index.batcher import Lane
 from index.serving import Answer, Moments
@@ -135,6 +136,7 @@ def handler(clock: FakeClock, searcher: FakeSearcher, sink: FakeSink, *, timings
         store=FakeStore(),
         metrics=metrics,
         shadow=FakeShadow(),
+        masker=Masker(embed_masked=True),
         top_k=2,
         timings=timings,
         loop_lag=lambda: lag.total_s,
