@@ -159,6 +159,15 @@ class Settings(BaseSettings):
     topic_models: str = Field(
         "helpstream.models", description="the model registry and each worker's model figures (compacted)"
     )
+    retention_chat_days: float = Field(
+        7, gt=0, description="how long `chat.started` and `recommendations` keep customers' chats (`retention.ms`)"
+    )
+    retention_dead_letter_days: float = Field(
+        28, gt=0, description="how long the dead-letter topic keeps rejected events, masked, for people to look into"
+    )
+    retention_events_days: float = Field(
+        30, gt=0, description="how long `content.updated` and `recommendation.feedback` keep their events"
+    )
     shadow_share: float = Field(
         0.25, ge=0, le=1, description="share of chats a candidate model is shadow-scored on (0: none)"
     )

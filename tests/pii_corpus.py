@@ -159,3 +159,16 @@ def corpus(seed: int = 7, each: int = 220) -> tuple[list[Message], list[Message]
         )
         without.append(Message(text, ()))
     return with_pii, without
+
+
+def with_personal_data(text: str, rng: random.Random) -> str:
+    """A customer's message as it might have been typed with a card number, an IBAN, an email or a phone in it."""
+    return rng.choice(
+        [
+            f"{text} my card is {_card(rng)}",
+            f"{text}, call me on {_phone(rng)}",
+            f"hi my email is {_email(rng)}. {text}",
+            f"{text} account {_iban(rng)}",
+            f"sort code {_sort_code(rng)} account {_digits(rng, 8)}: {text}",
+        ]
+    )

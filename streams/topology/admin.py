@@ -1,10 +1,13 @@
-"""Creates helpstream's topics on the broker before a worker starts (idempotent)."""
+"""Creates helpstream's topics on the broker before a worker starts (idempotent), with their cleanup policy and
+retention, and reports a topic that exists with other settings (helpstream does not alter a topic it did not
+create: the cluster's owners may have reasons)."""
 
 from __future__ import annotations
 
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.clients.kafka import KafkaConnection, start_or_explain
 from streams.topology.topics import TopicSpec
@@ -12,7 +15,8 @@ from streams.topology.topics import TopicSpec
 logger = logging.getLogger(__name__)
 
 
-async def ensure_topics(kafka: KafkaConnection, specs: list[TopicSpec]) -> None:
+async def ensure_topics(kafka: KafkaConnection, specs: list[TopicSpec]) -> list[str]:
+    """Creates the topics that do not exist; returns (and logs) how each existing one differs from its spec."""
     admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=15000)
     await start_or_explain(admin, kafka)
     try:
@@ -22,7 +26,7 @@ async def ensure_topics(kafka: KafkaConnection, specs: list[TopicSpec]) -> None:
                 spec.name,
                 num_partitions=spec.partitions,
                 replication_factor=spec.replication,
-                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                topic_configs=spec.configs(),
             )
             for spec in specs
             if spec.name not in existing
@@ -35,5 +39,31 @@ async def ensure_topics(kafka: KafkaConnection, specs: list[TopicSpec]) -> None:
                 reasons = "; ".join(f"{name}: error {code} {message or ''}".strip() for name, code, message in failed)
                 raise ConnectionError(f"Kafka refused to create topics: {reasons}")
             logger.info("created topics %s", ", ".join(t.name for t in new))
+        differences = await _differences(admin, [spec for spec in specs if spec.name in existing])
     finally:
         await admin.close()
+    for difference in differences:
+        logger.warning("%s", difference)
+    return differences
+
+
+async def _differences(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> list[str]:
+    if not specs:
+        return []
+    wanted = {spec.name: spec.configs() for spec in specs}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name, dict(configs)) for name, configs in wanted.items()]
+    found: list[str] = []
+    for response in await admin.describe_configs(resources):
+        # The response is the protocol's tuples: (error_code, error_message, type, name, entries).
+        for error_code, _, _, name, entries in response.resources:
+            if error_code:
+                found.append(f"topic {name}: its configs could not be read (error {error_code})")
+                continue
+            have = {entry[0]: entry[1] for entry in entries}
+            for key, value in wanted[name].items():
+                if have.get(key) != value:
+                    found.append(
+                        f"topic {name} exists with {key}={have.get(key)}, settings say {value}: "
+                        "alter it with kafka-configs.sh, or the settings"
+                    )
+    return found

@@ -1,4 +1,5 @@
-"""Every topic helpstream reads or writes, declared once: name, partitions, replication, cleanup policy."""
+"""Every topic helpstream reads or writes, declared once: name, partitions, replication, cleanup policy and how long
+it keeps records."""
 
 from __future__ import annotations
 
@@ -19,12 +20,26 @@ MODELS_PARTITIONS = 1
 REPLICATION_FACTOR = 1
 
 
+DAY_MS = 24 * 3600 * 1000
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int
     compacted: bool = False
     replication: int = REPLICATION_FACTOR
+    retention_ms: int | None = None  # None: compacted, kept as long as the key is live
+
+    def configs(self) -> dict[str, str]:
+        """The topic configs helpstream creates it with and checks an existing one against."""
+        if self.compacted:
+            return {"cleanup.policy": "compact"}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+
+
+def _days(days: float) -> int:
+    return round(days * DAY_MS)
 
 
 def content_changelog(settings: Settings) -> str:
@@ -34,12 +49,17 @@ def content_changelog(settings: Settings) -> str:
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """What a worker creates before it starts (Tansu ignores the partition count of topics it auto-creates)."""
+    chats, letters, events = (
+        _days(settings.retention_chat_days),
+        _days(settings.retention_dead_letter_days),
+        _days(settings.retention_events_days),
+    )
     return [
-        TopicSpec(settings.topic_chat, settings.chat_partitions),
-        TopicSpec(settings.topic_recommendations, settings.chat_partitions),
-        TopicSpec(settings.topic_content, CONTENT_PARTITIONS),
-        TopicSpec(settings.topic_dead_letter, DEAD_LETTER_PARTITIONS),
-        TopicSpec(settings.topic_feedback, FEEDBACK_PARTITIONS),
+        TopicSpec(settings.topic_chat, settings.chat_partitions, retention_ms=chats),
+        TopicSpec(settings.topic_recommendations, settings.chat_partitions, retention_ms=chats),
+        TopicSpec(settings.topic_content, CONTENT_PARTITIONS, retention_ms=events),
+        TopicSpec(settings.topic_dead_letter, DEAD_LETTER_PARTITIONS, retention_ms=letters),
+        TopicSpec(settings.topic_feedback, FEEDBACK_PARTITIONS, retention_ms=events),
         TopicSpec(content_changelog(settings), CONTENT_PARTITIONS, compacted=True),
         TopicSpec(settings.topic_models, MODELS_PARTITIONS, compacted=True),
     ]

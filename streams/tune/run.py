@@ -16,6 +16,7 @@ from index.cpu import this_cpu
 from index.encoder import Vectors
 from index.models import ModelUnavailable, model_dir, resolve
 from schemas import ContentUpdated
+from schemas.pii import mask
 from streams.clients.publish import read_chats, read_content
 from streams.demo.datasets import demo_chats, demo_content
 from streams.settings import Settings
@@ -93,7 +94,8 @@ def run_tune(
     torch.set_num_threads(settings.inference_threads)
     content = read_content(content_path or demo_content())
     ids = {c.content_id for c in content}
-    chats = [(c.text, c.intent) for c in read_chats(chats_path or demo_chats()) if c.intent in ids]
+    # Customers' words: training and its report read them with their personal data masked, as the model serves them.
+    chats = [(mask(c.text), c.intent) for c in read_chats(chats_path or demo_chats()) if c.intent in ids]
     data = split(content, kept_out, seed)
     reduced = without_kept_out(content, data)
     recipe = dataclasses.replace(RECIPE, precision=choice.precision, epochs=RECIPE.epochs if epochs is None else epochs)
