@@ -40,6 +40,7 @@ from tests.services import wait_until
 
 RATE = 30  # chats per second, throughout
 SHARE = 0.5  # of chats shadow-scored: enough feedback within a minute
+COVERED_S = 900
 SCHEMA = json.loads((importlib.resources.files("schemas") / "json" / "recommendations.schema.json").read_text())
 
 
@@ -125,7 +126,8 @@ def live_change(
         early = helpstream(settings, "model", "promote", candidate)
         assert early.returncode == 1 and "coverage" in early.stderr  # refused until it covers every item
 
-        covered = wait_until(lambda: entry(report(settings), candidate)["covered_everywhere"], 400, 1)
+        # The backfill embeds the demo's 9,108 texts at low priority: minutes on an AVX2-only CPU under these chats.
+        covered = wait_until(lambda: entry(report(settings), candidate)["covered_everywhere"], COVERED_S, 1)
         timeline.append(("add → the candidate loaded and covering every item on both workers", covered))
         encoded = [w.metric("helpstream_model_content_encoded_total", model=candidate) for w in (one, two)]
         assert sum(encoded) == unique_texts() and min(encoded) == 0  # once per text, by the content owner only
