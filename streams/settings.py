@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.backends import Backend, available
 from index.kv import redacted
+from index.model_policy import ModelPolicy, ModelRefused
 from index.models import DEFAULT_MODEL, LADDER, TORCH, resolve
 
 ENV_PREFIX = "HELPSTREAM_"
@@ -150,6 +151,12 @@ class Settings(BaseSettings):
     search_timeout_s: float = Field(1.0, gt=0, description="longest a public search waits for the model: then 503")
     console_subscribers_max: int = Field(50, ge=1, description="console feeds (SSE) open at once on a worker")
     data_dir: Path = Field(Path(".helpstream"), description="where the worker keeps local state")
+    model_roots: str = Field(
+        "",
+        description="colon-separated directories a model directory must be under to be loaded, besides "
+        "HELPSTREAM_DATA_DIR (where `tune` writes)",
+    )
+    model_hub: bool = Field(False, description="allow `HELPSTREAM_MODEL` or the registry to name a model hub id")
     app_id: str = Field("helpstream", description="Kafka consumer group and prefix of internal topics")
     topic_chat: str = Field("chat.started", description="chats from the chat platform")
     topic_content: str = Field("content.updated", description="CMS changes")
@@ -233,6 +240,11 @@ class Settings(BaseSettings):
         resolve(value)
         return value
 
+    def model_policy(self) -> ModelPolicy:
+        """Which models this process may load (`HELPSTREAM_MODEL_ROOTS`, `HELPSTREAM_MODEL_HUB`)."""
+        roots = [self.data_dir, *(Path(root) for root in self.model_roots.split(":") if root)]
+        return ModelPolicy.of(roots, hub=self.model_hub)
+
     @field_validator("broker_ca_file", "broker_cert_file", "broker_key_file", "redis_ca_file")
     @classmethod
     def _readable(cls, value: Path | None) -> Path | None:
@@ -251,7 +263,10 @@ class Settings(BaseSettings):
         torch = importlib.util.find_spec("torch") is not None
         if self.encoder == "torch" and not torch:
             raise ValueError(f"HELPSTREAM_ENCODER=torch needs the [torch] extra: {TORCH}")
-        model = resolve(self.model)
+        try:
+            model = self.model_policy().allowed(self.model)
+        except ModelRefused as exc:
+            raise ValueError(f"HELPSTREAM_MODEL={self.model}: {exc}") from None
         if not model.onnx_only and not torch:
             raise ValueError(
                 f"HELPSTREAM_MODEL={self.model} is weights, not ONNX: serve a directory `helpstream model export` "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ def isolated_settings(bootstrap: str, redis_url: str, data_dir: Path, **override
         **listener_ports(),
         log_level="info",
     )  # type: ignore[call-arg]
+    # The tests' model directories (tuned, exported, refused) are all under the temp dir.
+    overrides.setdefault("model_roots", tempfile.gettempdir())
     return isolated(base, f"t{uuid.uuid4().hex[:8]}", **overrides)
 
 

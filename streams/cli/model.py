@@ -70,6 +70,7 @@ def export(setting: str, out: Path, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from index.models import ModelUnavailable
     from streams.cli.worker import require_broker
     from streams.clients.kafka import KafkaConnection
     from streams.engine.models import model_ref
@@ -96,6 +97,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if args.action == "add":
             setting = str(Path(args.model).resolve()) if Path(args.model).is_dir() else args.model
+            settings.model_policy().allowed(setting)  # what every worker checks again before loading it
             ref = model_ref(setting, args.backend or settings.encoder)
             changed = state.add(registry, ref)
             wanted = ref.model_id
@@ -121,7 +123,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             if answering:
                 # A worker that could not follow a promote still answers with it: retiring it would leave none.
                 raise state.Refused(f"{wanted} still answers chats on {', '.join(answering)}")
-    except state.Refused as exc:
+    except (state.Refused, ModelUnavailable) as exc:
         print(f"helpstream: {exc}", file=sys.stderr)
         return 1
     await write_registry(kafka, settings.topic_models, changed)

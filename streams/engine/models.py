@@ -17,6 +17,7 @@ from index.batcher import BatchObserver, Lane, MicroBatcher
 from index.content_index import ContentIndex
 from index.encoder import Encoder
 from index.kv import KeyValue
+from index.model_policy import ModelPolicy
 from index.models import Model, ModelUnavailable, fetched, resolve
 from index.serving import Answer, ServingModel
 from schemas import ContentEntry
@@ -59,10 +60,12 @@ class ModelSet:
         threads: int,
         max_batch: int,
         max_wait_s: float,
+        policy: ModelPolicy,
         on_batch: BatchObserver | None = None,
         own_setting: str | None = None,
     ) -> None:
         self._index_thread = index_thread
+        self._policy = policy
         self._own_setting = own_setting
         self._cache_dir = cache_dir
         self._threads = threads
@@ -222,17 +225,18 @@ class ModelSet:
         logger.info("model %s: index built from the %s rows the table holds", model_id, len(rows))
 
     def _resolve(self, ref: ModelRef) -> Model:
-        """The registry's model as this worker has it. A worker whose own `HELPSTREAM_MODEL` is that model under
-        another setting (an exported directory of `minilm-l6`, a path mounted elsewhere) loads its own: a lean
-        worker cannot export the registry's `minilm-l6` but serves the same vectors from the export."""
+        """The registry's model as this worker has it, if this deployment allows it (`ModelRefused` otherwise).
+        A worker whose own `HELPSTREAM_MODEL` is that model under another setting (an exported directory of
+        `minilm-l6`, a path mounted elsewhere) loads its own: a lean worker cannot export the registry's
+        `minilm-l6` but serves the same vectors from the export."""
         if self._own_setting is not None and self._own_setting != ref.model:
             try:
-                own = fetched(resolve(self._own_setting))
+                own = fetched(self._policy.allowed(self._own_setting))
             except ModelUnavailable:
                 own = None
             if own is not None and same_model(model_id(own, ref.backend), ref.model_id, ref.backend):
                 return own
-        return fetched(resolve(ref.model))
+        return fetched(self._policy.allowed(ref.model))
 
     def _load_encoder(self, ref: ModelRef) -> Encoder:
         """Load the model and encode a lone text and a full batch, so the first chats do not pay for the

@@ -44,6 +44,7 @@ class EmbeddingService(Service):
             threads=settings.inference_threads,
             max_batch=settings.batch_max,
             max_wait_s=settings.batch_wait_ms / 1000,
+            policy=settings.model_policy(),
             on_batch=on_batch,
             own_setting=settings.model,
         )

@@ -86,7 +86,7 @@ def test_torch_exports_the_model_in_a_build_stage_and_the_runtime_installs_the_b
     assert installs == ["RUN pip install --no-cache-dir /wheels/helpstream-*.whl"]
     assert "torch" not in runtime.lower() and "[" not in installs[0]
     assert "COPY --from=export /export/model /opt/helpstream/model" in runtime
-    assert "ENV HELPSTREAM_MODEL=/opt/helpstream/model" in runtime
+    assert "ENV HELPSTREAM_MODEL=/opt/helpstream/model HELPSTREAM_MODEL_ROOTS=/opt/helpstream" in runtime
     assert (COMPOSE.parent / "models" / ".gitignore").is_file()  # the export stage copies models/ from the context
 
 

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from streams.settings import Settings, SettingsError, child_env, load_settings
+from tests.unit.index.test_manifest import exported
 
 
 def test_settings_come_from_helpstream_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,3 +230,15 @@ def test_an_exposed_console_needs_an_https_issuer_and_its_own_address() -> None:
         ).internal_url
         == "https://console.bank.example"
     )
+
+
+def test_a_model_directory_outside_the_allowed_roots_stops_the_worker_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    model = exported(tmp_path / "export")
+    monkeypatch.setenv("HELPSTREAM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HELPSTREAM_MODEL", str(model))
+    with pytest.raises(SettingsError, match=r"HELPSTREAM_MODEL=.*outside the allowed model roots"):
+        load_settings()
+    monkeypatch.setenv("HELPSTREAM_MODEL_ROOTS", f"/nowhere:{tmp_path}")
+    assert load_settings().model == str(model)

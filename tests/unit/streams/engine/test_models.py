@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from index.executor import index_executor
+from index.model_policy import ModelPolicy
 from schemas import ContentEntry, encode
 from schemas.content_entry import ModelVectors
 from streams.engine.models import ModelSet
 from tests.unit.index.fakes import vector
+
+POLICY = ModelPolicy.of([Path(".")], hub=False)
 
 
 def row(content_id: str, version: int, *, deleted: bool = False) -> bytes:
@@ -33,7 +36,7 @@ def row(content_id: str, version: int, *, deleted: bool = False) -> bytes:
 
 async def test_rows_that_arrive_while_a_new_models_index_is_built_are_applied_after_the_table_snapshot() -> None:
     thread = index_executor()
-    models = ModelSet(thread, cache_dir=Path("."), threads=1, max_batch=8, max_wait_s=0.0)
+    models = ModelSet(thread, cache_dir=Path("."), threads=1, max_batch=8, max_wait_s=0.0, policy=POLICY)
     table = {"a": row("a", 1), "b": row("b", 1)}
     models.read_table_with(lambda: list(table.items()))
     busy = threading.Event()
@@ -56,7 +59,7 @@ async def test_rows_that_arrive_while_a_new_models_index_is_built_are_applied_af
 
 async def test_a_model_covers_the_content_once_every_item_with_texts_has_its_vectors() -> None:
     thread = index_executor()
-    models = ModelSet(thread, cache_dir=Path("."), threads=1, max_batch=8, max_wait_s=0.0)
+    models = ModelSet(thread, cache_dir=Path("."), threads=1, max_batch=8, max_wait_s=0.0, policy=POLICY)
     lacking = ContentEntry.model_validate_json(row("b", 1)).model_copy(update={"vectors": {}})
     textless = lacking.model_copy(update={"content_id": "c", "texts": [], "text_hashes": []})
     table = {"a": row("a", 1), "b": encode(lacking), "c": encode(textless)}
