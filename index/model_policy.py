@@ -5,6 +5,7 @@ recorded here when it loads (`shipped_onnx`). A refused model raises `ModelRefus
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,16 @@ class ModelPolicy:
             raise ModelRefused(f"{real} is outside the allowed model roots ({roots}): see HELPSTREAM_MODEL_ROOTS")
         if not real.is_dir():
             raise ModelRefused(f"{real} is not a model directory")
-        pickles = sorted(str(p.relative_to(real)) for p in real.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+        pickles = []
+        for folder, _, names in os.walk(real, followlinks=True):  # a linked folder is read like any other
+            for name in names:
+                path = Path(folder, name)
+                if not any(path.resolve().is_relative_to(root) for root in self.roots):
+                    raise ModelRefused(f"{path} links outside the allowed model roots: see HELPSTREAM_MODEL_ROOTS")
+                if path.suffix.lower() in PICKLE_SUFFIXES:
+                    pickles.append(str(path.relative_to(real)))
         if pickles:
+            pickles.sort()
             raise ModelRefused(
                 f"{real} holds pickle files ({', '.join(pickles[:3])}), which run code when loaded: "
                 "only safetensors and ONNX weights are loaded"

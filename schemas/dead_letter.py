@@ -1,7 +1,7 @@
 """The dead-letter record: a rejected event, why it was rejected, where it came from, and its original bytes with
 customers' personal data masked (`schemas.pii`): people read dead letters, and keep them for weeks.
 
-Originals are kept up to `MAX_ORIGINAL_BYTES` each (key and value), with their full size and SHA-256, so that a
+Originals are kept up to `MAX_ORIGINAL_BYTES` each (key and value), with their full size, so that a
 dead letter always fits in one Kafka message whatever the event that caused it: a 1 MB event the broker accepted
 must not produce a 1.33 MB dead letter that the broker refuses.
 """
@@ -35,7 +35,7 @@ class DeadLetter(Contract):
         description=f"the original value, its first {MAX_ORIGINAL_BYTES} bytes, personal data masked"
     )
     value_size: int | None = None
-    value_sha256: str | None = Field(None, description="SHA-256 of the whole original value, hex")
+    value_sha256: str | None = Field(None, description="SHA-256 of what `value_b64` keeps, hex")
     value_truncated: bool = False
     received_at: Timestamp
 
@@ -51,6 +51,7 @@ class DeadLetter(Contract):
         value: bytes | None,
         received_at: datetime,
     ) -> Self:
+        kept = None if value is None else mask_bytes(value, MAX_ORIGINAL_BYTES)
         return cls(
             source_topic=source_topic,
             partition=partition,
@@ -59,9 +60,10 @@ class DeadLetter(Contract):
             key_b64=None if key is None else mask_bytes(key, MAX_ORIGINAL_BYTES),
             key_size=None if key is None else len(key),
             key_truncated=key is not None and len(key) > MAX_ORIGINAL_BYTES,
-            value_b64=None if value is None else mask_bytes(value, MAX_ORIGINAL_BYTES),
+            value_b64=kept,
             value_size=None if value is None else len(value),
-            value_sha256=None if value is None else hashlib.sha256(value).hexdigest(),
+            # Of the original it would let anyone who reads the letter try the masked digits until it matches.
+            value_sha256=None if kept is None else hashlib.sha256(kept).hexdigest(),
             value_truncated=value is not None and len(value) > MAX_ORIGINAL_BYTES,
             received_at=received_at,
         )

@@ -13,23 +13,26 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import orjson
 import phonenumbers
 from stdnum import iban, luhn
 
 PHONE_REGION = "GB"  # how a number without a country code is read
+LONGEST_RUN = 40  # digits in one run that are searched for a card number; longer runs are masked whole
+TAIL_CHARS = 64  # where a limit cuts the text, the end searched for a partial number or word
 
 # Each pattern starts only where a match could begin (a lookbehind), so a long run of one character is read once.
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # An IBAN as typed: country, check digits, then groups of up to four, spaced or not; the longest valid prefix wins.
 _IBAN = re.compile(r"\b[A-Za-z]{2}\d{2}[A-Za-z0-9]{0,30}(?: [A-Za-z0-9]{1,4}){0,8}")
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
+# Digits with single spaces or dashes between them: a card number may sit anywhere in such a run ("2 4111 … 12/26").
+_DIGIT_RUN = re.compile(r"(?<![\d])\d(?:[ -]?\d)*")
 _SORT_SPACED = re.compile(r"(?<![\d-])\d{2}([- ])\d{2}\1\d{2}(?![\d-])")
 _SORT_THEN_ACCOUNT = re.compile(r"(?<![\d-])(?:\d{6}|\d{2}([- ])\d{2}\1\d{2})[ ,/]+\d{8}(?![\d-])")
 _SIX = re.compile(r"(?<![\d-])\d{6}(?![\d-])")
 _EIGHT = re.compile(r"(?<![\d-])\d{8}(?![\d-])")
 _ACCOUNT_WORDS = re.compile(r"\b(?:account|acct?|a/c|sort ?code|sort)\b", re.IGNORECASE)
 _SORT_WORD = re.compile(r"\bsort\b", re.IGNORECASE)
-_TRAILING_DIGITS = re.compile(r"[\d -]+$")
 
 
 @dataclass
@@ -90,13 +93,29 @@ def _ibans(masked: Masked) -> None:
     _replace(masked, spans)
 
 
-def _card(digits_as_typed: str) -> str | None:
-    digits = re.sub(r"\D", "", digits_as_typed)
-    return f"[card ending {digits[-4:]}]" if 13 <= len(digits) <= 19 and luhn.is_valid(digits) else None
-
-
 def _cards(masked: Masked) -> None:
-    _sub(masked, _CARD, _card, "card")
+    """In each run of digits, stretches of 13 to 19 digits that begin and end where the customer's grouping does
+    (the run's ends, a space or a dash) and pass the Luhn check, the longest first, from the left."""
+    spans = []
+    for run in _DIGIT_RUN.finditer(masked.text):
+        where = [run.start() + i for i, c in enumerate(run.group()) if c.isdigit()]
+        if len(where) < 13:
+            continue
+        if len(where) > LONGEST_RUN:  # no one types that many digits but to paste something: none of it is shown
+            spans.append((run.start(), run.end(), "[long number]", "card"))
+            continue
+        digits = "".join(masked.text[i] for i in where)
+        edges = [0, *(k for k in range(1, len(where)) if where[k] - where[k - 1] > 1), len(where)]
+        i = 0
+        while i < len(digits):
+            ends = [e for e in reversed(edges) if 13 <= e - i <= 19 and luhn.is_valid(digits[i:e])]
+            if i in edges and ends:
+                label = f"[card ending {digits[ends[0] - 4 : ends[0]]}]"
+                spans.append((where[i], where[ends[0] - 1] + 1, label, "card"))
+                i = ends[0]
+            else:
+                i += 1
+    _replace(masked, spans)
 
 
 def _phones(masked: Masked) -> None:
@@ -142,12 +161,30 @@ def _sort_codes_and_accounts(masked: Masked) -> None:
 
 
 def mask_bytes(raw: bytes, limit: int | None = None) -> bytes:
-    """`raw` with the personal data in its text masked, at most `limit` bytes of it; bytes that are not UTF-8 are
-    kept as they are, so an event rejected for its encoding still shows why. Where the limit cuts the text, a
-    trailing run of digits is dropped too: it may be the start of a number too short to be recognised."""
-    cut = limit is not None and len(raw) > limit
-    text = raw[:limit].decode("utf-8", "surrogateescape") if cut else raw.decode("utf-8", "surrogateescape")
-    if cut:
-        text = _TRAILING_DIGITS.sub("", text)
-    masked = mask(text).encode("utf-8", "surrogateescape")
-    return masked[:limit] if limit is not None else masked
+    """`raw` with the personal data in it masked, at most `limit` bytes of it. JSON is masked value by value (its
+    escapes would hide a number from the patterns); other bytes as text, where bytes that are not UTF-8 are kept as
+    they are, so an event rejected for its encoding still shows why. Where the limit cuts the text, the partial
+    token at the end is dropped too: it may be the start of a number too short to be recognised."""
+    try:
+        if limit is not None and len(raw) > limit:
+            raise ValueError("too long to read whole")
+        masked = orjson.dumps(_mask_json(orjson.loads(raw)))
+    except (ValueError, TypeError):  # orjson's errors are both
+        cut = limit is not None and len(raw) > limit
+        text = raw[:limit].decode("utf-8", "surrogateescape") if cut else raw.decode("utf-8", "surrogateescape")
+        if cut:  # only the end: the rest is whole
+            head, tail = text[:-TAIL_CHARS], text[-TAIL_CHARS:]
+            tail = tail.rstrip("0123456789 -+().")
+            text = head + (tail.rsplit(" ", 1)[0] if " " in tail else "")
+        masked = mask(text).encode("utf-8", "surrogateescape")
+    return masked if limit is None or len(masked) <= limit else masked[:limit]
+
+
+def _mask_json(value: object) -> object:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {mask(key): _mask_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_json(item) for item in value]
+    return value

@@ -29,12 +29,14 @@ class TopicSpec:
     partitions: int
     compacted: bool = False
     replication: int = REPLICATION_FACTOR
-    retention_ms: int | None = None  # None: compacted, kept as long as the key is live
+    retention_ms: int | None = None  # None: the broker's default (compacted topics keep each live key)
 
     def configs(self) -> dict[str, str]:
         """The topic configs helpstream creates it with and checks an existing one against."""
         if self.compacted:
             return {"cleanup.policy": "compact"}
+        if self.retention_ms is None:
+            return {"cleanup.policy": "delete"}
         return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
 
 

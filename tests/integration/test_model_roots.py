@@ -75,7 +75,7 @@ def test_models_from_where_they_were_not_allowed_are_refused_while_chats_keep_ge
         shown = worker.health()[1]["models"]
         return {name: shown[mid]["error"] for name, mid in ids.items() if (shown.get(mid) or {}).get("error")}
 
-    wait_until(lambda: len(errors()) == len(models), 60, 0.5)
+    wait_until(lambda: len(errors()) == len(models), 120, 0.5)
     for name, (_, reason) in models.items():
         assert reason in errors()[name], errors()
     listed = json.loads(helpstream(settings, "model", "list", "--json").stdout)
@@ -86,7 +86,7 @@ def test_models_from_where_they_were_not_allowed_are_refused_while_chats_keep_ge
 
     keys = [f"roots-{i}".encode() for i in range(20)]
     produce_json(kafka, settings.topic_chat, [chat(k.decode(), "my card has not arrived yet") for k in keys])
-    recommended = consume_keys(kafka, settings.topic_recommendations, keys, 60)
+    recommended = consume_keys(kafka, settings.topic_recommendations, keys, 120)
     assert set(recommended) == set(keys)
     assert {json.loads(m.value)["model"] for m in recommended.values()} == {worker.health()[1]["model"]["id"]}
     figures.append(

@@ -36,6 +36,16 @@ def test_a_directory_holding_pickle_weights_is_refused_before_anything_reads_the
         ModelPolicy.of([tmp_path], hub=False).allowed(str(model))
 
 
+def test_a_folder_linked_from_outside_the_roots_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "roots").mkdir()
+    model = exported(tmp_path / "roots" / "export")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "weights.safetensors").write_bytes(b"weights")
+    (model / "0_Transformer").symlink_to(tmp_path / "outside")
+    with pytest.raises(ModelRefused, match="links outside the allowed model roots"):
+        ModelPolicy.of([tmp_path / "roots"], hub=False).allowed(str(model))
+
+
 @pytest.mark.parametrize("name", ["../x", "/etc/passwd", "graphs/../../x", "a\\..\\x"])
 def test_a_manifest_naming_a_file_outside_its_directory_is_refused(tmp_path: Path, name: str) -> None:
     model = exported(tmp_path / "export")
