@@ -168,7 +168,9 @@ def mask_bytes(raw: bytes, limit: int | None = None) -> bytes:
     try:
         if limit is not None and len(raw) > limit:
             raise ValueError("too long to read whole")
-        masked = orjson.dumps(_mask_json(orjson.loads(raw)))
+        value = orjson.loads(raw)
+        shown = _mask_json(value)
+        masked = raw if shown == value else orjson.dumps(shown)  # as it came, byte for byte, when nothing was masked
     except (ValueError, TypeError):  # orjson's errors are both
         cut = limit is not None and len(raw) > limit
         text = raw[:limit].decode("utf-8", "surrogateescape") if cut else raw.decode("utf-8", "surrogateescape")

@@ -78,9 +78,12 @@ def test_models_from_where_they_were_not_allowed_are_refused_while_chats_keep_ge
     wait_until(lambda: len(errors()) == len(models), 120, 0.5)
     for name, (_, reason) in models.items():
         assert reason in errors()[name], errors()
-    listed = json.loads(helpstream(settings, "model", "list", "--json").stdout)
-    shown = {m["model_id"]: m for m in listed["models"]}
-    assert all(any(models[name][1] in e for e in shown[mid]["errors"]) for name, mid in ids.items()), shown
+
+    def listed() -> bool:  # from the figures each worker publishes every few seconds
+        shown = {m["model_id"]: m for m in json.loads(helpstream(settings, "model", "list", "--json").stdout)["models"]}
+        return all(any(models[name][1] in e for e in shown.get(mid, {}).get("errors", [])) for name, mid in ids.items())
+
+    wait_until(listed, 60, 1)
     log = worker.log_path.read_text()
     assert all(f"cannot load model {mid}" in log for mid in ids.values())
 
