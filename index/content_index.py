@@ -43,6 +43,11 @@ class ContentIndex:
     def watermark(self) -> IndexWatermark:
         return self._mark
 
+    def to_fill(self) -> int:
+        """Live items with stored texts that this index lacks: what a backfill has left to do."""
+        mark = self._mark
+        return max(0, mark.table_items - mark.items - self.textless)
+
     def apply(self, content_id: str, entry: ContentEntry | None) -> None:
         """`entry` is the row's new value, None when the key was deleted from the table."""
         if entry is not None and entry.version < self._versions.get(content_id, -1):

@@ -20,7 +20,7 @@ from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from index.manifest import MANIFEST, BadExport, Manifest, read_manifest, verified
+from index.manifest import MANIFEST, BadExport, Manifest, read_manifest, sha256, verified
 
 MODEL_FILES = ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -273,8 +273,7 @@ def shipped_onnx(model: Model) -> Path | None:
 @functools.lru_cache(maxsize=8)
 def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
     """Hashed once per version of the file (size and mtime are part of the key)."""
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return sha256(path)
 
 
 def exported_file(model: Model, name: str) -> Path:

@@ -111,8 +111,7 @@ class Backfill(Service):
         index = self._models.index(model_id)
         if index is None:
             return
-        mark = index.watermark()
-        left = max(0, mark.table_items - mark.items - index.textless)
+        left = index.to_fill()
         if left == 0 or time.monotonic() - self._last_progress >= PROGRESS_EVERY_S:
             self._last_progress = time.monotonic()
             logger.info("backfill of %s: %s items filled, %s to go", model_id, self.filled[model_id], left)

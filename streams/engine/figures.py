@@ -46,8 +46,8 @@ def model_health(models: ModelSet) -> dict[str, dict[str, Any]]:
         index = models.index(model_id)
         if index is None:
             if model_id in models.errors:  # refused or unreadable before its index was built
-                out[model_id] = {"role": roles.get(model_id), "answering": False, "loaded": False}
-                out[model_id]["error"] = models.errors[model_id]
+                error = models.errors[model_id]
+                out[model_id] = {"role": roles.get(model_id), "answering": False, "loaded": False, "error": error}
             continue
         mark = index.watermark()
         out[model_id] = {

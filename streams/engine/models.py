@@ -294,10 +294,7 @@ class ModelSet:
     def covers(self, model_id: str) -> bool:
         """Whether the model's index here holds every live item that has stored texts."""
         index = self._indexes.get(model_id)
-        if index is None or model_id in self._seeding:
-            return False
-        mark = index.watermark()
-        return mark.items + index.textless >= mark.table_items
+        return index is not None and model_id not in self._seeding and index.to_fill() == 0
 
     async def answer(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer:
         return await self.active.answer(texts, k, kind, lane)
