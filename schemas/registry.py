@@ -1,7 +1,8 @@
 """The model registry and the figures workers report, as the compacted control topic carries them.
 
-Two kinds of record share the topic: key `registry` holds the whole `Registry` (the latest record wins), and key
-`figures/<worker>` holds that worker's `WorkerFigures`, replaced every few seconds.
+The registry topic holds key `registry`, the whole `Registry` (the latest record wins), written by operators.
+The figures topic holds key `figures/<worker>`, that worker's `WorkerFigures`, replaced every few seconds and
+writable by the worker principal only.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Change(Contract):
     model_id: str
     forced: bool = False
     reason: str | None = None
+    operator: str | None = None  # who made the change (required on a forced promote)
 
 
 class Registry(Contract):

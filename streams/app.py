@@ -25,7 +25,7 @@ from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
 from streams.engine.shadow import ShadowScorer
 from streams.engine.tallies import Tallies
-from streams.registry.channel import ControlChannel
+from streams.registry.channel import ControlChannel, ControlState
 from streams.settings import Settings
 from streams.topic import Topic
 from streams.topology.table import ContentVectorsTable, content_vectors_table
@@ -110,7 +110,7 @@ def create_app(settings: Settings) -> Worker:
     app.add_dependency(loop_lag)
     channel = ControlChannel(
         KafkaConnection.of(settings),
-        settings.topic_models,
+        ControlState.of(settings),
         worker_id(settings),
         lambda: model_ref(settings.model, settings.encoder),
     )
@@ -150,6 +150,7 @@ def create_app(settings: Settings) -> Worker:
         )
     )
     metrics.watch(engine, store, tallies)
+    metrics.watch_registry(lambda: channel.control.refused)
     dead_letters = DeadLetters(topics.dead_letter, metrics)
     # An event goes to its agent at once while the model is idle, else after up to the batch wait for more.
     take = windowed(settings.batch_wait_ms / 1000, lambda: engine.models.model_busy)

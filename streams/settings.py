@@ -14,7 +14,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from index.backends import Backend, available
@@ -163,8 +163,16 @@ class Settings(BaseSettings):
     topic_recommendations: str = Field("recommendations", description="recommendations for the agent UI")
     topic_dead_letter: str = Field("helpstream.dead-letter", description="malformed events, with the reason")
     topic_feedback: str = Field("recommendation.feedback", description="agents' use of recommendations (console)")
-    topic_models: str = Field(
-        "helpstream.models", description="the model registry and each worker's model figures (compacted)"
+    topic_models: str = Field("helpstream.models", description="the model registry, written by operators (compacted)")
+    topic_figures: str = Field(
+        "helpstream.figures", description="each worker's model figures, written by workers only (compacted)"
+    )
+    registry_public_key: Path | None = Field(
+        None,
+        description="Ed25519 public key (PEM) registry records must be signed with; unset: any record is followed",
+    )
+    registry_signing_key: Path | None = Field(
+        None, description="Ed25519 private key (PEM) `helpstream model` signs registry records with (operators only)"
     )
     retention_chat_days: float = Field(
         7, gt=0, description="how long `chat.started` and `recommendations` keep customers' chats (`retention.ms`)"
@@ -244,6 +252,19 @@ class Settings(BaseSettings):
         """Which models this process may load (`HELPSTREAM_MODEL_ROOTS`, `HELPSTREAM_MODEL_HUB`)."""
         roots = [self.data_dir, *(Path(root) for root in self.model_roots.split(":") if root)]
         return ModelPolicy.of(roots, hub=self.model_hub)
+
+    @field_validator("registry_public_key", "registry_signing_key")
+    @classmethod
+    def _ed25519(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        from streams.registry.signing import Signer, Verifier
+
+        try:
+            (Verifier if info.field_name == "registry_public_key" else Signer).load(value)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"not a readable Ed25519 key ({exc})") from None
+        return value
 
     @field_validator("broker_ca_file", "broker_cert_file", "broker_key_file", "redis_ca_file")
     @classmethod
@@ -403,6 +424,7 @@ def isolated(settings: Settings, run: str, **overrides: Any) -> Settings:
             "topic_dead_letter": f"{run}.dead-letter",
             "topic_feedback": f"{run}.recommendation.feedback",
             "topic_models": f"{run}.models",
+            "topic_figures": f"{run}.figures",
             **overrides,
         }
     )

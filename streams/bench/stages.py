@@ -218,8 +218,8 @@ def _change_registry(settings: Settings, change: Callable[[Registry], Registry])
 
     async def run() -> None:
         kafka = KafkaConnection.of(settings)
-        registry = (await read_control(kafka, settings.topic_models)).registry
-        await write_registry(kafka, settings.topic_models, change(registry))
+        registry = (await read_control(kafka, settings)).registry
+        await write_registry(kafka, settings, change(registry))
 
     asyncio.run(run())
 

@@ -1,5 +1,6 @@
 """`helpstream model list | add MODEL | promote MODEL | rollback | retire MODEL`: change which model the whole
-group runs, live, through the registry on the control topic (workers follow it; none restarts).
+group runs, live, through the registry topic (workers follow it; none restarts); records are signed with
+`HELPSTREAM_REGISTRY_SIGNING_KEY` when set. `helpstream model keygen --out DIR`: the key pair.
 `helpstream model export MODEL --out DIR`: a model directory that an install without torch serves."""
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ def add_parser(commands: Any) -> None:
     promote = actions.add_parser("promote", help="make a candidate the active model, once it passes the gates")
     promote.add_argument("model", help="its model id (or the model it was added as)")
     promote.add_argument("--force", metavar="WHY", default=None, help="promote past failed gates; WHY is recorded")
+    keygen = actions.add_parser(
+        "keygen", help="write an Ed25519 key pair: the private key signs registry records, workers hold the public one"
+    )
+    keygen.add_argument("--out", type=Path, required=True, help="the directory to write both PEM files to")
     actions.add_parser("rollback", help="switch back to the previous model at once")
     retire = actions.add_parser("retire", help="stop running a model and drop its vectors")
     retire.add_argument("model")
@@ -37,6 +42,12 @@ def add_parser(commands: Any) -> None:
         "model", help="a ladder name, a sentence-transformers directory (e.g. from `helpstream tune`) or a hub id"
     )
     export.add_argument("--out", type=Path, required=True, help="the directory to write (replaced if an export)")
+    for parser in (add, promote, actions.choices["rollback"], retire):
+        parser.add_argument(
+            "--operator",
+            default=None,
+            help="who makes the change, recorded in the registry (default: HELPSTREAM_BROKER_USERNAME, else the login)",
+        )
     for parser in (add, promote, actions.choices["rollback"]):
         parser.add_argument(
             "--wait", type=float, default=0, metavar="S", help="wait up to S seconds for every worker to follow"
@@ -46,7 +57,28 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "export":
         return export(args.model, args.out, settings)
+    if args.action == "keygen":
+        return keygen(args.out)
     return asyncio.run(_run(args, settings))
+
+
+def keygen(out: Path) -> int:
+    from streams.registry.signing import generate
+
+    try:
+        private, public = generate(out)
+    except FileExistsError as exc:
+        print(f"helpstream: {exc}", file=sys.stderr)
+        return 1
+    print(f"private key (operators only: HELPSTREAM_REGISTRY_SIGNING_KEY): {private}")
+    print(f"public key (every worker and operator: HELPSTREAM_REGISTRY_PUBLIC_KEY): {public}")
+    return 0
+
+
+def _operator(args: argparse.Namespace, settings: Settings) -> str:
+    import getpass
+
+    return str(args.operator or settings.broker_username or getpass.getuser())
 
 
 def export(setting: str, out: Path, settings: Settings) -> int:
@@ -81,9 +113,13 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.topology.topics import topic_specs
 
     kafka = KafkaConnection.of(settings, require_broker(settings))
-    await ensure_topics(kafka, [s for s in topic_specs(settings) if s.name == settings.topic_models])
-    control = await read_control(kafka, settings.topic_models)
+    control_topics = (settings.topic_models, settings.topic_figures)
+    await ensure_topics(kafka, [s for s in topic_specs(settings) if s.name in control_topics])
+    control = await read_control(kafka, settings)
     registry = control.registry
+    if registry.active is None and args.action != "list":
+        # Workers that may not write the registry serve their HELPSTREAM_MODEL until the first change names it.
+        registry = state.seed(registry, model_ref(settings.model, settings.encoder)) or registry
     budget = settings.budget_chat_p99_ms
     try:
         if args.action == "list":
@@ -126,7 +162,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     except (state.Refused, ModelUnavailable) as exc:
         print(f"helpstream: {exc}", file=sys.stderr)
         return 1
-    await write_registry(kafka, settings.topic_models, changed)
+    await write_registry(kafka, settings, state.signed_by(changed, _operator(args, settings)))
     print(f"registry revision {changed.revision}: {args.action} {wanted}")
     if getattr(args, "wait", 0):
         return await _wait(args, settings, kafka, wanted, changed.revision)
@@ -152,7 +188,7 @@ async def _wait(args: argparse.Namespace, settings: Settings, kafka: Any, model_
 
     started = time.monotonic()
     while time.monotonic() - started < args.wait:
-        report = models_report(await read_control(kafka, settings.topic_models), settings.budget_chat_p99_ms)
+        report = models_report(await read_control(kafka, settings), settings.budget_chat_p99_ms)
         workers = [w for w in report["workers"] if w["revision"] >= revision]
         entry: dict[str, Any] = next((m for m in report["models"] if m["model_id"] == model_id), {})
         if workers and len(workers) == len(report["workers"]):
@@ -220,4 +256,5 @@ def print_report(report: dict[str, Any]) -> None:
             print(f"promote {m['model_id']}: {'pass' if gate['passed'] else 'FAIL'} {gate['name']}: {gate['detail']}")
     for change in report["history"][-5:]:
         forced = f" (forced: {change['reason']})" if change.get("forced") else ""
-        print(f"  {change['at']}  {change['action']:<8} {change['model_id']}{forced}")
+        by = f" by {change['operator']}" if change.get("operator") else ""
+        print(f"  {change['at']}  {change['action']:<8} {change['model_id']}{forced}{by}")

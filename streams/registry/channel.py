@@ -1,25 +1,33 @@
-"""The compacted control topic: the registry record and every worker's figures, read, followed and written.
+"""The control topics: the registry (operators write it, signed) and every worker's figures (workers write them),
+read, followed and written.
 
-Workers run `ControlChannel`: before the models load it reads the topic to its end (seeding an empty registry
-with `HELPSTREAM_MODEL`), then follows it live and publishes this worker's figures every few seconds. The
-`helpstream model` commands use `read_control` and `write_registry`.
+Workers run `ControlChannel`: before the models load it reads both topics to their end (seeding an empty registry
+with `HELPSTREAM_MODEL`), then follows them live and publishes this worker's figures every few seconds. The
+`helpstream model` commands use `read_control` and `write_registry`. A registry record is followed only when it
+verifies against the operators' public key (when one is set) and, read live, when its promote passes the gates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import TopicAuthorizationFailedError
 from mode import Service
 from pydantic import ValidationError
 
 from schemas import encode
 from schemas.registry import FIGURES_PREFIX, REGISTRY_KEY, ModelRef, Registry, WorkerFigures
 from streams.clients.kafka import KafkaConnection, start_or_explain
+from streams.registry.admission import refusal
+from streams.registry.signing import Signer, Verifier
 from streams.registry.state import seed
+from streams.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -27,37 +35,79 @@ FIGURES_EVERY_S = 2.0
 RegistryListener = Callable[[Registry], None]
 
 
+@dataclass(frozen=True)
+class ControlTopics:
+    """Two topics, so the broker's ACLs decide who writes each: operators the registry, workers the figures."""
+
+    registry: str
+    figures: str
+
+    def partitions(self) -> list[TopicPartition]:
+        return [TopicPartition(self.registry, 0), TopicPartition(self.figures, 0)]
+
+
 @dataclass
 class ControlState:
-    """The latest registry and the latest figures of each worker."""
+    """The latest registry followed, the latest figures of each worker, and the registry records refused."""
 
+    topics: ControlTopics
+    verifier: Verifier | None = None
+    budget_chat_p99_ms: float = 1000.0
     registry: Registry = field(default_factory=Registry)
     figures: dict[str, WorkerFigures] = field(default_factory=dict)
+    refused: Counter[str] = field(default_factory=Counter)
 
-    def apply(self, record: ConsumerRecord[bytes, bytes]) -> bool:
-        """Take one record in; True when it changed the registry."""
-        key = (record.key or b"").decode()
+    @classmethod
+    def of(cls, settings: Settings) -> ControlState:
+        """Empty, for the topics, key and budget the settings name."""
+        key = settings.registry_public_key
+        return cls(
+            ControlTopics(settings.topic_models, settings.topic_figures),
+            Verifier.load(key) if key is not None else None,
+            settings.budget_chat_p99_ms,
+        )
+
+    def apply(self, record: ConsumerRecord[bytes, bytes], *, live: bool = False) -> bool:
+        """Take one record in; True when it changed the registry. `live`: read as it was written (gates apply)."""
+        key = (record.key or b"").decode(errors="replace")
         try:
-            if key == REGISTRY_KEY and record.value is not None:
-                registry = Registry.model_validate_json(record.value)
-                if registry.revision >= self.registry.revision:
-                    self.registry = registry
-                    return True
-            elif key.startswith(FIGURES_PREFIX):
+            if record.topic == self.topics.registry and key == REGISTRY_KEY and record.value is not None:
+                return self._registry(record, record.value, live)
+            if record.topic == self.topics.figures and key.startswith(FIGURES_PREFIX):
                 worker = key.removeprefix(FIGURES_PREFIX)
                 if record.value is None:
                     self.figures.pop(worker, None)
                 else:
                     self.figures[worker] = WorkerFigures.model_validate_json(record.value)
         except ValidationError as exc:
-            logger.warning("unreadable %s record at offset %s ignored: %s", key, record.offset, exc.errors()[0])
+            self._refuse("unreadable", record, f"{exc.errors()[0]}")
         return False
 
+    def _registry(self, record: ConsumerRecord[bytes, bytes], value: bytes, live: bool) -> bool:
+        if self.verifier is not None and not self.verifier.verified(record.key or b"", value, record.headers):
+            self._refuse("unsigned", record, "not signed with the operators' key (HELPSTREAM_REGISTRY_PUBLIC_KEY)")
+            return False
+        registry = Registry.model_validate_json(value)
+        if registry.revision < self.registry.revision:
+            return False
+        if live:
+            why = refusal(self.registry, registry, self.figures.values(), self.budget_chat_p99_ms, datetime.now(UTC))
+            if why is not None:
+                self._refuse("gates", record, why)
+                return False
+        self.registry = registry
+        return True
 
-async def _read_to_end(consumer: AIOKafkaConsumer, partition: TopicPartition, state: ControlState) -> None:
-    end = (await consumer.end_offsets([partition]))[partition]
-    while await consumer.position(partition) < end:
-        for records in (await consumer.getmany(partition, timeout_ms=1000)).values():
+    def _refuse(self, kind: str, record: ConsumerRecord[bytes, bytes], why: str) -> None:
+        self.refused[kind] += 1
+        logger.warning("%s record at offset %s not followed (%s): %s", record.topic, record.offset, kind, why)
+
+
+async def _read_to_end(consumer: AIOKafkaConsumer, state: ControlState) -> None:
+    partitions = state.topics.partitions()
+    ends = await consumer.end_offsets(partitions)
+    while [p for p in partitions if await consumer.position(p) < ends[p]]:
+        for records in (await consumer.getmany(*partitions, timeout_ms=1000)).values():
             for record in records:
                 state.apply(record)
 
@@ -70,26 +120,30 @@ def _producer(kafka: KafkaConnection) -> AIOKafkaProducer:
     return AIOKafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=False)
 
 
-async def read_control(kafka: KafkaConnection, topic: str) -> ControlState:
-    """The registry and the workers' figures as the control topic holds them now."""
+async def read_control(kafka: KafkaConnection, settings: Settings) -> ControlState:
+    """The registry and the workers' figures as the control topics hold them now."""
     consumer = _consumer(kafka)
     await start_or_explain(consumer, kafka)
     try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        state = ControlState()
-        await _read_to_end(consumer, partition, state)
+        state = ControlState.of(settings)
+        partitions = state.topics.partitions()
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        await _read_to_end(consumer, state)
         return state
     finally:
         await consumer.stop()
 
 
-async def write_registry(kafka: KafkaConnection, topic: str, registry: Registry) -> None:
+async def write_registry(kafka: KafkaConnection, settings: Settings, registry: Registry) -> None:
+    """The registry record, signed with `HELPSTREAM_REGISTRY_SIGNING_KEY` when one is set."""
     producer = _producer(kafka)
     await start_or_explain(producer, kafka)
+    key, value = REGISTRY_KEY.encode(), encode(registry)
+    signing = settings.registry_signing_key
     try:
-        await producer.send_and_wait(topic, encode(registry), key=REGISTRY_KEY.encode(), partition=0)
+        headers = Signer.load(signing).headers(key, value) if signing is not None else None
+        await producer.send_and_wait(settings.topic_models, value, key=key, partition=0, headers=headers)
     finally:
         await producer.stop()
 
@@ -100,22 +154,20 @@ class ControlChannel(Service):
     def __init__(
         self,
         kafka: KafkaConnection,
-        topic: str,
+        state: ControlState,
         worker_id: str,
         seed_ref: Callable[[], ModelRef],
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._kafka = kafka
-        self._topic = topic
         self.worker_id = worker_id
         self._seed_ref = seed_ref
-        self.control = ControlState()
+        self.control = state
         self._listeners: list[RegistryListener] = []
         self._figures: Callable[[], WorkerFigures] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
-        self._partition = TopicPartition(topic, 0)
 
     @property
     def registry(self) -> Registry:
@@ -132,15 +184,13 @@ class ControlChannel(Service):
         self._producer = _producer(self._kafka)
         await start_or_explain(self._consumer, self._kafka)
         await start_or_explain(self._producer, self._kafka)
-        self._consumer.assign([self._partition])
-        await self._consumer.seek_to_beginning(self._partition)
-        await _read_to_end(self._consumer, self._partition, self.control)
+        topics = self.control.topics
+        self._consumer.assign(topics.partitions())
+        await self._consumer.seek_to_beginning(*topics.partitions())
+        await _read_to_end(self._consumer, self.control)
         seeded = seed(self.control.registry, self._seed_ref())
         if seeded is not None:
-            await self._producer.send_and_wait(self._topic, encode(seeded), key=REGISTRY_KEY.encode(), partition=0)
-            logger.info("the model registry was empty: seeded with %s", seeded.active)
-            # Another worker may have seeded at the same moment: whichever record is last is the registry.
-            await _read_to_end(self._consumer, self._partition, self.control)
+            await self._seed(seeded)
         logger.info(
             "model registry revision %s: active %s, previous %s, candidates %s",
             self.registry.revision,
@@ -148,6 +198,25 @@ class ControlChannel(Service):
             self.registry.previous.model_id if self.registry.previous else None,
             [m.model_id for m in self.registry.candidates],
         )
+
+    async def _seed(self, seeded: Registry) -> None:
+        """An empty registry: this worker's `HELPSTREAM_MODEL` answers. Published when workers may write the
+        registry; with signed records (or ACLs that keep workers out) it stays this worker's until an operator
+        writes one."""
+        assert self._consumer is not None and self._producer is not None
+        if self.control.verifier is None:
+            try:
+                await self._producer.send_and_wait(
+                    self.control.topics.registry, encode(seeded), key=REGISTRY_KEY.encode(), partition=0
+                )
+            except TopicAuthorizationFailedError:
+                logger.info("this worker may not write the registry topic: an operator's first change seeds it")
+            else:
+                logger.info("the model registry was empty: seeded with %s", seeded.active)
+                # Another worker may have seeded at the same moment: whichever record is last is the registry.
+                await _read_to_end(self._consumer, self.control)
+                return
+        self.control.registry = seeded
 
     async def on_stop(self) -> None:
         for client in (self._consumer, self._producer):
@@ -167,12 +236,12 @@ class ControlChannel(Service):
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("reading the control topic failed; trying again in 1 s")
+                logger.exception("reading the control topics failed; trying again in 1 s")
                 await asyncio.sleep(1)
                 continue
             for records in batches.values():
                 for record in records:
-                    if self.control.apply(record):
+                    if self.control.apply(record, live=True):
                         logger.info("model registry revision %s received", self.registry.revision)
                         for listener in self._listeners:
                             try:
@@ -189,7 +258,7 @@ class ControlChannel(Service):
             try:
                 figures = self._figures()
                 key = (FIGURES_PREFIX + self.worker_id).encode()
-                await self._producer.send(self._topic, encode(figures), key=key, partition=0)
+                await self._producer.send(self.control.topics.figures, encode(figures), key=key, partition=0)
             except asyncio.CancelledError:
                 raise
             except Exception:

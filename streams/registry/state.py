@@ -65,3 +65,11 @@ def retire(registry: Registry, model_id: str) -> Registry:
     candidates = [m for m in registry.candidates if m.model_id != model_id]
     retired = [*registry.retired, model_id]
     return _next(registry, "retire", model_id, previous=previous, candidates=candidates, retired=retired)
+
+
+def signed_by(registry: Registry, operator: str) -> Registry:
+    """The registry with `operator` named on its newest change, the one about to be written."""
+    if not registry.history:
+        return registry
+    last = registry.history[-1].model_copy(update={"operator": operator})
+    return registry.model_copy(update={"history": [*registry.history[:-1], last]})

@@ -14,7 +14,7 @@ CONTENT_TABLE = "content-vectors"
 CONTENT_PARTITIONS = 1
 DEAD_LETTER_PARTITIONS = 1
 FEEDBACK_PARTITIONS = 1
-# The registry's records are read in order by every worker and command: one partition.
+# The registry's and the figures' records are read in order by every worker and command: one partition each.
 MODELS_PARTITIONS = 1
 # What the worker creates topics with; on a multi-broker cluster create them beforehand with yours.
 REPLICATION_FACTOR = 1
@@ -64,6 +64,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_feedback, FEEDBACK_PARTITIONS, retention_ms=events),
         TopicSpec(content_changelog(settings), CONTENT_PARTITIONS, compacted=True),
         TopicSpec(settings.topic_models, MODELS_PARTITIONS, compacted=True),
+        TopicSpec(settings.topic_figures, MODELS_PARTITIONS, compacted=True),
     ]
 
 

@@ -7,7 +7,7 @@ helpstream knows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,21 @@ class _CounterReadings(Collector):
     def collect(self) -> Iterator[Metric]:
         for reading in self._readings:
             yield CounterMetricFamily(reading.name, reading.help, value=reading.read())
+
+
+class _RefusedRecords(Collector):
+    """Registry records this worker did not follow, by why (`unsigned`, `gates`, `unreadable`)."""
+
+    def __init__(self, refused: Callable[[], Mapping[str, int]]) -> None:
+        self._refused = refused
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "helpstream_registry_refused", "registry records not followed, by why", labels=["why"]
+        )
+        for why, count in sorted(self._refused().items()):
+            family.add_metric([why], count)
+        yield family
 
 
 class _ModelReadings(Collector):
@@ -204,6 +219,9 @@ class Metrics:
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.encode_seconds.observe(seconds)
+
+    def watch_registry(self, refused: Callable[[], Mapping[str, int]]) -> None:
+        self.registry.register(_RefusedRecords(refused))
 
     def watch(self, engine: EmbeddingService, store: RecommendationStore, tallies: Tallies) -> None:
         """Read the engine's, the store's and the tallies' own counters at scrape time (the index and encoder

@@ -242,6 +242,11 @@ class Views:
                 "load_s": None if active is None else active["load_s"],
                 "registry_revision": engine.models.registry.revision,
             },
+            "registry": {
+                "revision": self._channel.registry.revision,
+                "verified": self._channel.control.verifier is not None,
+                "refused": dict(self._channel.control.refused),
+            },
             "models": models,
             "warnings": warnings,
         }

@@ -65,11 +65,11 @@ def test_models_from_where_they_were_not_allowed_are_refused_while_chats_keep_ge
 
     # A registry record naming them anyway, as a producer that skips the command could write it.
     kafka = KafkaConnection.of(settings)
-    registry = run_coroutine(read_control(kafka, settings.topic_models)).registry
+    registry = run_coroutine(read_control(kafka, settings)).registry
     ids = {name: f"refused-{i}@0/onnx-fp32" for i, name in enumerate(models)}
     for name, (directory, _) in models.items():
         registry = state.add(registry, ModelRef(model_id=ids[name], model=str(directory), backend="onnx"))
-    run_coroutine(write_registry(kafka, settings.topic_models, registry))
+    run_coroutine(write_registry(kafka, settings, registry))
 
     def errors() -> dict[str, str]:
         shown = worker.health()[1]["models"]

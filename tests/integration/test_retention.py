@@ -40,7 +40,7 @@ async def test_topics_are_created_with_the_retention_of_the_settings_and_a_diffe
         settings.topic_feedback: str(30 * DAY_MS),
     }
     compacted = {name for name in names if found[name]["cleanup.policy"] == "compact"}
-    assert compacted == {settings.topic_models, content_changelog(settings)}
+    assert compacted == {settings.topic_models, settings.topic_figures, content_changelog(settings)}
     figures.append(
         (
             "retention of the topics helpstream creates",

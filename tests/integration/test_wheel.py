@@ -200,7 +200,7 @@ def test_a_lean_worker_serves_an_exported_directory_with_the_full_installs_id(
     assert seeded is not None
     connection = KafkaConnection.of(settings)
     run_coroutine(ensure_topics(connection, topic_specs(settings)))
-    run_coroutine(write_registry(connection, settings.topic_models, seeded))
+    run_coroutine(write_registry(connection, settings, seeded))
     worker = WorkerProcess(settings, tmp_path / "lean-worker.log", helpstream=installed / "helpstream").start()
     try:
         worker.wait_ready(READY_S)

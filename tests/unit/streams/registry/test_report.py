@@ -8,7 +8,7 @@ import pytest
 
 from schemas.registry import ModelRef, Registry, WorkerFigures
 from streams.cli.model import print_report
-from streams.registry.channel import ControlState
+from streams.registry.channel import ControlState, ControlTopics
 from streams.registry.figures import ModelTally
 from streams.registry.report import models_report
 from streams.registry.state import add, seed
@@ -36,7 +36,9 @@ def control() -> ControlState:
             CANDIDATE.model_id: candidate.figures(loaded=True, items=40, table_items=83),
         },
     )
-    return ControlState(registry=add(seeded, CANDIDATE), figures={"w1:6066": figures})
+    return ControlState(
+        ControlTopics("models", "figures"), registry=add(seeded, CANDIDATE), figures={"w1:6066": figures}
+    )
 
 
 def test_the_report_puts_the_active_model_first_and_gives_each_candidate_its_gates() -> None:

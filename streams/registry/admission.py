@@ -1,0 +1,33 @@
+"""Whether a worker follows a registry record it reads live: a promote must pass the gates on the group's figures
+as this worker sees them, and a forced one must say why and who forced it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from schemas.registry import Registry, WorkerFigures
+from streams.registry.figures import fresh, merge
+from streams.registry.gates import promote_gates
+
+
+def refusal(
+    current: Registry, incoming: Registry, figures: Iterable[WorkerFigures], budget_chat_p99_ms: float, now: datetime
+) -> str | None:
+    """Why `incoming` is not followed, or None. Only a change of the active model by `promote` is gated: a rollback
+    returns to the model that answered before, and an add or a retire changes no answer."""
+    if not incoming.history or incoming.active == current.active:
+        return None
+    change = incoming.history[-1]
+    if change.action != "promote":
+        return None
+    if change.forced:
+        if not (change.reason or "").strip() or not (change.operator or "").strip():
+            return f"forced promote of {change.model_id} without a reason and an operator"
+        return None
+    reports = fresh(figures, now)
+    gates = promote_gates(merge(reports, now).get(change.model_id), len(reports), budget_chat_p99_ms)
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        return f"promote of {change.model_id} with failed gates: " + "; ".join(f"{g.name}: {g.detail}" for g in failed)
+    return None

@@ -1,0 +1,111 @@
+"""What a worker follows from the control topics: only signed registry records when a key is set, only gated or
+properly forced promotes when read live, figures only from the figures topic."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from schemas import encode
+from schemas.registry import FIGURES_PREFIX, REGISTRY_KEY, ModelRef, Registry, WorkerFigures
+from streams.registry.channel import ControlState, ControlTopics
+from streams.registry.figures import ModelTally
+from streams.registry.signing import Signer, Verifier, generate
+from streams.registry.state import add, promote, seed, signed_by
+
+TOPICS = ControlTopics("models", "figures")
+ACTIVE = ModelRef(model_id="l6/onnx-fp32", model="minilm-l6", backend="onnx")
+CANDIDATE = ModelRef(model_id="tuned@1/onnx-fp32", model="/models/tuned", backend="onnx")
+
+
+def record(
+    topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]] | None = None
+) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(topic, 0, 7, 0, 0, key.encode(), value, None, len(key), len(value), headers or [])
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[Signer, Verifier]:
+    private, public = generate(tmp_path)
+    return Signer.load(private), Verifier.load(public)
+
+
+def with_candidate() -> Registry:
+    seeded = seed(Registry(), ACTIVE)
+    assert seeded is not None
+    return add(seeded, CANDIDATE)
+
+
+def signed(signer: Signer, registry: Registry) -> ConsumerRecord[bytes, bytes]:
+    value = encode(registry)
+    return record("models", REGISTRY_KEY, value, signer.headers(REGISTRY_KEY.encode(), value))
+
+
+def test_with_a_public_key_only_records_signed_by_the_operators_key_are_followed(
+    keys: tuple[Signer, Verifier], tmp_path: Path
+) -> None:
+    signer, verifier = keys
+    state = ControlState(TOPICS, verifier)
+    registry = with_candidate()
+    assert not state.apply(record("models", REGISTRY_KEY, encode(registry)))
+    other = Signer.load(generate(tmp_path / "other")[0])
+    assert not state.apply(signed(other, registry))
+    tampered = signed(signer, registry)
+    forged = record("models", REGISTRY_KEY, encode(registry.model_copy(update={"revision": 9})), tampered.headers)
+    assert not state.apply(forged)
+    assert state.refused == {"unsigned": 3}
+    assert state.apply(signed(signer, registry))
+    assert (state.registry.revision, state.registry.candidates) == (registry.revision, [CANDIDATE])
+
+
+def test_without_a_public_key_any_registry_record_is_followed() -> None:
+    state = ControlState(TOPICS)
+    assert state.apply(record("models", REGISTRY_KEY, encode(with_candidate())))
+
+
+def figures(covered: int) -> WorkerFigures:
+    tally = ModelTally()
+    tally.answered(5, [40] * 30)
+    return WorkerFigures(
+        worker="w1",
+        at=datetime.now(UTC),
+        registry_revision=2,
+        active=ACTIVE.model_id,
+        owns_content=True,
+        models={
+            ACTIVE.model_id: ModelTally().figures(loaded=True, items=83, table_items=83),
+            CANDIDATE.model_id: tally.figures(loaded=True, items=covered, table_items=83),
+        },
+    )
+
+
+def test_a_live_promote_is_followed_only_past_the_gates_or_forced_with_a_reason_and_an_operator() -> None:
+    state = ControlState(TOPICS)
+    state.apply(record("models", REGISTRY_KEY, encode(with_candidate())))
+    state.apply(record("figures", FIGURES_PREFIX + "w1", encode(figures(covered=40))))
+    gated = promote(with_candidate(), CANDIDATE.model_id)
+    assert not state.apply(record("models", REGISTRY_KEY, encode(gated)), live=True)
+    forced_anonymously = promote(with_candidate(), CANDIDATE.model_id, "hotfix")
+    assert not state.apply(record("models", REGISTRY_KEY, encode(forced_anonymously)), live=True)
+    assert state.refused == {"gates": 2}
+    assert state.registry.active == ACTIVE
+    assert state.apply(record("models", REGISTRY_KEY, encode(signed_by(forced_anonymously, "alice"))), live=True)
+    assert state.registry.active == CANDIDATE
+
+
+def test_figures_count_only_from_the_figures_topic_and_the_registry_only_from_its_own() -> None:
+    state = ControlState(TOPICS)
+    state.apply(record("models", FIGURES_PREFIX + "w1", encode(figures(covered=83))))
+    assert not state.apply(record("figures", REGISTRY_KEY, encode(with_candidate())))
+    assert state.figures == {} and state.registry.revision == 0
+    state.apply(record("figures", FIGURES_PREFIX + "w1", encode(figures(covered=83))))
+    assert list(state.figures) == ["w1"]
+
+
+def test_an_unreadable_registry_record_is_counted_and_changes_nothing() -> None:
+    state = ControlState(TOPICS)
+    assert not state.apply(record("models", REGISTRY_KEY, b'{"revision": -1}'))
+    assert state.refused == {"unreadable": 1}
