@@ -35,12 +35,12 @@ def required(kind: str) -> Iterator[None]:
 
 @contextmanager
 def apache_kafka(
-    workdir: Path, sasl_ssl: kafka.SaslSslListener | None = None
+    workdir: Path, sasl_ssl: kafka.SaslSslListener | None = None, authorized: kafka.AuthorizedListener | None = None
 ) -> Iterator[tuple[kafka.RunningKafka, str]]:
     """Yields (the running broker, its version)."""
     with required("Apache Kafka"):
         jars = kafka.kafka_jars(KAFKA_JARS)
-    with kafka.apache_kafka(jars, workdir, sasl_ssl=sasl_ssl) as running:
+    with kafka.apache_kafka(jars, workdir, sasl_ssl=sasl_ssl, authorized=authorized) as running:
         yield running, kafka.kafka_version(jars)
 
 
