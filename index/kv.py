@@ -7,7 +7,7 @@ import ssl
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, AuthenticationWrongNumberOfArgsError, RedisError, ResponseError
@@ -128,12 +128,15 @@ async def connect(url: str, *, required: bool, ca_file: str | None = None) -> Ke
 
     A refusal (authentication, TLS verification) always raises `RedisRefused`: it is a wrong setting, not an
     absent service."""
-    if ca_file and url.startswith("rediss://"):
-        client = aioredis.Redis.from_url(
-            url, socket_connect_timeout=_CONNECT_TIMEOUT_S, socket_timeout=_TIMEOUT_S, ssl_ca_certs=ca_file
-        )
-    else:
-        client = aioredis.Redis.from_url(url, socket_connect_timeout=_CONNECT_TIMEOUT_S, socket_timeout=_TIMEOUT_S)
+    tls: dict[str, Any] = {}
+    if url.startswith("rediss://"):
+        # Pinned, whatever the installed redis-py defaults to.
+        tls = {
+            "ssl_cert_reqs": "required",
+            "ssl_check_hostname": True,
+            **({"ssl_ca_certs": ca_file} if ca_file else {}),
+        }
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=_CONNECT_TIMEOUT_S, socket_timeout=_TIMEOUT_S, **tls)
     try:
         await client.ping()
     except (AuthenticationError, AuthenticationWrongNumberOfArgsError, ssl.SSLError) as exc:

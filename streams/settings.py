@@ -26,6 +26,8 @@ ENV_PREFIX = "HELPSTREAM_"
 
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+# redis-py lets the URL's query override the verification helpstream pins.
+_TLS_CHECKS = {"ssl_cert_reqs", "ssl_check_hostname", "ssl_ca_certs"}
 
 
 class SettingsError(ValueError):
@@ -67,6 +69,12 @@ def check_redis_url(value: str) -> str:
     db = parsed.path.strip("/")
     if parsed.scheme != "unix" and db and not db.isdigit():
         raise ValueError(f"the database of {redacted(value)!r} must be a number, got {db!r}")
+    loosened = _TLS_CHECKS & set(urllib.parse.parse_qs(parsed.query))
+    if loosened:
+        raise ValueError(
+            f"{redacted(value)!r} sets {', '.join(sorted(loosened))}: helpstream always verifies Redis's certificate "
+            "and host name (HELPSTREAM_REDIS_CA_FILE names the CA to trust)"
+        )
     return value
 
 
@@ -248,6 +256,25 @@ class Settings(BaseSettings):
         resolve(value)
         return value
 
+    def _broker_on_loopback(self) -> bool:
+        hosts = [server.rsplit(":", 1)[0] for server in self.broker.split(",") if server]
+        return bool(hosts) and all(host == "localhost" or is_loopback(host) for host in hosts)
+
+    def cautions(self) -> list[str]:
+        """Settings that work but that a security review would question; a worker logs them at start."""
+        found = []
+        if self.broker and not self.broker_security_protocol.endswith("SSL") and not self._broker_on_loopback():
+            found.append(
+                f"HELPSTREAM_BROKER_SECURITY_PROTOCOL={self.broker_security_protocol}: customers' chats cross the "
+                "network to Kafka unencrypted (SASL_SSL encrypts them)"
+            )
+        if self.registry_public_key is None:
+            found.append(
+                "HELPSTREAM_REGISTRY_PUBLIC_KEY is unset: this worker follows any registry record, signed or not "
+                "(`helpstream model keygen`)"
+            )
+        return found
+
     def model_policy(self) -> ModelPolicy:
         """Which models this process may load (`HELPSTREAM_MODEL_ROOTS`, `HELPSTREAM_MODEL_HUB`)."""
         roots = [self.data_dir, *(Path(root) for root in self.model_roots.split(":") if root)]
@@ -296,6 +323,15 @@ class Settings(BaseSettings):
         if not available(model, self.encoder):
             raise ValueError(
                 f"HELPSTREAM_MODEL={self.model} ships as ONNX only: set HELPSTREAM_ENCODER to onnx or onnx-int8"
+            )
+        if (
+            self.broker_security_protocol == "SASL_PLAINTEXT"
+            and self.broker_sasl_mechanism == "PLAIN"
+            and not self._broker_on_loopback()
+        ):
+            raise ValueError(
+                "HELPSTREAM_BROKER_SASL_MECHANISM=PLAIN over HELPSTREAM_BROKER_SECURITY_PROTOCOL=SASL_PLAINTEXT sends "
+                "the Kafka password in clear: use SASL_SSL, or a SCRAM mechanism"
             )
         if (self.broker_cert_file is None) != (self.broker_key_file is None):
             raise ValueError("HELPSTREAM_BROKER_CERT_FILE and HELPSTREAM_BROKER_KEY_FILE go together")

@@ -36,15 +36,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             for rule in plan:
                 print(f"kafka-acls.sh --bootstrap-server {settings.broker} --add {rule.kafka_acls_args()}")
         else:
-            print_table(plan)
+            print("\n".join(table_lines(plan)))
         return 0
     return apply(plan, settings)
 
 
-def print_table(plan: list[Acl]) -> None:
-    print(f"{'principal':<26} {'resource':<9} {'pattern':<9} {'name':<28} operation")
-    for rule in plan:
-        print(f"{rule.principal:<26} {rule.resource:<9} {rule.pattern:<9} {rule.name:<28} {rule.operation}")
+def table_lines(plan: list[Acl]) -> list[str]:
+    lines = [f"{'principal':<26} {'resource':<9} {'pattern':<9} {'name':<28} operation"]
+    lines += [f"{r.principal:<26} {r.resource:<9} {r.pattern:<9} {r.name:<28} {r.operation}" for r in plan]
+    return lines
 
 
 def apply(plan: list[Acl], settings: Settings) -> int:

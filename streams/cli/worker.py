@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 from typing import Any
 
 from streams.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def add_parser(commands: Any) -> None:
@@ -43,6 +46,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.app import create_app
 
     limit_heaps(2)
+    for caution in settings.cautions():
+        logger.warning("%s", caution)
     asyncio.run(preflight(settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     built = create_app(settings)

@@ -100,7 +100,17 @@ def test_redis_urls_of_every_scheme_are_accepted(monkeypatch: pytest.MonkeyPatch
     assert load_settings().redis_url == value
 
 
-@pytest.mark.parametrize("value", ["localhost:6379", "http://h:1", "redis://h:port/0", "redis://h:1/zero", "redis://"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "localhost:6379",
+        "http://h:1",
+        "redis://h:port/0",
+        "redis://h:1/zero",
+        "redis://",
+        "rediss://h:1/0?ssl_cert_reqs=none",
+    ],
+)
 def test_a_malformed_redis_url_is_refused_without_showing_its_password(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
@@ -242,3 +252,33 @@ def test_a_model_directory_outside_the_allowed_roots_stops_the_worker_at_start(
         load_settings()
     monkeypatch.setenv("HELPSTREAM_MODEL_ROOTS", f"/nowhere:{tmp_path}")
     assert load_settings().model == str(model)
+
+
+def test_sasl_plain_over_plaintext_off_loopback_is_refused_and_unencrypted_kafka_is_a_caution() -> None:
+    with pytest.raises(ValidationError, match="HELPSTREAM_BROKER_SASL_MECHANISM=PLAIN"):
+        Settings(
+            broker="kafka.internal:9092",
+            broker_security_protocol="SASL_PLAINTEXT",
+            broker_sasl_mechanism="PLAIN",
+            broker_username="u",
+            broker_password="p",
+        )  # type: ignore[call-arg]
+    scram = Settings(
+        broker="kafka.internal:9092",
+        broker_security_protocol="SASL_PLAINTEXT",
+        broker_username="u",
+        broker_password="p",
+    )  # type: ignore[call-arg]
+    assert any("unencrypted" in c for c in scram.cautions())
+    local = Settings(broker="127.0.0.1:9092")  # type: ignore[call-arg]
+    assert not any("unencrypted" in c for c in local.cautions())
+
+
+def test_a_registry_key_that_is_not_ed25519_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key = tmp_path / "key.pem"
+    key.write_text("not a key")
+    monkeypatch.setenv("HELPSTREAM_REGISTRY_PUBLIC_KEY", str(key))
+    with pytest.raises(SettingsError, match="HELPSTREAM_REGISTRY_PUBLIC_KEY"):
+        load_settings()
