@@ -6,9 +6,11 @@ HELPSTREAM_REQUIRE_SERVICES=1 (CI): then they fail.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,12 @@ import pytest
 
 from streams.local import apache_kafka as kafka
 from streams.local import redis_server as redis
-from streams.local.processes import ServiceMissing
+from streams.local.ports import free_port, wait_for_port
+from streams.local.processes import ServiceMissing, stop
 from streams.settings import load_settings
 
 KAFKA_JARS = Path(__file__).resolve().parent.parent / ".helpstream" / "kafka-jars"
+KAFKA_START = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "start.sh"
 
 
 @contextmanager
@@ -35,13 +39,48 @@ def required(kind: str) -> Iterator[None]:
 
 @contextmanager
 def apache_kafka(
-    workdir: Path, sasl_ssl: kafka.SaslSslListener | None = None, authorized: kafka.AuthorizedListener | None = None
+    workdir: Path, sasl_ssl: kafka.SaslSslListener | None = None
 ) -> Iterator[tuple[kafka.RunningKafka, str]]:
     """Yields (the running broker, its version)."""
     with required("Apache Kafka"):
         jars = kafka.kafka_jars(KAFKA_JARS)
-    with kafka.apache_kafka(jars, workdir, sasl_ssl=sasl_ssl, authorized=authorized) as running:
+    with kafka.apache_kafka(jars, workdir, sasl_ssl=sasl_ssl) as running:
         yield running, kafka.kafka_version(jars)
+
+
+@contextmanager
+def compose_kafka(workdir: Path, passwords: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """The compose file's broker (`deploy/kafka/start.sh`: SASL/SCRAM users, ACLs enforced) on free ports, run with
+    the session's jars in place of the image's `/opt/kafka`. `passwords`: KAFKA_<ROLE>_PASSWORD values. Yields
+    (the bootstrap address, Kafka's version)."""
+    with required("Apache Kafka"):
+        jars = kafka.kafka_jars(KAFKA_JARS)
+    bin_dir = workdir / "kafka-home" / "bin"
+    bin_dir.mkdir(parents=True)
+    java = f'exec java -Xms256m -Xmx1g -cp "{jars}/*"'
+    for script, main in (("kafka-storage.sh", "kafka.tools.StorageTool"), ("kafka-server-start.sh", "kafka.Kafka")):
+        (bin_dir / script).write_text(f'#!/bin/sh\n{java} {main} "$@"\n')
+        (bin_dir / script).chmod(0o755)
+    client, host, controller = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "KAFKA_HOME": str(bin_dir.parent),
+        "KAFKA_DATA_DIR": str(workdir / "data"),
+        "KAFKA_CONFIG_DIR": str(workdir / "config"),
+        "KAFKA_CLIENT_PORT": str(client),
+        "KAFKA_HOST_PORT": str(host),
+        "KAFKA_CONTROLLER_PORT": str(controller),
+        "KAFKA_ADVERTISED_HOST": "127.0.0.1",
+        "KAFKA_HOST_ADVERTISED_HOST": "127.0.0.1",
+        **passwords,
+    }
+    with (workdir / "kafka.log").open("wb") as log:
+        process = subprocess.Popen(["bash", str(KAFKA_START)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(client, 120, process)
+        yield f"127.0.0.1:{client}", kafka.kafka_version(jars)
+    finally:
+        stop(process)
 
 
 @contextmanager

@@ -65,17 +65,6 @@ class SaslSslListener:
 
 
 @dataclass(frozen=True)
-class AuthorizedListener:
-    """The only client listener: SASL_PLAINTEXT with SCRAM users, ACLs enforced by the StandardAuthorizer and
-    nothing allowed without one. `admin` (a super user, in `users`) is also the broker's own inter-broker login;
-    the controller listener stays on loopback, where its anonymous principal is the only other super user."""
-
-    users: Mapping[str, str]
-    admin: str = "admin"
-    mechanism: str = "SCRAM-SHA-512"
-
-
-@dataclass(frozen=True)
 class RunningKafka:
     pid: int
     bootstrap: str  # PLAINTEXT
@@ -83,39 +72,14 @@ class RunningKafka:
 
 
 @contextmanager
-def apache_kafka(
-    jars: Path,
-    workdir: Path,
-    *,
-    sasl_ssl: SaslSslListener | None = None,
-    authorized: AuthorizedListener | None = None,
-) -> Iterator[RunningKafka]:
-    """A single-node KRaft Apache Kafka with a PLAINTEXT listener and, optionally, a SASL_SSL one; or, `authorized`,
-    with a SASL_PLAINTEXT listener only and ACLs enforced."""
+def apache_kafka(jars: Path, workdir: Path, *, sasl_ssl: SaslSslListener | None = None) -> Iterator[RunningKafka]:
+    """A single-node KRaft Apache Kafka with a PLAINTEXT listener and, optionally, a SASL_SSL one."""
     port, controller = free_port(), free_port()
     listeners = [f"PLAINTEXT://127.0.0.1:{port}", f"CONTROLLER://127.0.0.1:{controller}"]
     advertised = [f"PLAINTEXT://127.0.0.1:{port}"]
     protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
     secure: list[str] = []
     format_options: list[str] = []
-    if authorized is not None:
-        listeners[0], advertised[0] = (f"SASL_PLAINTEXT://127.0.0.1:{port}",) * 2
-        protocols[0] = "SASL_PLAINTEXT:SASL_PLAINTEXT"
-        mechanism = authorized.mechanism.lower()
-        admin_password = authorized.users[authorized.admin]
-        secure = [
-            "inter.broker.listener.name=SASL_PLAINTEXT",
-            f"sasl.enabled.mechanisms={authorized.mechanism}",
-            f"sasl.mechanism.inter.broker.protocol={authorized.mechanism}",
-            f"listener.name.sasl_plaintext.{mechanism}.sasl.jaas.config="
-            "org.apache.kafka.common.security.scram.ScramLoginModule required "
-            f'username="{authorized.admin}" password="{admin_password}";',
-            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "allow.everyone.if.no.acl.found=false",
-            f"super.users=User:{authorized.admin};User:ANONYMOUS",
-        ]
-        for name, password in authorized.users.items():
-            format_options += ["--add-scram", f"{authorized.mechanism}=[name={name},password={password}]"]
     secure_port = free_port() if sasl_ssl else None
     if sasl_ssl is not None:
         listeners.append(f"SASL_SSL://127.0.0.1:{secure_port}")

@@ -1,7 +1,7 @@
-"""Least privilege on Apache Kafka: SASL/SCRAM users, the StandardAuthorizer with nothing allowed without an ACL,
-and `helpstream acl apply` granting each of the five principals its job and nothing else; the worker, as its own
-principal, follows only registry records signed with the operators' key and promotes that pass the gates or are
-forced with a reason and an operator.
+"""Least privilege on Apache Kafka as the compose file runs it (`deploy/kafka/start.sh`: SASL/SCRAM users, the
+StandardAuthorizer with nothing allowed without an ACL), with `helpstream acl apply` granting each of the five
+principals its job and nothing else. The worker, as its own principal, follows only registry records signed with
+the operators' key, and promotes that pass the gates or are forced with a reason and an operator.
 
 Every cell of the principal x action table is one real produce or fetch on the broker, printed in the run's figures.
 """
@@ -27,7 +27,6 @@ from schemas import encode
 from schemas.registry import REGISTRY_KEY
 from streams.clients.kafka import KafkaConnection
 from streams.demo.datasets import demo_content
-from streams.local.apache_kafka import AuthorizedListener
 from streams.local.ports import listener_ports
 from streams.registry.channel import read_control, write_registry
 from streams.registry.signing import generate
@@ -38,7 +37,7 @@ from streams.topology.admin import ensure_topics
 from streams.topology.topics import topic_specs
 from tests.fixtures import Workers
 from tests.integration.clients import chat, now, produce, run_coroutine
-from tests.services import apache_kafka, wait_until
+from tests.services import compose_kafka, wait_until
 
 PRINCIPALS = Principals()
 USERS = {name.removeprefix("User:"): f"pw-{uuid.uuid4().hex}" for name in ["User:admin", *PRINCIPALS.roles().values()]}
@@ -62,12 +61,17 @@ class SecuredGroup:
 
 @pytest.fixture(scope="module")
 def authorized_kafka(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[str]:
-    listener = AuthorizedListener(USERS)
-    with apache_kafka(tmp_path_factory.mktemp("acl-kafka"), authorized=listener) as (running, version):
+    """The compose file's broker, from its own start script."""
+    roles = {"admin": "ADMIN", **{p.removeprefix("User:"): r.upper() for r, p in PRINCIPALS.roles().items()}}
+    passwords = {f"KAFKA_{roles[user]}_PASSWORD": password for user, password in USERS.items()}
+    with compose_kafka(tmp_path_factory.mktemp("acl-kafka"), passwords) as (bootstrap, version):
         figures.append(
-            ("ACL broker", f"Apache Kafka {version}, SASL_PLAINTEXT SCRAM-SHA-512, StandardAuthorizer, no ACL: deny")
+            (
+                "ACL broker (deploy/kafka/start.sh)",
+                f"Apache Kafka {version}, SASL_PLAINTEXT SCRAM-SHA-512, StandardAuthorizer, no ACL: deny",
+            )
         )
-        yield running.bootstrap
+        yield bootstrap
 
 
 @pytest.fixture
