@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     kafka = KafkaConnection.of(settings, require_broker(settings))
     control_topics = (settings.topic_models, settings.topic_figures)
     await ensure_topics(kafka, [s for s in topic_specs(settings) if s.name in control_topics])
+    decided_at = datetime.now(UTC)  # figures made by now are the ones this change is judged on, here and by workers
     control = await read_control(kafka, settings)
     registry = control.registry
     if registry.active is None and args.action != "list":
@@ -139,7 +141,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             wanted = ref.model_id
         elif args.action == "promote":
             wanted = _model_id(registry.candidates, args.model)
-            report = models_report(control, budget)
+            report = models_report(control, budget, decided_at)
             entry = next(m for m in report["models"] if m["model_id"] == wanted)
             failed = [g for g in entry["gates"] if not g["passed"]]
             for gate in entry["gates"]:
@@ -162,7 +164,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     except (state.Refused, ModelUnavailable) as exc:
         print(f"helpstream: {exc}", file=sys.stderr)
         return 1
-    await write_registry(kafka, settings, state.signed_by(changed, _operator(args, settings)))
+    await write_registry(kafka, settings, state.stamped(changed, _operator(args, settings), decided_at))
     print(f"registry revision {changed.revision}: {args.action} {wanted}")
     if getattr(args, "wait", 0):
         return await _wait(args, settings, kafka, wanted, changed.revision)

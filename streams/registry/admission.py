@@ -1,9 +1,10 @@
 """Whether a worker follows a registry record it reads live: a promote must pass the gates on the group's figures
-as this worker sees them, and a forced one must say why and who forced it."""
+as they stood when the operator made it (so every worker, and the command, judge the same figures), and a forced
+one must say why and who forced it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from schemas.registry import Registry, WorkerFigures
@@ -12,7 +13,10 @@ from streams.registry.gates import promote_gates
 
 
 def refusal(
-    current: Registry, incoming: Registry, figures: Iterable[WorkerFigures], budget_chat_p99_ms: float, now: datetime
+    current: Registry,
+    incoming: Registry,
+    figures_at: Callable[[datetime], Iterable[WorkerFigures]],
+    budget_chat_p99_ms: float,
 ) -> str | None:
     """Why `incoming` is not followed, or None. Only a change of the active model by `promote` is gated: a rollback
     returns to the model that answered before, and an add or a retire changes no answer."""
@@ -25,8 +29,8 @@ def refusal(
         if not (change.reason or "").strip() or not (change.operator or "").strip():
             return f"forced promote of {change.model_id} without a reason and an operator"
         return None
-    reports = fresh(figures, now)
-    gates = promote_gates(merge(reports, now).get(change.model_id), len(reports), budget_chat_p99_ms)
+    reports = fresh(figures_at(change.at), change.at)
+    gates = promote_gates(merge(reports, change.at).get(change.model_id), len(reports), budget_chat_p99_ms)
     failed = [g for g in gates if not g.passed]
     if failed:
         return f"promote of {change.model_id} with failed gates: " + "; ".join(f"{g.name}: {g.detail}" for g in failed)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import TopicAuthorizationFailedError
@@ -32,6 +32,7 @@ from streams.settings import Settings
 logger = logging.getLogger(__name__)
 
 FIGURES_EVERY_S = 2.0
+RECENT_REPORTS = 16  # a worker's reports kept to judge a promote by: longer than a record takes to arrive
 RegistryListener = Callable[[Registry], None]
 
 
@@ -56,6 +57,8 @@ class ControlState:
     registry: Registry = field(default_factory=Registry)
     figures: dict[str, WorkerFigures] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)
+    # Each worker's recent reports, so a promote is judged on the figures of the moment it was made.
+    recent: dict[str, deque[WorkerFigures]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, settings: Settings) -> ControlState:
@@ -77,8 +80,11 @@ class ControlState:
                 worker = key.removeprefix(FIGURES_PREFIX)
                 if record.value is None:
                     self.figures.pop(worker, None)
+                    self.recent.pop(worker, None)
                 else:
-                    self.figures[worker] = WorkerFigures.model_validate_json(record.value)
+                    report = WorkerFigures.model_validate_json(record.value)
+                    self.figures[worker] = report
+                    self.recent.setdefault(worker, deque(maxlen=RECENT_REPORTS)).append(report)
         except ValidationError as exc:
             self._refuse("unreadable", record, f"{exc.errors()[0]}")
         return False
@@ -91,12 +97,21 @@ class ControlState:
         if registry.revision < self.registry.revision:
             return False
         if live:
-            why = refusal(self.registry, registry, self.figures.values(), self.budget_chat_p99_ms, datetime.now(UTC))
+            why = refusal(self.registry, registry, self.figures_at, self.budget_chat_p99_ms)
             if why is not None:
                 self._refuse("gates", record, why)
                 return False
         self.registry = registry
         return True
+
+    def figures_at(self, at: datetime) -> list[WorkerFigures]:
+        """Each worker's last report made at or before `at`."""
+        found = []
+        for reports in self.recent.values():
+            before = [r for r in reports if r.at <= at]
+            if before:
+                found.append(before[-1])
+        return found
 
     def _refuse(self, kind: str, record: ConsumerRecord[bytes, bytes], why: str) -> None:
         self.refused[kind] += 1

@@ -15,7 +15,8 @@ def models_report(control: ControlState, budget_chat_p99_ms: float, now: datetim
     """Each candidate comes with the promote gates as they stand (`helpstream model promote` checks the same)."""
     registry = control.registry
     now = now or datetime.now(UTC)
-    running = fresh(control.figures.values(), now)
+    # As workers judge a promote: each worker's last report made by `now`.
+    running = fresh(control.figures_at(now) if control.recent else control.figures.values(), now)
     group = merge(running, now)
     role = registry.roles()
     models = []

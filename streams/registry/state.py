@@ -67,9 +67,10 @@ def retire(registry: Registry, model_id: str) -> Registry:
     return _next(registry, "retire", model_id, previous=previous, candidates=candidates, retired=retired)
 
 
-def signed_by(registry: Registry, operator: str) -> Registry:
-    """The registry with `operator` named on its newest change, the one about to be written."""
+def stamped(registry: Registry, operator: str, at: datetime | None = None) -> Registry:
+    """The registry with `operator` named on its newest change, the one about to be written, and `at` the moment
+    the operator's figures were read (workers judge a promote on the figures of that moment)."""
     if not registry.history:
         return registry
-    last = registry.history[-1].model_copy(update={"operator": operator})
+    last = registry.history[-1].model_copy(update={"operator": operator, **({"at": at} if at else {})})
     return registry.model_copy(update={"history": [*registry.history[:-1], last]})

@@ -3,7 +3,7 @@ properly forced promotes when read live, figures only from the figures topic."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from schemas.registry import FIGURES_PREFIX, REGISTRY_KEY, ModelRef, Registry, W
 from streams.registry.channel import ControlState, ControlTopics
 from streams.registry.figures import ModelTally
 from streams.registry.signing import Signer, Verifier, generate
-from streams.registry.state import add, promote, seed, signed_by
+from streams.registry.state import add, promote, seed, stamped
 
 TOPICS = ControlTopics("models", "figures")
 ACTIVE = ModelRef(model_id="l6/onnx-fp32", model="minilm-l6", backend="onnx")
@@ -44,7 +44,7 @@ def signed(signer: Signer, registry: Registry) -> ConsumerRecord[bytes, bytes]:
     return record("models", REGISTRY_KEY, value, signer.headers(REGISTRY_KEY.encode(), value))
 
 
-def test_with_a_public_key_only_records_signed_by_the_operators_key_are_followed(
+def test_with_a_public_key_only_records_stamped_the_operators_key_are_followed(
     keys: tuple[Signer, Verifier], tmp_path: Path
 ) -> None:
     signer, verifier = keys
@@ -66,12 +66,14 @@ def test_without_a_public_key_any_registry_record_is_followed() -> None:
     assert state.apply(record("models", REGISTRY_KEY, encode(with_candidate())))
 
 
-def figures(covered: int) -> WorkerFigures:
+def figures(covered: int, at: datetime | None = None, rank: int = 1) -> WorkerFigures:
     tally = ModelTally()
     tally.answered(5, [40] * 30)
+    for _ in range(12):
+        tally.used(rank, 1, paired=True)
     return WorkerFigures(
         worker="w1",
-        at=datetime.now(UTC),
+        at=at or datetime.now(UTC),
         registry_revision=2,
         active=ACTIVE.model_id,
         owns_content=True,
@@ -92,7 +94,7 @@ def test_a_live_promote_is_followed_only_past_the_gates_or_forced_with_a_reason_
     assert not state.apply(record("models", REGISTRY_KEY, encode(forced_anonymously)), live=True)
     assert state.refused == {"gates": 2}
     assert state.registry.active == ACTIVE
-    assert state.apply(record("models", REGISTRY_KEY, encode(signed_by(forced_anonymously, "alice"))), live=True)
+    assert state.apply(record("models", REGISTRY_KEY, encode(stamped(forced_anonymously, "alice"))), live=True)
     assert state.registry.active == CANDIDATE
 
 
@@ -109,3 +111,16 @@ def test_an_unreadable_registry_record_is_counted_and_changes_nothing() -> None:
     state = ControlState(TOPICS)
     assert not state.apply(record("models", REGISTRY_KEY, b'{"revision": -1}'))
     assert state.refused == {"unreadable": 1}
+
+
+def test_a_promote_is_judged_on_the_figures_of_the_moment_it_was_made_not_on_later_ones() -> None:
+    state = ControlState(TOPICS)
+    state.apply(record("models", REGISTRY_KEY, encode(with_candidate())))
+    passing = figures(covered=83)
+    state.apply(record("figures", FIGURES_PREFIX + "w1", encode(passing)))
+    made = promote(with_candidate(), CANDIDATE.model_id)
+    # After the operator decided, the candidate's quality dipped below the active model's in the next report.
+    later = figures(covered=83, at=made.history[-1].at + timedelta(seconds=2), rank=3)
+    state.apply(record("figures", FIGURES_PREFIX + "w1", encode(later)))
+    assert state.apply(record("models", REGISTRY_KEY, encode(made)), live=True)
+    assert state.registry.active == CANDIDATE
