@@ -176,7 +176,7 @@ def helpstream(data_dir: Path, *args: str) -> str:
     """A `helpstream` command of this install with `HELPSTREAM_DATA_DIR=data_dir`; its stdout, once it exits 0."""
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
-        env=child_env(Settings(data_dir=data_dir)),  # type: ignore[call-arg]
+        env=child_env(Settings(data_dir=data_dir, model_roots=tempfile.gettempdir())),  # type: ignore[call-arg]
         capture_output=True,
         text=True,
         timeout=600,

@@ -85,10 +85,10 @@ def _operator(args: argparse.Namespace, settings: Settings) -> str:
 def export(setting: str, out: Path, settings: Settings) -> int:
     from index.backends import model_id
     from index.export import export_directory
-    from index.models import ModelUnavailable, fetched, resolve
+    from index.models import ModelUnavailable, fetched
 
     try:
-        model = fetched(resolve(setting))
+        model = fetched(settings.model_policy().allowed(setting))  # what the workers would refuse is not exported
         print(f"exporting {model.name} to {out} (ONNX fp32, int8 for this CPU, tokenizer, manifest)", flush=True)
         manifest = export_directory(model, out, settings.data_dir / "models")
     except (ModelUnavailable, ValueError) as exc:

@@ -79,7 +79,7 @@ def run_tune(
     from sentence_transformers import SentenceTransformer
 
     try:
-        source = model_dir(resolve(base), settings.data_dir / "models")
+        source = model_dir(settings.model_policy().allowed(base), settings.data_dir / "models")
     except ModelUnavailable as exc:
         print(f"helpstream tune: {base}: {exc}")
         return 2
