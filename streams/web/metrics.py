@@ -176,7 +176,7 @@ class Metrics:
         )
         self.feedback = Counter(
             "helpstream_feedback",
-            "agents' feedback on recommendations from the console, by action and rank (1 = the top one)",
+            "agents' feedback from the console, by action and rank (1 = the top one; search: a miss, found by search)",
             ["action", "rank"],
             registry=self.registry,
         )

@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from schemas import RecommendationFeedback, encode
-from schemas.feedback import Action
+from schemas.feedback import Action, Source
 from schemas.types import Identifier
 from streams.web.access import identity_of
 from streams.web.ballot import Ballot
@@ -40,7 +40,8 @@ KEEP_ALIVE_S = 15
 class FeedbackRequest(BaseModel):
     chat_id: Identifier
     content_id: Identifier
-    rank: int
+    source: Source = "recommended"
+    rank: int | None = None
     action: Action
 
 
@@ -154,6 +155,6 @@ class Pages:
         except BaseException:
             self._ballot.withdraw(agent, event.chat_id)
             raise
-        self._metrics.feedback.labels(event.action, str(event.rank)).inc()
+        self._metrics.feedback.labels(event.action, str(event.rank) if event.rank else "search").inc()
         self._console.mark_used(event.chat_id, event.content_id)
         return web.json_response(event.model_dump(mode="json"), status=202)

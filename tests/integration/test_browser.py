@@ -1,6 +1,7 @@
 """The agent console and the help screen in a real browser (Debian's Chromium through Playwright), against a
-worker on Apache Kafka: live recommendations, a click that publishes contract-valid feedback, search as you type,
-errors shown. Each test saves a screenshot in its own output directory."""
+worker on Apache Kafka: live recommendations, a click that publishes contract-valid feedback, a response found by
+search when none fits (a miss), search as you type, errors shown. Each test saves a screenshot in its own output
+directory."""
 
 from __future__ import annotations
 
@@ -105,6 +106,41 @@ def test_a_click_on_a_saved_response_publishes_contract_valid_feedback(
     )  # fmt: skip
     assert worker.metric("helpstream_feedback_total", action="used", rank="2") == before + 1
     page.screenshot(path=str(tmp_path / "console-used.png"), full_page=True)
+
+
+def test_a_response_found_by_search_when_none_fits_publishes_a_miss(
+    page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path
+) -> None:
+    settings, worker = stack
+    chat_id, _ = start_chat_in_open_console(page, stack, "I ordered a card a week ago and it's not here")
+    card = page.locator(f'article[data-chat-id="{chat_id}"]')
+    card.locator("button.response").nth(2).wait_for(timeout=5_000)
+    recommended = {b.get_attribute("data-content-id") for b in card.locator("ol.responses button").all()}
+    before = worker.metric("helpstream_feedback_total", action="used", rank="search")
+    card.locator("form.find input").fill("how do I exchange currency abroad")
+    card.locator("form.find button").click()
+    card.locator("ol.found button").first.wait_for(timeout=5_000)
+    found = next(
+        b for b in card.locator("ol.found button").all() if b.get_attribute("data-content-id") not in recommended
+    )
+    content_id = found.get_attribute("data-content-id")
+    found.click()
+    page.wait_for_selector(f'article[data-chat-id="{chat_id}"] .found-used:not([hidden])', timeout=5_000)
+
+    (message,) = consume_keys(settings.broker, settings.topic_feedback, [chat_id.encode()], 30).values()
+    schema_file = importlib.resources.files("schemas") / "json" / "recommendation.feedback.schema.json"
+    body = orjson.loads(message.value)
+    jsonschema.validate(body, json.loads(schema_file.read_text()))
+    assert (body["content_id"], body["source"], body.get("rank"), body["action"]) == (
+        content_id,
+        "search",
+        None,
+        "used",
+    )
+    assert worker.metric("helpstream_feedback_total", action="used", rank="search") == before + 1
+    assert "found by search" in card.locator(".found-used").inner_text()
+    assert_local_and_fits_a_phone(page, worker.url)
+    page.screenshot(path=str(tmp_path / "console-found.png"), full_page=True)
 
 
 def test_typing_in_the_help_screen_shows_help_articles_with_scores_and_server_time(

@@ -1,6 +1,7 @@
 // The agent console: live chats and their recommended saved responses, pushed by the worker over Server-Sent
 // Events (GET /console/events); a click publishes a recommendation.feedback event (POST /console/feedback) with
-// the session's CSRF token (GET /console/whoami).
+// the session's CSRF token (GET /console/whoami). When no recommendation fits, the agent searches the saved
+// responses (GET /search) and uses one from there: feedback with source "search", the miss the models learn from.
 "use strict";
 
 const chats = document.getElementById("chats");
@@ -19,8 +20,15 @@ function card(chatId) {
     element.className = "card chat";
     element.dataset.chatId = chatId;
     element.innerHTML = '<div class="meta"><span class="chat-id"></span><span class="when"></span></div>' +
-      '<div class="message"></div><ol class="responses"><li class="pending">waiting for recommendations…</li></ol>';
+      '<div class="message"></div><ol class="responses"><li class="pending">waiting for recommendations…</li></ol>' +
+      '<form class="find" role="search"><input type="search" name="q" maxlength="1000" ' +
+      'placeholder="None fits? Search saved responses" aria-label="search saved responses"><button>Search</button>' +
+      '</form><ol class="responses found"></ol><p class="found-used" hidden></p>';
     element.querySelector(".chat-id").textContent = chatId;
+    element.querySelector("form.find").addEventListener("submit", (event) => {
+      event.preventDefault();
+      find(chatId, element, event.target.q.value);
+    });
     cards.set(chatId, element);
     document.getElementById("empty")?.remove();
     chats.prepend(element);
@@ -50,21 +58,57 @@ function show(chat) {
     entry.append(button);
     list.append(entry);
   });
+  if (chat.used && !chat.items.some((item) => item.content_id === chat.used)) {
+    const line = element.querySelector(".found-used");
+    line.textContent = `used, found by search: ${foundTitles.get(chat.used) || chat.used}`;
+    line.hidden = false;
+  }
   if (chat.latency_ms !== undefined) {
     element.querySelector(".when").textContent += ` · ${chat.latency_ms} ms`;
+  }
+}
+
+const foundTitles = new Map();
+
+async function find(chatId, element, q) {
+  const list = element.querySelector("ol.found");
+  try {
+    const query = new URLSearchParams({q: q, kind: "saved_response", k: "5"});
+    const response = await fetch(`/search?${query}`);
+    const body = await response.json();
+    if (!response.ok) throw new Error(`${response.status} ${body.error || ""}`);
+    list.replaceChildren();
+    body.results.forEach((result) => {
+      foundTitles.set(result.content_id, result.title);
+      const entry = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "response";
+      button.dataset.contentId = result.content_id;
+      button.innerHTML = '<span class="score"></span><span class="response-title"></span>';
+      button.querySelector(".score").textContent = result.score.toFixed(2);
+      button.querySelector(".response-title").textContent = result.title;
+      button.addEventListener("click", () => use(chatId, result.content_id, null, button));
+      entry.append(button);
+      list.append(entry);
+    });
+  } catch (error) {
+    statusLine.textContent = `search failed: ${error.message}`;
+    statusLine.className = "status down";
   }
 }
 
 async function use(chatId, contentId, rank, button) {
   try {
     const me = await whoami;
+    const choice = rank === null ? {source: "search"} : {source: "recommended", rank: rank};
     const response = await fetch("/console/feedback", {
       method: "POST",
       headers: {"content-type": "application/json", ...(me.csrf ? {"X-CSRF-Token": me.csrf} : {})},
-      body: JSON.stringify({chat_id: chatId, content_id: contentId, rank: rank, action: "used"}),
+      body: JSON.stringify({chat_id: chatId, content_id: contentId, action: "used", ...choice}),
     });
     if (!response.ok) throw new Error(`${response.status} ${(await response.json()).error || ""}`);
-    button.closest("ol").querySelectorAll("button").forEach((b) => b.classList.remove("used"));
+    button.closest("article").querySelectorAll("ol button").forEach((b) => b.classList.remove("used"));
     button.classList.add("used");
   } catch (error) {
     statusLine.textContent = `could not record feedback: ${error.message}`;
