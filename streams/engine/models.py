@@ -130,10 +130,20 @@ class ModelSet:
             raise RuntimeError("the model registry names no active model")
         self.follow_registry(registry)
         await self._adds[active.model_id]
-        if active.model_id in self.errors:
-            raise RuntimeError(
-                f"cannot load the registry's active model {active.model_id}: {self.errors[active.model_id]}"
-            )
+        if active.model_id not in self.errors:
+            return
+        problem = f"cannot load the registry's active model {active.model_id}: {self.errors[active.model_id]}"
+        fallback = registry.previous
+        if fallback is not None:
+            await self._adds[fallback.model_id]
+            if fallback.model_id in self._serving:
+                # A restart must not take the group down over a model an operator forced in: serve the one before.
+                self.active_id = fallback.model_id
+                logger.error(
+                    "%s; answering with the previous model, %s, until the registry changes", problem, fallback.model_id
+                )
+                return
+        raise RuntimeError(problem)
 
     def follow_registry(self, registry: Registry) -> None:
         """Called on the event loop for each registry record: a new model gets its index and loads in the

@@ -25,12 +25,16 @@ def refusal(
     change = incoming.history[-1]
     if change.action != "promote":
         return None
+    reports = fresh(figures_at(change.at), change.at)
+    group = merge(reports, change.at).get(change.model_id)
     if change.forced:
         if not (change.reason or "").strip() or not (change.operator or "").strip():
             return f"forced promote of {change.model_id} without a reason and an operator"
+        if group is not None and group.errors:
+            # Forcing overrides a judgement (quality, latency, coverage still filling), not a model that cannot run.
+            return f"forced promote of {change.model_id}, which workers could not load: {'; '.join(group.errors)}"
         return None
-    reports = fresh(figures_at(change.at), change.at)
-    gates = promote_gates(merge(reports, change.at).get(change.model_id), len(reports), budget_chat_p99_ms)
+    gates = promote_gates(group, len(reports), budget_chat_p99_ms)
     failed = [g for g in gates if not g.passed]
     if failed:
         return f"promote of {change.model_id} with failed gates: " + "; ".join(f"{g.name}: {g.detail}" for g in failed)

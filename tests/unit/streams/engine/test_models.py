@@ -72,3 +72,24 @@ async def test_a_model_covers_the_content_once_every_item_with_texts_has_its_vec
     await models.synced()
     assert models.covers("m") and not models.covers("other")
     thread.shutdown()
+
+
+async def test_a_restart_whose_registry_names_a_model_it_may_not_load_serves_the_previous_model(
+    tmp_path: Path,
+) -> None:
+    from index.kv import MemoryKeyValue
+    from schemas.registry import ModelRef, Registry
+    from streams.engine.models import model_ref
+
+    thread = index_executor()
+    policy = ModelPolicy.of([tmp_path / "roots"], hub=False)
+    models = ModelSet(thread, cache_dir=tmp_path, threads=1, max_batch=8, max_wait_s=0.0, policy=policy)
+    models.read_table_with(lambda: [])
+    (tmp_path / "outside").mkdir()
+    forced = ModelRef(model_id="outside/onnx-fp32", model=str(tmp_path / "outside"), backend="onnx")
+    previous = model_ref("minilm-l6-onnx", "onnx")
+    await models.start(Registry(revision=4, active=forced, previous=previous), MemoryKeyValue())
+    assert models.active_id == previous.model_id
+    assert "outside the allowed model roots" in models.errors[forced.model_id]
+    await models.close()
+    thread.shutdown()

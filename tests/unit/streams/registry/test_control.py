@@ -124,3 +124,16 @@ def test_a_promote_is_judged_on_the_figures_of_the_moment_it_was_made_not_on_lat
     state.apply(record("figures", FIGURES_PREFIX + "w1", encode(later)))
     assert state.apply(record("models", REGISTRY_KEY, encode(made)), live=True)
     assert state.registry.active == CANDIDATE
+
+
+def test_a_forced_promote_of_a_model_workers_could_not_load_is_not_followed() -> None:
+    state = ControlState(TOPICS)
+    state.apply(record("models", REGISTRY_KEY, encode(with_candidate())))
+    broken = figures(covered=0)
+    broken.models[CANDIDATE.model_id] = broken.models[CANDIDATE.model_id].model_copy(
+        update={"loaded": False, "error": "ModelRefused: /models/tuned holds pickle files"}
+    )
+    state.apply(record("figures", FIGURES_PREFIX + "w1", encode(broken)))
+    forced = stamped(promote(with_candidate(), CANDIDATE.model_id, "we need it now"), "alice")
+    assert not state.apply(record("models", REGISTRY_KEY, encode(forced)), live=True)
+    assert state.refused == {"gates": 1} and state.registry.active == ACTIVE
