@@ -71,7 +71,10 @@ class Registry(Contract):
 class Histogram(Contract):
     """Counts per bucket of `LATENCY_EDGES_MS`, plus one past the last edge."""
 
-    counts: list[int] = Field(default_factory=lambda: [0] * (len(LATENCY_EDGES_MS) + 1))
+    counts: Annotated[
+        list[Annotated[int, Field(ge=0)]],
+        Field(min_length=len(LATENCY_EDGES_MS) + 1, max_length=len(LATENCY_EDGES_MS) + 1),
+    ] = Field(default_factory=lambda: [0] * (len(LATENCY_EDGES_MS) + 1))
 
 
 class ModelFigures(Contract):
@@ -102,5 +105,7 @@ class WorkerFigures(Contract):
     at: Timestamp
     registry_revision: int
     active: str | None
+    # The model the worker answers with, as the registry names it: what an operator's first change seeds with.
+    active_ref: ModelRef | None = None
     owns_content: bool = False
     models: dict[str, ModelFigures] = Field(default_factory=dict)

@@ -3,6 +3,8 @@
 # listener, ACLs enforced by the StandardAuthorizer with nothing allowed without one, and the controller on the
 # container's loopback. The SCRAM users are added when the storage is first formatted; `helpstream acl apply`
 # (the compose file's `acl` service) then grants each principal its ACLs. The test suite runs this same script.
+# A password changed in .env after the first start is not applied (the storage is formatted once): change it with
+# kafka-configs.sh --alter --add-config 'SCRAM-SHA-512=[password=...]' --entity-type users --entity-name NAME.
 set -euo pipefail
 
 : "${KAFKA_HOME:=/opt/kafka}"
@@ -13,10 +15,12 @@ set -euo pipefail
 : "${KAFKA_CONTROLLER_PORT:=9093}"     # never leaves the container
 : "${KAFKA_ADVERTISED_HOST:=kafka}"
 : "${KAFKA_HOST_ADVERTISED_HOST:=localhost}"
+# Letters, digits, - and _ only: the passwords go into the JAAS configuration and --add-scram as they are.
 for role in ADMIN WORKER OPERATOR CHAT_PLATFORM CMS AGENT_UI; do
   variable="KAFKA_${role}_PASSWORD"
-  if [[ -z "${!variable:-}" ]]; then
-    echo "start.sh: set $variable (the compose file reads it from .env)" >&2
+  value="${!variable:-}"
+  if [[ ! "$value" =~ ^[A-Za-z0-9_-]{16,}$ || "$value" == change-me* ]]; then
+    echo "start.sh: set $variable (in .env) to 16 or more letters, digits, - or _, not the example's" >&2
     exit 2
   fi
 done

@@ -5,6 +5,7 @@ connection settings of an administrator (creating a rule that exists changes not
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import fields
 from typing import Any
 
@@ -30,7 +31,11 @@ def _principals(args: argparse.Namespace) -> Principals:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    plan = acl_plan(settings, _principals(args))
+    try:
+        plan = acl_plan(settings, _principals(args))
+    except ValueError as exc:
+        print(f"helpstream: {exc}", file=sys.stderr)
+        return 2
     if args.action == "plan":
         if args.format == "kafka-acls":
             for rule in plan:

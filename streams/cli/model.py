@@ -79,7 +79,12 @@ def keygen(out: Path) -> int:
 def _operator(args: argparse.Namespace, settings: Settings) -> str:
     import getpass
 
-    return str(args.operator or settings.broker_username or getpass.getuser())
+    if args.operator or settings.broker_username:
+        return str(args.operator or settings.broker_username)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid with no name (a container's): --operator says who
+        return ""
 
 
 def export(setting: str, out: Path, settings: Settings) -> int:
@@ -119,9 +124,12 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     decided_at = datetime.now(UTC)  # figures made by now are the ones this change is judged on, here and by workers
     control = await read_control(kafka, settings)
     registry = control.registry
-    if registry.active is None and args.action != "list":
-        # Workers that may not write the registry serve their HELPSTREAM_MODEL until the first change names it.
-        registry = state.seed(registry, model_ref(settings.model, settings.encoder)) or registry
+    if registry.active is None and args.action not in ("list", "export", "keygen"):
+        try:
+            registry = state.seed(registry, _serving(control, settings)) or registry
+        except state.Refused as exc:
+            print(f"helpstream: {exc}", file=sys.stderr)
+            return 1
     budget = settings.budget_chat_p99_ms
     try:
         if args.action == "list":
@@ -140,6 +148,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             changed = state.add(registry, ref)
             wanted = ref.model_id
         elif args.action == "promote":
+            if args.force is not None and not (args.force.strip() and _operator(args, settings)):
+                raise state.Refused("--force needs a reason, and --operator when this login has no name")
             wanted = _model_id(registry.candidates, args.model)
             report = models_report(control, budget, decided_at)
             entry = next(m for m in report["models"] if m["model_id"] == wanted)
@@ -169,6 +179,20 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "wait", 0):
         return await _wait(args, settings, kafka, wanted, changed.revision)
     return 0
+
+
+def _serving(control: Any, settings: Settings) -> Any:
+    """An empty registry (workers that may not write it serve their HELPSTREAM_MODEL): the first change names the
+    model the running workers answer with, which each of them reports."""
+    from streams.engine.models import model_ref
+    from streams.registry.figures import fresh
+    from streams.registry.state import Refused
+
+    reports = fresh(control.figures.values(), datetime.now(UTC))
+    refs = {f.active_ref.model_id: f.active_ref for f in reports if f.active_ref is not None}
+    if len(refs) > 1:
+        raise Refused(f"the registry is empty and the workers answer with different models ({', '.join(refs)})")
+    return next(iter(refs.values())) if refs else model_ref(settings.model, settings.encoder)
 
 
 def _model_id(refs: Any, name: str) -> str:

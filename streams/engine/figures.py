@@ -33,6 +33,7 @@ def worker_figures(worker: str, models: ModelSet, tallies: Tallies, *, owns_cont
         at=datetime.now(UTC),
         registry_revision=models.registry.revision,
         active=models.active_id,
+        active_ref=next((m for m in models.registry.live() if m.model_id == models.active_id), None),
         owns_content=owns_content,
         models=model_figures(models, tallies),
     )

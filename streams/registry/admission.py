@@ -18,24 +18,31 @@ def refusal(
     figures_at: Callable[[datetime], Iterable[WorkerFigures]],
     budget_chat_p99_ms: float,
 ) -> str | None:
-    """Why `incoming` is not followed, or None. Only a change of the active model by `promote` is gated: a rollback
-    returns to the model that answered before, and an add or a retire changes no answer."""
-    if not incoming.history or incoming.active == current.active:
+    """Why `incoming` is not followed, or None. What is judged is the change of the active model, whichever record
+    brings it: the change in the history that made `incoming.active` active is found and checked, so a record
+    built on a refused promote (an add, a retire) is refused too. A rollback returns to the model that answered
+    before; an add or a retire changes no answer."""
+    if incoming.active is None or incoming.active == current.active:
         return None
-    change = incoming.history[-1]
-    if change.action != "promote":
+    model_id = incoming.active.model_id
+    change = next((c for c in reversed(incoming.history) if c.model_id == model_id and c.action != "add"), None)
+    if change is None or change.action in ("retire", "seed"):
+        if change is not None and change.action == "seed" and current.active is None:
+            return None
+        return f"{model_id} became active with no promote or rollback in the registry's history"
+    if change.action == "rollback":
         return None
     reports = fresh(figures_at(change.at), change.at)
-    group = merge(reports, change.at).get(change.model_id)
+    group = merge(reports, change.at).get(model_id)
     if change.forced:
         if not (change.reason or "").strip() or not (change.operator or "").strip():
-            return f"forced promote of {change.model_id} without a reason and an operator"
+            return f"forced promote of {model_id} without a reason and an operator"
         if group is not None and group.errors:
             # Forcing overrides a judgement (quality, latency, coverage still filling), not a model that cannot run.
-            return f"forced promote of {change.model_id}, which workers could not load: {'; '.join(group.errors)}"
+            return f"forced promote of {model_id}, which workers could not load: {'; '.join(group.errors)}"
         return None
     gates = promote_gates(group, len(reports), budget_chat_p99_ms)
     failed = [g for g in gates if not g.passed]
     if failed:
-        return f"promote of {change.model_id} with failed gates: " + "; ".join(f"{g.name}: {g.detail}" for g in failed)
+        return f"promote of {model_id} with failed gates: " + "; ".join(f"{g.name}: {g.detail}" for g in failed)
     return None

@@ -63,12 +63,10 @@ class ControlState:
     @classmethod
     def of(cls, settings: Settings) -> ControlState:
         """Empty, for the topics, key and budget the settings name."""
-        key = settings.registry_public_key
-        return cls(
-            ControlTopics(settings.topic_models, settings.topic_figures),
-            Verifier.load(key) if key is not None else None,
-            settings.budget_chat_p99_ms,
-        )
+        public, signing = settings.registry_public_key, settings.registry_signing_key
+        # An operator holding the signing key verifies with it too: a change is never built on a record it refuses.
+        verifier = Verifier.load(public) if public else Signer.load(signing).verifier() if signing else None
+        return cls(ControlTopics(settings.topic_models, settings.topic_figures), verifier, settings.budget_chat_p99_ms)
 
     def apply(self, record: ConsumerRecord[bytes, bytes], *, live: bool = False) -> bool:
         """Take one record in; True when it changed the registry. `live`: read as it was written (gates apply)."""
@@ -87,6 +85,8 @@ class ControlState:
                     self.recent.setdefault(worker, deque(maxlen=RECENT_REPORTS)).append(report)
         except ValidationError as exc:
             self._refuse("unreadable", record, f"{exc.errors()[0]}")
+        except Exception as exc:  # whatever a record holds, it must not stop the worker
+            self._refuse("unreadable", record, f"{type(exc).__name__}: {exc}")
         return False
 
     def _registry(self, record: ConsumerRecord[bytes, bytes], value: bytes, live: bool) -> bool:

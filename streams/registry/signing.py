@@ -33,6 +33,9 @@ class Signer:
             raise ValueError(f"{path} is not an Ed25519 private key")
         return cls(key)
 
+    def verifier(self) -> Verifier:
+        return Verifier(self.private_key.public_key())
+
     def headers(self, key: bytes, value: bytes) -> list[tuple[str, bytes]]:
         return [(SIGNATURE_HEADER, self.private_key.sign(_signed_bytes(key, value)))]
 
@@ -53,7 +56,7 @@ class Verifier:
     def verified(self, key: bytes, value: bytes, headers: object) -> bool:
         """Whether the record carries a valid signature for exactly this key and value."""
         signatures = [v for k, v in (headers or ()) if k == SIGNATURE_HEADER]  # type: ignore[attr-defined]
-        if len(signatures) != 1:
+        if len(signatures) != 1 or not isinstance(signatures[0], bytes):
             return False
         try:
             self.public_key.verify(signatures[0], _signed_bytes(key, value))

@@ -53,6 +53,14 @@ def acl_plan(settings: Settings, principals: Principals) -> list[Acl]:
     """Every rule, sorted. Nothing is granted on the cluster, and nothing beyond these is needed: the broker's
     `allow.everyone.if.no.acl.found=false` denies the rest."""
     s, p = settings, principals
+    named = [s.topic_chat, s.topic_content, s.topic_recommendations, s.topic_dead_letter, s.topic_feedback]
+    overlapping = [t for t in [*named, s.topic_models, s.topic_figures] if t.startswith(f"{s.app_id}-")]
+    if overlapping or p.agent_ui_group.startswith(s.app_id):
+        # The worker's prefixed grants would reach them: the registry, another party's topic or group.
+        raise ValueError(
+            f"{', '.join(overlapping) or p.agent_ui_group} starts with HELPSTREAM_APP_ID's prefix "
+            f"({s.app_id}-): the worker's prefixed ACLs would cover it; rename one of them"
+        )
     rules: list[Acl] = []
 
     def topic(principal: str, name: str, *operations: Operation, pattern: str = "LITERAL") -> None:

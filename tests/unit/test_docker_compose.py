@@ -74,7 +74,8 @@ def test_workers_wait_for_the_acls_and_their_environment_is_valid_secured_settin
         env = worker["environment"]
         unknown = [k for k in env if k.removeprefix("HELPSTREAM_").lower() not in Settings.model_fields]
         assert unknown == []
-        assert env["HELPSTREAM_REGISTRY_PUBLIC_KEY"] == "/run/secrets/registry-public.pem"
+        assert env["HELPSTREAM_REGISTRY_PUBLIC_KEY"] == "/run/secrets/registry-public-key"
+        assert worker["secrets"] == ["registry-public-key"]
         values = {k.removeprefix("HELPSTREAM_").lower(): filled(v) for k, v in env.items()}
         settings = Settings(**{**values, "registry_public_key": public_key})
         assert settings.broker == "kafka:9092"  # start.sh's INTERNAL listener, as advertised
@@ -131,4 +132,4 @@ def test_torch_exports_the_model_in_a_build_stage_and_the_runtime_installs_the_b
 def test_every_worker_sees_model_directories_at_the_same_path(services: dict[str, Any]) -> None:
     workers = [service for name, service in services.items() if name.startswith("worker")]
     assert len(workers) == 2
-    assert all(worker["volumes"][0] == "./models:/models:ro" for worker in workers)
+    assert all(worker["volumes"] == ["./models:/models:ro"] for worker in workers)

@@ -137,3 +137,51 @@ def test_a_forced_promote_of_a_model_workers_could_not_load_is_not_followed() ->
     forced = stamped(promote(with_candidate(), CANDIDATE.model_id, "we need it now"), "alice")
     assert not state.apply(record("models", REGISTRY_KEY, encode(forced)), live=True)
     assert state.refused == {"gates": 1} and state.registry.active == ACTIVE
+
+
+def test_a_record_built_on_a_refused_promote_is_refused_too() -> None:
+    state = ControlState(TOPICS)
+    state.apply(record("models", REGISTRY_KEY, encode(with_candidate())))
+    state.apply(record("figures", FIGURES_PREFIX + "w1", encode(figures(covered=40))))
+    refused = promote(with_candidate(), CANDIDATE.model_id)
+    assert not state.apply(record("models", REGISTRY_KEY, encode(refused)), live=True)
+    other = ModelRef(model_id="l3/onnx-fp32", model="minilm-l3", backend="onnx")
+    built_on_it = add(refused, other)  # the next operator change, made from the topic's newest record
+    assert not state.apply(record("models", REGISTRY_KEY, encode(built_on_it)), live=True)
+    assert state.registry.active == ACTIVE and state.refused == {"gates": 2}
+
+
+def test_an_active_model_that_no_promote_made_active_is_refused() -> None:
+    state = ControlState(TOPICS)
+    state.apply(record("models", REGISTRY_KEY, encode(with_candidate())))
+    swapped = with_candidate().model_copy(update={"active": CANDIDATE, "revision": 5})
+    assert not state.apply(record("models", REGISTRY_KEY, encode(swapped)), live=True)
+    assert state.registry.active == ACTIVE
+
+
+def test_a_lower_revision_is_ignored_and_live_records_are_verified_too(keys: tuple[Signer, Verifier]) -> None:
+    signer, verifier = keys
+    state = ControlState(TOPICS, verifier)
+    newer = with_candidate().model_copy(update={"revision": 7})
+    assert state.apply(signed(signer, newer), live=True)
+    assert not state.apply(signed(signer, with_candidate()), live=True)  # revision 2 after 7
+    assert not state.apply(record("models", REGISTRY_KEY, encode(newer.model_copy(update={"revision": 8}))), live=True)
+    assert state.registry.revision == 7 and state.refused == {"unsigned": 1}
+
+
+def test_a_malformed_header_or_histogram_is_counted_never_raised(keys: tuple[Signer, Verifier]) -> None:
+    state = ControlState(TOPICS, keys[1])
+    value = encode(with_candidate())
+    assert not state.apply(record("models", REGISTRY_KEY, value, [("helpstream-signature", None)]))  # type: ignore[list-item]
+    short = encode(figures(covered=83)).replace(b'"counts":[0', b'"counts":[', 1)
+    state.apply(record("figures", FIGURES_PREFIX + "w1", short))
+    assert state.refused == {"unsigned": 1, "unreadable": 1} and state.figures == {}
+
+
+def test_an_operator_with_only_the_signing_key_skips_records_it_did_not_sign(tmp_path: Path) -> None:
+    from streams.settings import Settings
+
+    private, _ = generate(tmp_path)
+    state = ControlState.of(Settings(registry_signing_key=private))  # type: ignore[call-arg]
+    assert not state.apply(record(state.topics.registry, REGISTRY_KEY, encode(with_candidate())))
+    assert state.registry.revision == 0 and state.refused == {"unsigned": 1}

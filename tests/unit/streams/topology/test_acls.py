@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from streams.cli.acl import table_lines
 from streams.settings import Settings, isolated
 from streams.topology.acls import Principals, acl_plan
@@ -50,3 +52,42 @@ def test_the_plan_prints_as_kafka_acls_arguments() -> None:
     rule = acl_plan(Settings(), Principals())[0]  # type: ignore[call-arg]
     assert rule.kafka_acls_args().startswith(f"--allow-principal {rule.principal} --operation ")
     assert table_lines([rule])[1].split()[0] == rule.principal
+
+
+def test_a_topic_under_the_workers_prefix_is_refused_rather_than_granted_to_it() -> None:
+    s = isolated(Settings(), "r4")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="HELPSTREAM_APP_ID"):
+        acl_plan(s.model_copy(update={"topic_models": f"{s.app_id}-models"}), Principals())
+
+
+def test_the_default_plan_grants_exactly_these_rules() -> None:
+    """A golden list: any widening (a prefixed rule over the registry, a new operation) shows up here."""
+    plan = acl_plan(Settings(), Principals())  # type: ignore[call-arg]
+    own = {"CREATE", "DESCRIBE", "DESCRIBE_CONFIGS"}
+    expected = {
+        ("User:helpstream-worker", "chat.started"): {"READ", *own},
+        ("User:helpstream-worker", "content.updated"): {"READ", *own},
+        ("User:helpstream-worker", "recommendations"): {"READ", "WRITE", *own},
+        ("User:helpstream-worker", "helpstream.dead-letter"): {"WRITE", *own},
+        ("User:helpstream-worker", "recommendation.feedback"): {"READ", "WRITE", *own},
+        ("User:helpstream-worker", "helpstream.models"): {"READ", *own},
+        ("User:helpstream-worker", "helpstream.figures"): {"READ", "WRITE", *own},
+        ("User:helpstream-worker", "helpstream-"): {"READ", "WRITE", *own},
+        ("User:helpstream-worker", "helpstream"): {"READ", "DESCRIBE"},
+        ("User:helpstream-operator", "helpstream.models"): {"READ", "WRITE", *own},
+        ("User:helpstream-operator", "helpstream.figures"): {"READ", *own},
+        ("User:chat-platform", "chat.started"): {"WRITE", "DESCRIBE"},
+        ("User:cms", "content.updated"): {"WRITE", "DESCRIBE"},
+        ("User:agent-ui", "recommendations"): {"READ", "DESCRIBE"},
+        ("User:agent-ui", "recommendation.feedback"): {"WRITE", "DESCRIBE"},
+        ("User:agent-ui", "agent-ui"): {"READ", "DESCRIBE"},
+    }
+    found: dict[tuple[str, str], set[str]] = {}
+    for rule in plan:
+        found.setdefault((rule.principal, rule.name), set()).add(rule.operation)
+    assert found == expected
+    assert {(r.name, r.pattern) for r in plan if r.pattern == "PREFIXED"} == {
+        ("helpstream-", "PREFIXED"),
+        ("helpstream", "PREFIXED"),
+        ("agent-ui", "PREFIXED"),
+    }
