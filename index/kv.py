@@ -129,7 +129,7 @@ async def connect(url: str, *, required: bool, ca_file: str | None = None) -> Ke
     A refusal (authentication, TLS verification) always raises `RedisRefused`: it is a wrong setting, not an
     absent service."""
     tls: dict[str, Any] = {}
-    if url.startswith("rediss://"):
+    if url.lower().startswith("rediss://"):
         # Pinned, whatever the installed redis-py defaults to.
         tls = {
             "ssl_cert_reqs": "required",

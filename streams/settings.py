@@ -26,8 +26,6 @@ ENV_PREFIX = "HELPSTREAM_"
 
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})$")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
-# redis-py lets the URL's query override the verification helpstream pins.
-_TLS_CHECKS = {"ssl_cert_reqs", "ssl_check_hostname", "ssl_ca_certs"}
 
 
 class SettingsError(ValueError):
@@ -69,11 +67,11 @@ def check_redis_url(value: str) -> str:
     db = parsed.path.strip("/")
     if parsed.scheme != "unix" and db and not db.isdigit():
         raise ValueError(f"the database of {redacted(value)!r} must be a number, got {db!r}")
-    loosened = _TLS_CHECKS & set(urllib.parse.parse_qs(parsed.query))
+    loosened = {key for key in urllib.parse.parse_qs(parsed.query) if key.lower().startswith("ssl")}
     if loosened:
         raise ValueError(
-            f"{redacted(value)!r} sets {', '.join(sorted(loosened))}: helpstream always verifies Redis's certificate "
-            "and host name (HELPSTREAM_REDIS_CA_FILE names the CA to trust)"
+            f"{redacted(value)!r} sets {', '.join(sorted(loosened))}, which would override TLS in redis-py: helpstream "
+            "always verifies Redis's certificate and host name (HELPSTREAM_REDIS_CA_FILE names the CA to trust)"
         )
     return value
 
