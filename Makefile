@@ -39,7 +39,7 @@ demo: $(BASE_STAMP)
 	$(BIN)/helpstream demo
 
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=20
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
