@@ -3,27 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import faust
 
 from agents.dead_letters import DeadLetters
 from agents.delivery import Take, register_batch_agent
+from agents.interleaving import team_draft
 from agents.isolation import run_isolated
 from agents.masking import Masker
-from agents.ports import RECOMMENDED, AgentMetrics, RecommendationStore, Searcher, Shadow, Sink
+from agents.ports import RECOMMENDED, AgentMetrics, InterleaveTally, RecommendationStore, Searcher, Shadow, Sink
+from agents.sampling import interleaved
 from agents.timeline import chat_timings, stamp_of
 from index.batcher import Clock, Lane
 from index.serving import Answer
 from index.vector_index import Hit
 from schemas import ChatStarted, ChatTimings, Recommendation, RecommendedItem, encode
 
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Found:
+    hits: list[Hit]  # what the agent is shown
+    answer: Answer  # the active model's
+    ranking: list[str]  # the active model's own ranking
+    candidate: str | None = None  # on an interleaved chat, the candidate mixed in
+    credited: list[str] | None = None  # ... and per item shown, the model that contributed it
+
+
+Done = tuple[faust.EventT, ChatStarted, _Found]
+
 
 class ChatHandler:
     """One batch of `chat.started` events in, one `recommendations` event per valid chat out, each naming the model
     that answered and the index state it used; then, off the critical path, the chats go to the shadow.
+
+    On the share of chats chosen for interleaving, once a candidate covers the table here, the candidate answers
+    them too, after the batch's other chats are out, and they are shown a team-draft interleaving of the two
+    rankings; when the candidate fails they get the active model's (it is judged, never relied on).
 
     Every chat's stages go to the metrics; with `timings` on, the recommendation carries them too."""
 
@@ -39,6 +62,8 @@ class ChatHandler:
         shadow: Shadow,
         masker: Masker,
         top_k: int,
+        interleave_share: float = 0.0,
+        interleavings: InterleaveTally | None = None,
         timings: bool = False,
         loop_lag: Callable[[], float] = lambda: 0.0,
         clock: Clock = time.time,
@@ -52,6 +77,8 @@ class ChatHandler:
         self._shadow = shadow
         self._masker = masker
         self._top_k = top_k
+        self._interleave_share = interleave_share
+        self._interleavings = interleavings
         self._timings = timings
         self._loop_lag = loop_lag
         self._clock = clock
@@ -73,16 +100,23 @@ class ChatHandler:
             dead_letters=self._dead_letters,
             what="embedding and search",
         )
-        built = [self._recommendation(event, chat, taken, *found) for event, chat, found in searched.done]
-        recommendations = [rec for rec, _ in built]
+        mixed = [d for d in searched.done if interleaved(d[1].chat_id, self._interleave_share)]
+        await self._deliver([d for d in searched.done if not interleaved(d[1].chat_id, self._interleave_share)], taken)
+        await asyncio.gather(*decoded.dead_letters, *searched.dead_letters)
+        if mixed:
+            await self._deliver(await self._interleave(mixed), taken)
+
+    async def _deliver(self, done: list[Done], taken: float) -> None:
+        """Publish, keep and count the chats' recommendations, then offer them to the shadow."""
+        if not done:
+            return
+        built = [self._recommendation(event, chat, taken, found) for event, chat, found in done]
         outputs = [
-            (event, rec.chat_id.encode(), encode(rec))
-            for (event, _, _), rec in zip(searched.done, recommendations, strict=True)
+            (event, rec.chat_id.encode(), encode(rec)) for (event, _, _), (rec, _) in zip(done, built, strict=True)
         ]
         publishing = self._clock()
         delivered = await self._dead_letters.publish_all(self._recommendations, outputs)
         published_s = self._clock() - publishing
-        await asyncio.gather(*decoded.dead_letters, *searched.dead_letters)
         built = [pair for pair, ok in zip(built, delivered, strict=True) if ok]
         recommendations = [rec for rec, _ in built]
         if recommendations:
@@ -91,43 +125,75 @@ class ChatHandler:
             for rec, timings in built:
                 self._metrics.recommended(rec.latency_ms)
                 self._metrics.chat_stages(rec.model, timings, published_s)
-        self._offer_to_shadow(searched.done, {rec.chat_id: rec for rec in recommendations})
+        self._offer_to_shadow(done, {rec.chat_id: rec.latency_ms for rec in recommendations})
 
-    def _offer_to_shadow(
-        self,
-        done: list[tuple[faust.EventT, ChatStarted, tuple[list[Hit], Answer]]],
-        delivered: dict[str, Recommendation],
-    ) -> None:
+    def _offer_to_shadow(self, done: list[Done], delivered: dict[str, float]) -> None:
         """After the recommendations are out: per model answer (one, unless a batch was retried one by one)."""
         by_answer: dict[int, tuple[Answer, list[ChatStarted], list[list[str]], list[float]]] = {}
-        for _, chat, (hits, answer) in done:
-            rec = delivered.get(chat.chat_id)
-            if rec is None:
+        for _, chat, found in done:
+            latency_ms = delivered.get(chat.chat_id)
+            if latency_ms is None:
                 continue
-            group = by_answer.setdefault(id(answer), (answer, [], [], []))
+            group = by_answer.setdefault(id(found.answer), (found.answer, [], [], []))
             group[1].append(chat)
-            group[2].append([h.content_id for h in hits])
-            group[3].append(rec.latency_ms)
+            group[2].append(found.ranking)
+            group[3].append(latency_ms)
         for answer, chats, rankings, latencies in by_answer.values():
             self._shadow.offer(chats, answer, rankings, latencies)
 
-    async def _search(self, chats: list[ChatStarted]) -> list[tuple[list[Hit], Answer]]:
+    async def _search(self, chats: list[ChatStarted]) -> list[_Found]:
         answer = await self._searcher.query([c.text for c in chats], self._top_k, "saved_response", Lane.CHAT)
-        return [(hits, answer) for hits in answer.hits]
+        return [_Found(hits, answer, [h.content_id for h in hits]) for hits in answer.hits]
+
+    async def _interleave(self, done: list[Done]) -> list[Done]:
+        """The candidate's rankings of these chats, each interleaved with the active model's; the active model's
+        alone when there is no candidate or it fails."""
+        try:
+            other = await self._searcher.challenge(
+                [chat.text for _, chat, _ in done], self._top_k, "saved_response", Lane.CHAT
+            )
+        except Exception as exc:
+            logger.warning(
+                "the candidate failed on %s interleaved chats (%r): they get the active model's", len(done), exc
+            )
+            return done
+        if other is None:
+            return done
+        if self._interleavings is not None:
+            self._interleavings.shown(other.model_id, len(done))
+        mixed: list[Done] = []
+        for (event, chat, found), hits in zip(done, other.hits, strict=True):
+            pools = {"active": {h.content_id: h for h in found.hits}, "candidate": {h.content_id: h for h in hits}}
+            models = {"active": found.answer.model_id, "candidate": other.model_id}
+            # Seeded by the chat: a retried chat is shown the same list.
+            shown = team_draft(found.ranking, [h.content_id for h in hits], self._top_k, random.Random(chat.chat_id))
+            interleaving = replace(
+                found,
+                hits=[pools[team][content_id] for content_id, team in shown],
+                candidate=other.model_id,
+                credited=[models[team] for _, team in shown],
+            )
+            mixed.append((event, chat, interleaving))
+        return mixed
 
     def _recommendation(
-        self, event: faust.EventT, chat: ChatStarted, taken: float, hits: list[Hit], answer: Answer
+        self, event: faust.EventT, chat: ChatStarted, taken: float, found: _Found
     ) -> tuple[Recommendation, ChatTimings]:
         built = self._clock()
         now = datetime.fromtimestamp(built, UTC)
+        answer = found.answer
         timings = chat_timings(chat.created_at, stamp_of(event.message), taken, answer.moments, built, self._loop_lag())
+        credited: list[str | None] = [*found.credited] if found.credited else [None] * len(found.hits)
         rec = Recommendation(
             chat_id=chat.chat_id,
             items=[
-                RecommendedItem(content_id=h.content_id, kind="saved_response", title=h.title, score=round(h.score, 4))
-                for h in hits
+                RecommendedItem(
+                    content_id=h.content_id, kind="saved_response", title=h.title, score=round(h.score, 4), model=model
+                )
+                for h, model in zip(found.hits, credited, strict=True)
             ],
             model=answer.model_id,
+            candidate=found.candidate,
             index=answer.watermark,
             created_at=now,
             latency_ms=round((now - chat.created_at).total_seconds() * 1000, 1),

@@ -1,5 +1,6 @@
 """Consumes `recommendation.feedback`: joins each response an agent used with every model's ranking of that chat,
-so each model's live quality (top-1 use rate, MRR) is measured on what agents actually used."""
+so each model's live quality (top-1 use rate, MRR) is measured on what agents actually used, and on an interleaved
+chat counts it as a vote for the model that contributed it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import faust
 
 from agents.dead_letters import DeadLetters
 from agents.delivery import Take, register_batch_agent
-from agents.ports import FeedbackTally, Rankings
+from agents.ports import FeedbackTally, Ranked, Rankings, Vote
 from schemas import RecommendationFeedback
 
 
@@ -18,10 +19,18 @@ def rank_of(ranking: list[str], content_id: str) -> int | None:
     return ranking.index(content_id) + 1 if content_id in ranking else None
 
 
+def _vote(found: Ranked, content_id: str) -> Vote | None:
+    contributor = (found.credited or {}).get(content_id)
+    if contributor == found.candidate:
+        return "candidate"
+    return "active" if contributor == found.active else None
+
+
 class FeedbackHandler:
     """A `used` response counts for every model that ranked the chat, once per chat (the first used response
     counted; a second agent or a repeated event does not weigh twice); `dismissed` ones are not a ranking signal
-    (an agent dismisses what does not fit, whichever model proposed it)."""
+    (an agent dismisses what does not fit, whichever model proposed it). On an interleaved chat the list shown was
+    neither model's ranking, so it is a vote and nothing else."""
 
     def __init__(self, *, rankings: Rankings, tally: FeedbackTally, dead_letters: DeadLetters) -> None:
         self._rankings = rankings
@@ -36,10 +45,12 @@ class FeedbackHandler:
             found = await self._rankings.rankings(feedback.chat_id)
             if found is None or not await self._rankings.first_vote(feedback.chat_id):
                 continue
-            active_id, rankings = found
-            active_rank = rank_of(rankings.get(active_id, []), feedback.content_id)
-            paired = len(rankings) > 1
-            for model_id, ranking in rankings.items():
+            if found.candidate is not None:
+                self._tally.voted(found.candidate, _vote(found, feedback.content_id))
+                continue
+            active_rank = rank_of(found.rankings.get(found.active, []), feedback.content_id)
+            paired = len(found.rankings) > 1
+            for model_id, ranking in found.rankings.items():
                 self._tally.used(model_id, rank_of(ranking, feedback.content_id), active_rank, paired=paired)
         await asyncio.gather(*decoded.dead_letters)
 

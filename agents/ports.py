@@ -4,7 +4,8 @@ metrics. The worker passes its real parts (`streams.app`); unit tests pass fakes
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from index.batcher import Lane
 from index.encoder import Vectors
@@ -21,10 +22,13 @@ class Sink(Protocol):
 
 
 class Searcher(Protocol):
-    """`query` is answered by the active model; `healthy()` says whether a canary text embeds and searches:
-    it tells a bad event from a broken model."""
+    """`query` is answered by the active model; `challenge` by the candidate interleaving judges (None when no
+    candidate covers the table here); `healthy()` says whether a canary text embeds and searches: it tells a bad
+    event from a broken model."""
 
     async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer: ...
+
+    async def challenge(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer | None: ...
 
     async def healthy(self) -> bool: ...
 
@@ -50,16 +54,37 @@ class Shadow(Protocol):
     ) -> None: ...
 
 
-class Rankings(Protocol):
-    """(the model that answered a chat, each model's ranking of its saved responses), by chat id."""
+@dataclass(frozen=True)
+class Ranked:
+    """What is known of a chat's recommendation when an agent's feedback on it comes."""
 
-    async def rankings(self, chat_id: str) -> tuple[str, dict[str, list[str]]] | None: ...
+    active: str  # the model that answered
+    rankings: dict[str, list[str]]  # each model's own ranking, best first (none on an interleaved chat)
+    candidate: str | None = None  # on an interleaved chat, the candidate interleaved with `active`
+    credited: Mapping[str, str] | None = None  # on an interleaved chat: content id -> the model that contributed it
+
+
+class Rankings(Protocol):
+    async def rankings(self, chat_id: str) -> Ranked | None: ...
 
     async def first_vote(self, chat_id: str) -> bool: ...
 
 
+Vote = Literal["active", "candidate"]
+
+
 class FeedbackTally(Protocol):
-    def used(self, model_id: str, rank: int | None, active_rank: int | None, *, paired: bool) -> None: ...
+    def used(self, model_id: str, rank: int | None, active_rank: int | None, *, paired: bool) -> None:
+        """An agent used a response this model ranked `rank` (None: not in its list)."""
+
+    def voted(self, candidate_id: str, vote: Vote | None) -> None:
+        """An agent used a response on a chat interleaved with this candidate: a vote for the model that
+        contributed it (None: neither did, a miss found by search)."""
+
+
+class InterleaveTally(Protocol):
+    def shown(self, candidate_id: str, chats: int) -> None:
+        """`chats` were shown an interleaving of the active model's ranking and this candidate's."""
 
 
 class Rows(Protocol):

@@ -14,12 +14,16 @@ class RecommendedItem(Contract):
     kind: Literal["saved_response"]
     title: Text
     score: float
+    # On an interleaved chat, the model that contributed the item: a response an agent uses is a vote for it.
+    model: str | None = None
 
 
 class Recommendation(Contract):
     chat_id: Identifier
     items: list[RecommendedItem]
     model: str
+    # On an interleaved chat, the candidate whose ranking is interleaved with `model`'s (`model` still answered).
+    candidate: str | None = None
     index: IndexWatermark
     created_at: Timestamp
     latency_ms: float

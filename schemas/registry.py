@@ -98,6 +98,10 @@ class ModelFigures(Contract):
     paired: int = 0  # of `feedback`, on chats the active model ranked too (a shadow-scored chat)
     paired_rr: float = 0.0  # this model's reciprocal ranks on those chats
     paired_active_rr: float = 0.0  # the active model's on the same chats
+    interleaved: int = 0  # chats shown a team-draft interleaving of the active model's ranking and this one's
+    interleave_wins: int = 0  # of those, chats where an agent used a response this model contributed
+    interleave_losses: int = 0  # ... a response the active model contributed
+    interleave_misses: int = 0  # ... a response neither contributed (found by search): no vote
 
 
 class WorkerFigures(Contract):

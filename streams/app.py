@@ -167,6 +167,8 @@ def create_app(settings: Settings) -> Worker:
             shadow=shadow,
             masker=masker,
             top_k=settings.top_k,
+            interleave_share=settings.interleave_share,
+            interleavings=tallies,
             timings=settings.recommendation_timings,
             loop_lag=lambda: loop_lag.total_s,
         ),

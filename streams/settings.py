@@ -192,6 +192,14 @@ class Settings(BaseSettings):
     shadow_share: float = Field(
         0.25, ge=0, le=1, description="share of chats a candidate model is shadow-scored on (0: none)"
     )
+    interleave_share: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="share of chats shown a team-draft interleaving of the active model's and a candidate's "
+        "rankings, once the candidate covers the table (0: none); never a shadow-scored chat, so with "
+        "HELPSTREAM_SHADOW_SHARE at most 1",
+    )
     chat_partitions: int = Field(4, ge=1, description="partitions of the chat and recommendations topics")
     model: str = Field(
         DEFAULT_MODEL,
@@ -355,6 +363,11 @@ class Settings(BaseSettings):
             )
         if self.web_port == self.public_port and self.web_host == self.public_host:
             raise ValueError("HELPSTREAM_WEB_PORT and HELPSTREAM_PUBLIC_PORT must differ: two listeners, two ports")
+        if self.shadow_share + self.interleave_share > 1:
+            raise ValueError(
+                f"HELPSTREAM_INTERLEAVE_SHARE={self.interleave_share} with HELPSTREAM_SHADOW_SHARE={self.shadow_share} "
+                "adds up to more than 1: a chat is shadow-scored or interleaved, never both"
+            )
         return self
 
     @field_validator("oidc_issuer", "console_url")

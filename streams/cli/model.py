@@ -239,6 +239,16 @@ def _fmt(value: Any, suffix: str = "") -> str:
     return f"{value}{suffix}"
 
 
+def _interleaving(m: dict[str, Any]) -> str:
+    if not m.get("interleaved"):
+        return "-"
+    interval = m.get("interleave_interval")
+    shown = f"{m['interleaved']}: {m['interleave_wins']}/{m['interleave_losses']}"
+    if interval:
+        shown += f" ({_fmt(m.get('interleave_share'))}, {_fmt(interval[0])}-{_fmt(interval[1])})"
+    return shown
+
+
 def print_report(report: dict[str, Any]) -> None:
     print(f"registry revision {report['revision']}, {len(report['workers'])} workers reporting")
     columns = [
@@ -257,6 +267,7 @@ def print_report(report: dict[str, Any]) -> None:
         ("top-1 use", "top1_use"),
         ("MRR", "mrr"),
         ("paired MRR (vs active)", None),
+        ("interleaved: wins/losses (share, 95%)", None),
     ]
     rows = []
     for m in report["models"]:
@@ -268,8 +279,10 @@ def print_report(report: dict[str, Any]) -> None:
                 row.append(f"{_fmt(m.get('encode_p50_ms'))}/{_fmt(m.get('encode_p99_ms'))}")
             elif title.startswith("chat"):
                 row.append(f"{_fmt(m.get('chat_p50_ms'))}/{_fmt(m.get('chat_p99_ms'))}")
-            else:
+            elif title.startswith("paired"):
                 row.append(f"{_fmt(m.get('paired_mrr'))} ({_fmt(m.get('paired_active_mrr'))})")
+            else:
+                row.append(_interleaving(m))
         rows.append(row)
     widths = [
         max(len(title), *(len(r[i]) for r in rows)) if rows else len(title) for i, (title, _) in enumerate(columns)

@@ -1,7 +1,8 @@
 """Each model's ranking of a chat's saved responses, kept in Redis for the feedback that comes minutes later.
 
 A shadow-scored chat keeps the active model's ranking beside every candidate's; any other chat's ranking is the
-recommendation the agent saw (`RecommendationStore`). Redis only serves the figures: when it fails, feedback on
+recommendation the agent saw (`RecommendationStore`), which on an interleaved chat names the model that contributed
+each item. Redis only serves the figures: when it fails, feedback on
 those chats is not counted, and nothing else changes.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import orjson
 from redis.exceptions import RedisError
 
+from agents.ports import Ranked
 from index.kv import KeyValue
 from schemas import InvalidEvent, Recommendation, decode
 from streams.engine.recommendation_store import RecommendationStore
@@ -42,13 +44,13 @@ class RankingStore:
             self.failures += 1
             logger.warning("could not keep %s shadow rankings in Redis (%r)", len(items), exc)
 
-    async def rankings(self, chat_id: str) -> tuple[str, dict[str, list[str]]] | None:
-        """(the active model then, each model's ranking), or None when the chat is unknown (expired, Redis down)."""
+    async def rankings(self, chat_id: str) -> Ranked | None:
+        """What the chat was shown and by which models, or None when it is unknown (expired, Redis down)."""
         try:
             (raw,) = await self._kv().get_many([_PREFIX + chat_id])
             if raw is not None:
                 record = orjson.loads(raw)
-                return str(record["active"]), {str(k): list(v) for k, v in record["rankings"].items()}
+                return Ranked(str(record["active"]), {str(k): list(v) for k, v in record["rankings"].items()})
             found = await self._recommendations.load(chat_id)
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             logger.warning("the rankings of chat %s cannot be read (%r): its feedback is not counted", chat_id, exc)
@@ -63,7 +65,10 @@ class RankingStore:
             rec = decode(Recommendation, found)
         except InvalidEvent:
             return None
-        return rec.model, {rec.model: [item.content_id for item in rec.items]}
+        if rec.candidate is not None:
+            credited = {item.content_id: item.model or rec.model for item in rec.items}
+            return Ranked(rec.model, {}, candidate=rec.candidate, credited=credited)
+        return Ranked(rec.model, {rec.model: [item.content_id for item in rec.items]})
 
     async def first_vote(self, chat_id: str) -> bool:
         """Whether this is the first used response counted for the chat: a chat counts once in the figures,

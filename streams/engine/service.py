@@ -108,6 +108,14 @@ class EmbeddingService(Service):
         """Answered by the active model, with the index state it used."""
         return await self.models.answer(texts, k, kind, lane)
 
+    async def challenge(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer | None:
+        """Answered by the candidate interleaving judges: the registry's first whose index covers the table here
+        (None when there is none: interleaving starts once a candidate's backfill is done)."""
+        candidates = self.models.candidates()
+        if not candidates:
+            return None
+        return await candidates[0].answer(texts, k, kind, lane)
+
     def content_models(self) -> list[str]:
         """Models loaded here, active first: what a content edit is embedded with."""
         return self.models.loaded_ids()

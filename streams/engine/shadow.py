@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
 from collections import deque
 from dataclasses import dataclass
 
 from mode import Service
 
+from agents.sampling import shadowed
 from index.batcher import Lane
 from index.serving import Answer
 from schemas import ChatStarted
@@ -28,11 +28,6 @@ logger = logging.getLogger(__name__)
 QUEUE_MAX = 256  # chats waiting for the shadow; more are shed
 # Chats per candidate call: a short call, so a chat that arrives while it runs waits little for a core.
 BATCH = 8
-
-
-def sampled(chat_id: str, share: float) -> bool:
-    """The same chats on every worker and every retry: a hash of the id, not a coin."""
-    return zlib.crc32(chat_id.encode()) % 10_000 < share * 10_000
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,7 @@ class ShadowScorer(Service):
         if not candidates or self._share <= 0:
             return
         for chat, ranking, latency in zip(chats, rankings, latencies_ms, strict=True):
-            if not sampled(chat.chat_id, self._share):
+            if not shadowed(chat.chat_id, self._share):
                 continue
             if len(self._queue) >= QUEUE_MAX:
                 for candidate in candidates:

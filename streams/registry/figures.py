@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 
 from schemas.registry import LATENCY_EDGES_MS, Histogram, ModelFigures, WorkerFigures
+from streams.registry.verdict import Verdict
 
 FRESH_S = 30.0  # a worker whose figures are older than this has stopped (or left): left out of the group's view
 
@@ -49,6 +51,10 @@ class ModelTally:
     paired: int = 0
     paired_rr: float = 0.0
     paired_active_rr: float = 0.0
+    interleaved: int = 0
+    interleave_wins: int = 0
+    interleave_losses: int = 0
+    interleave_misses: int = 0
 
     def answered(self, encode_ms: float, chat_ms: Iterable[float]) -> None:
         """A batch this model answered: its model time once, each chat's (estimated) latency."""
@@ -71,6 +77,15 @@ class ModelTally:
             self.paired += 1
             self.paired_rr += rr
             self.paired_active_rr += 0.0 if active_rank is None else 1.0 / active_rank
+
+    def voted(self, vote: str | None) -> None:
+        """A used response on a chat interleaved with this candidate, contributed by `vote` (None: neither)."""
+        if vote == "candidate":
+            self.interleave_wins += 1
+        elif vote == "active":
+            self.interleave_losses += 1
+        else:
+            self.interleave_misses += 1
 
     def figures(self, **coverage: object) -> ModelFigures:
         counters = asdict(self)
@@ -132,11 +147,25 @@ class GroupModel:
         t = self.tally
         return (t.paired_rr / t.paired, t.paired_active_rr / t.paired) if t.paired else None
 
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.tally.interleave_wins, self.tally.interleave_losses)
+
+    def chats_needed(self) -> int | None:
+        """Roughly how many more interleaved chats the verdict needs, at the rate they have given votes so far."""
+        verdict = self.verdict
+        votes = verdict.votes_needed()
+        if votes is None or verdict.decided == 0:
+            return None
+        return math.ceil(votes * self.tally.interleaved / verdict.decided)
+
     def summary(self) -> dict[str, object]:
         def r(value: float | None, digits: int = 3) -> float | None:
             return None if value is None else round(value, digits)
 
         paired = self.paired_mrr
+        verdict = self.verdict
+        interval = verdict.interval()
         return {
             "model_id": self.model_id,
             "workers": self.workers,
@@ -160,6 +189,15 @@ class GroupModel:
             "paired_feedback": self.tally.paired,
             "paired_mrr": None if paired is None else r(paired[0]),
             "paired_active_mrr": None if paired is None else r(paired[1]),
+            "interleaved": self.tally.interleaved,
+            "interleave_wins": self.tally.interleave_wins,
+            "interleave_losses": self.tally.interleave_losses,
+            "interleave_misses": self.tally.interleave_misses,
+            "interleave_share": r(verdict.share),
+            "interleave_interval": None if interval is None else [r(interval[0]), r(interval[1])],
+            "interleave_p": r(verdict.p_value, 4) if verdict.decided else None,
+            "interleave_winner": verdict.winner,
+            "interleave_chats_needed": self.chats_needed(),
         }
 
 

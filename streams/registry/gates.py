@@ -1,5 +1,7 @@
 """Whether a candidate may be promoted: it covers every item on every worker, its live chat p99 fits the budget,
-and agents used its rankings at least as well as the active model's on the same chats."""
+and agents prefer it: on interleaved chats, a sign test on the responses they used says the candidate wins; where
+no chat was interleaved (`HELPSTREAM_INTERLEAVE_SHARE=0`), its MRR on shadow-scored chats is at least the active
+model's."""
 
 from __future__ import annotations
 
@@ -44,6 +46,9 @@ def promote_gates(candidate: GroupModel | None, workers: int, budget_p99_ms: flo
             else "no shadow-scored chats yet",
         )
     )
+    if candidate.tally.interleaved:
+        gates.append(interleaving_gate(candidate))
+        return gates
     paired = candidate.paired_mrr
     n = candidate.tally.paired
     gates.append(
@@ -58,3 +63,23 @@ def promote_gates(candidate: GroupModel | None, workers: int, budget_p99_ms: flo
     if paired is not None and n < MIN_PAIRED:
         gates[-1] = Gate("quality", False, gates[-1].detail + f" (needs {MIN_PAIRED})")
     return gates
+
+
+def interleaving_gate(candidate: GroupModel) -> Gate:
+    verdict = candidate.verdict
+    t = candidate.tally
+    seen = (
+        f"on {t.interleaved} interleaved chats agents used its pick {t.interleave_wins} times, the active model's "
+        f"{t.interleave_losses} (neither: {t.interleave_misses})"
+    )
+    interval = verdict.interval()
+    if interval is not None:
+        low, high = interval
+        seen += f"; its share {verdict.share:.2f}, 95% interval {low:.2f}-{high:.2f}, p={verdict.p_value:.3f}"
+    if verdict.winner == "candidate":
+        return Gate("quality", True, f"agents prefer it: {seen}")
+    if verdict.winner == "active":
+        return Gate("quality", False, f"agents prefer the active model: {seen}")
+    needed = candidate.chats_needed()
+    more = "no lead either way yet" if needed is None else f"about {needed} more interleaved chats to decide"
+    return Gate("quality", False, f"not decided: {seen}; {more}")

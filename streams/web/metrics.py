@@ -96,6 +96,14 @@ class _ModelReadings(Collector):
             "content": CounterMetricFamily(
                 "helpstream_model_content_encoded", "content texts encoded (cache misses)", labels=["model"]
             ),
+            "interleaved": CounterMetricFamily(
+                "helpstream_model_interleaved", "chats shown interleaved with this candidate", labels=["model"]
+            ),
+            "votes": CounterMetricFamily(
+                "helpstream_model_interleave_votes",
+                "used responses on interleaved chats, by the model that contributed them",
+                labels=["model", "for"],
+            ),
         }
         for model_id, f in figures.items():
             values: dict[str, float | None] = {
@@ -117,6 +125,11 @@ class _ModelReadings(Collector):
             counters["scored"].add_metric([model_id], f.scored)
             counters["shed"].add_metric([model_id], f.shed)
             counters["feedback"].add_metric([model_id], f.feedback)
+            if f.interleaved:
+                counters["interleaved"].add_metric([model_id], f.interleaved)
+                counters["votes"].add_metric([model_id, "candidate"], f.interleave_wins)
+                counters["votes"].add_metric([model_id, "active"], f.interleave_losses)
+                counters["votes"].add_metric([model_id, "neither"], f.interleave_misses)
             counters["sentences"].add_metric([model_id], 0 if serving is None else serving.encoder.sentences)
             counters["content"].add_metric([model_id], 0 if serving is None else serving.embedder.misses)
         yield from families.values()

@@ -20,6 +20,7 @@ import orjson
 import pytest
 import redis
 
+from agents.sampling import shadowed
 from index.backends import model_id
 from index.models import resolve
 from schemas import ContentUpdated, Recommendation, RecommendationFeedback, encode
@@ -28,7 +29,6 @@ from streams.clients.kafka import KafkaConnection
 from streams.clients.publish import read_chats
 from streams.demo.datasets import demo_chats
 from streams.demo.sparse import sparse_cms
-from streams.engine.shadow import sampled
 from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings, child_env
@@ -215,7 +215,7 @@ def send_feedback(settings: Settings, outcomes: Outcomes, intents: list[str]) ->
     events = []
     for _, _, value in outcomes.values():
         rec = Recommendation.model_validate_json(value)
-        if not sampled(rec.chat_id, SHARE):
+        if not shadowed(rec.chat_id, SHARE):
             continue
         intent = intents[int(rec.chat_id.rsplit("-", 1)[1]) % len(intents)]
         ranked = [item.content_id for item in rec.items]

@@ -50,6 +50,17 @@ function render(report) {
     if (m.paired_feedback) {
       row(facts, "same chats as active", `MRR ${fmt(m.paired_mrr)} vs ${fmt(m.paired_active_mrr)} (${m.paired_feedback} used)`);
     }
+    if (m.interleaved) {
+      const interval = m.interleave_interval;
+      const verdict = m.interleave_winner === "candidate" ? "agents prefer it"
+        : m.interleave_winner === "active" ? "agents prefer the active model"
+        : m.interleave_chats_needed ? `not decided: about ${m.interleave_chats_needed} more chats` : "not decided";
+      row(facts, "interleaved",
+        `${m.interleaved} chats: its pick used ${m.interleave_wins}, the active model's ${m.interleave_losses}` +
+        (interval ? `; share ${fmt(m.interleave_share)} (95% ${fmt(interval[0])}–${fmt(interval[1])}), ` +
+          `p ${fmt(m.interleave_p)}` : "") + ` · ${verdict}`,
+        m.interleave_winner === "candidate" ? "ok" : m.interleave_winner === "active" ? "bad" : "");
+    }
     card.append(title, facts);
     if (m.gates) {
       const gates = document.createElement("ul");

@@ -16,18 +16,21 @@ from agents.chat import ChatHandler
 from agents.dead_letters import REASON_HEADER, DeadLetters
 from agents.masking import Masker
 from agents.ports import DEAD_LETTERED, RECOMMENDED
+from agents.sampling import interleaved
 from index.batcher import Lane
 from schemas import DeadLetter, Recommendation, encode
+from streams.engine.tallies import Tallies
 from tests.unit.agents.fakes import WATERMARK, FakeMetrics, FakeSearcher, FakeShadow, FakeSink, FakeStore, event
 
 TOPIC = "chat.started"
 
 
 class Wired:
-    def __init__(self, top_k: int = 2, *, embed_masked: bool = True) -> None:
+    def __init__(self, top_k: int = 2, *, embed_masked: bool = True, interleave_share: float = 0.0) -> None:
         self.searcher = FakeSearcher(["card_arrival", "lost_card", "change_pin"])
         self.recommendations, self.dead, self.store, self.metrics = FakeSink(), FakeSink(), FakeStore(), FakeMetrics()
         self.shadow = FakeShadow()
+        self.tallies = Tallies()
         self.handle = ChatHandler(
             topic=TOPIC,
             searcher=self.searcher,
@@ -38,6 +41,8 @@ class Wired:
             shadow=self.shadow,
             masker=Masker(embed_masked=embed_masked),
             top_k=top_k,
+            interleave_share=interleave_share,
+            interleavings=self.tallies,
         )
 
 
@@ -177,3 +182,77 @@ async def test_a_one_megabyte_chat_becomes_a_dead_letter_that_fits_in_a_kafka_me
     assert letter.value_b64 == huge[: len(letter.value_b64 or b"")]  # nothing in it to mask
     assert letter.value_sha256 == hashlib.sha256(letter.value_b64 or b"").hexdigest()
     assert "at most 4000 characters" in letter.reason
+
+
+INTERLEAVE_SHARE = 0.5
+
+
+def interleaving(top_k: int = 3) -> Wired:
+    wired = Wired(top_k, interleave_share=INTERLEAVE_SHARE)
+    wired.searcher.challenger = FakeSearcher(["lost_card", "card_arrival", "top_up"], model_id="candidate-model")
+    wired.searcher.sink_when_challenged = wired.recommendations
+    return wired
+
+
+def chat_ids(count: int, *, mixed: bool) -> list[str]:
+    ids = (f"c-{i}" for i in range(10_000))
+    return [c for c in ids if interleaved(c, INTERLEAVE_SHARE) == mixed][:count]
+
+
+async def test_an_interleaved_chat_is_shown_both_models_picks_each_credited_and_the_others_go_out_first() -> None:
+    w = interleaving()
+    mixed, plain = chat_ids(20, mixed=True), chat_ids(3, mixed=False)
+    await w.handle([event(chat(c), offset=i) for i, c in enumerate(plain + mixed)])
+    recs = {r.chat_id: r for r in (Recommendation.model_validate_json(s.value or b"") for s in w.recommendations.sent)}
+    for chat_id in plain:
+        rec = recs[chat_id]
+        assert rec.candidate is None and [i.content_id for i in rec.items] == [
+            "card_arrival",
+            "lost_card",
+            "change_pin",
+        ]
+        assert all(item.model is None for item in rec.items)
+    firsts = set()
+    for chat_id in mixed:
+        rec = recs[chat_id]
+        assert (rec.model, rec.candidate) == ("fake-model", "candidate-model")
+        ids = [i.content_id for i in rec.items]
+        assert len(ids) == 3 == len(set(ids)) and ids[0] in ("card_arrival", "lost_card")
+        active = {"card_arrival", "lost_card", "change_pin"}
+        candidate = {"lost_card", "card_arrival", "top_up"}
+        assert all(i.content_id in (active if i.model == "fake-model" else candidate) for i in rec.items)
+        firsts.add(rec.items[0].model)
+    assert firsts == {"fake-model", "candidate-model"}  # each model leads on some chats
+    assert w.searcher.published_before_challenge == [c.encode() for c in plain]  # not kept waiting for the candidate
+    assert w.tallies["candidate-model"].interleaved == len(mixed)
+    assert len(w.store.saved) == len(plain) + len(mixed)
+
+
+async def test_a_retried_chat_is_shown_the_same_interleaving() -> None:
+    shown = []
+    for _ in range(2):
+        w = interleaving()
+        await w.handle([event(chat(c)) for c in chat_ids(5, mixed=True)])
+        shown.append(
+            [
+                (i.content_id, i.model)
+                for s in w.recommendations.sent
+                for i in Recommendation.model_validate_json(s.value or b"").items
+            ]
+        )
+    assert shown[0] == shown[1]
+
+
+@pytest.mark.parametrize("candidate", ["none", "broken"])
+async def test_without_a_working_candidate_an_interleaved_chat_gets_the_active_models_list(candidate: str) -> None:
+    w = interleaving()
+    if candidate == "none":
+        w.searcher.challenger = None
+    else:
+        assert w.searcher.challenger is not None
+        w.searcher.challenger.broken = True
+    mixed = chat_ids(4, mixed=True)
+    await w.handle([event(chat(c), offset=i) for i, c in enumerate(mixed)])
+    recs = [Recommendation.model_validate_json(s.value or b"") for s in w.recommendations.sent]
+    assert [r.chat_id for r in recs] == mixed and w.dead.sent == []
+    assert all(r.candidate is None and r.items[0].content_id == "card_arrival" for r in recs)

@@ -9,11 +9,11 @@ import orjson
 from agents.dead_letters import DeadLetters
 from agents.feedback import FeedbackHandler
 from index.kv import MemoryKeyValue
-from schemas import RecommendationFeedback, encode
+from schemas import Recommendation, RecommendationFeedback, RecommendedItem, encode
 from streams.engine.rankings import RankingStore
 from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.tallies import Tallies
-from tests.unit.agents.fakes import FakeMetrics, FakeSink, event
+from tests.unit.agents.fakes import WATERMARK, FakeMetrics, FakeSink, event
 
 
 def used(chat_id: str, agent: str, content_id: str = "card_arrival") -> bytes:
@@ -34,3 +34,36 @@ async def test_a_chat_counts_once_however_many_agents_or_repeats_name_it() -> No
     assert tallies["m"].feedback == 2
     assert tallies["m"].feedback_top1 == 2
     assert orjson.loads(votes[0])["agent"] == "ann"
+
+
+async def test_a_response_used_on_an_interleaved_chat_is_a_vote_for_the_model_that_contributed_it() -> None:
+    kv = MemoryKeyValue()
+    store = RecommendationStore(lambda: kv, 60)
+    rankings = RankingStore(lambda: kv, store, 60)
+    items = [("card_arrival", "cand"), ("lost_card", "act"), ("change_pin", "cand")]
+    recs = [
+        Recommendation(
+            chat_id=f"c-{i}",
+            items=[RecommendedItem(content_id=c, kind="saved_response", title=c, score=0.5, model=m) for c, m in items],
+            model="act",
+            candidate="cand",
+            index=WATERMARK,
+            created_at=datetime.now(UTC),
+            latency_ms=20.0,
+        )
+        for i in range(4)
+    ]
+    await store.save(recs)
+    tallies = Tallies()
+    handler = FeedbackHandler(rankings=rankings, tally=tallies, dead_letters=DeadLetters(FakeSink(), FakeMetrics()))
+    votes = [
+        used("c-0", "ann", "card_arrival"),
+        used("c-0", "bob", "lost_card"),  # a chat votes once
+        used("c-1", "ann", "lost_card"),
+        used("c-2", "ann", "change_pin"),
+        used("c-3", "ann", "top_up"),  # found by search: neither model's pick
+    ]
+    await handler([event(v, topic="recommendation.feedback", offset=i) for i, v in enumerate(votes)])
+    cand = tallies["cand"]
+    assert (cand.interleave_wins, cand.interleave_losses, cand.interleave_misses) == (2, 1, 1)
+    assert tallies["act"].feedback == 0 and cand.feedback == 0  # the list shown was neither model's ranking

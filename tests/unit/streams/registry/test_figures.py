@@ -64,3 +64,42 @@ def test_a_candidate_the_agents_used_less_than_the_active_model_fails_the_qualit
         tally.used(3, 1, paired=True)  # agents used what it ranked third and the active model first
     gates = promote_gates(merge([report("w1", tally)], NOW)["c"], 1, 1000)
     assert not gates[2].passed and "MRR 0.333 against the active model's 1.000" in gates[2].detail
+
+
+def votes(wins: int, losses: int, misses: int = 0, *, shown: int = 400, workers: int = 2) -> list[WorkerFigures]:
+    """The votes split across `workers` workers, as the group reports them."""
+    reports = []
+    for w in range(workers):
+        tally = ModelTally()
+        tally.answered(5, [30] * 50)
+        tally.interleaved = shown // workers
+        for vote, count in (("candidate", wins), ("active", losses), (None, misses)):
+            for _ in range(count // workers + (w < count % workers)):
+                tally.voted(vote)
+        reports.append(report(f"w{w}", tally))
+    return reports
+
+
+def test_with_interleaving_the_quality_gate_passes_only_when_agents_prefer_the_candidate_with_confidence() -> None:
+    won = promote_gates(merge(votes(65, 35, 12), NOW)["c"], 2, 1000)[2]
+    assert won.passed and "agents prefer it" in won.detail and "65 times, the active model's 35" in won.detail
+    lost = promote_gates(merge(votes(35, 65), NOW)["c"], 2, 1000)[2]
+    assert not lost.passed and "agents prefer the active model" in lost.detail
+    close = merge(votes(12, 8), NOW)["c"]
+    gate = promote_gates(close, 2, 1000)[2]
+    assert not gate.passed and "not decided" in gate.detail
+    needed = close.chats_needed()
+    assert needed is not None and f"about {needed} more interleaved chats" in gate.detail
+    assert needed > 400  # 20 votes from 400 chats; about 100 votes decide a 60/40 split
+
+
+def test_paired_mrr_decides_only_where_nothing_was_interleaved() -> None:
+    tally = ModelTally()
+    tally.answered(5, [30] * 50)
+    for _ in range(MIN_PAIRED):
+        tally.used(3, 1, paired=True)  # the paired MRR says the active model is better...
+    tally.interleaved = 200
+    for _ in range(40):
+        tally.voted("candidate")  # ...but agents shown both picked the candidate's
+    gate = promote_gates(merge([report("w1", tally)], NOW)["c"], 1, 1000)[2]
+    assert gate.passed and "interleaved" in gate.detail
