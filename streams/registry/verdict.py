@@ -1,6 +1,13 @@
-"""The verdict of interleaving on one candidate: an exact sign test on agents' votes (a used response the candidate
-contributed against one the active model contributed) says whether agents prefer one model, how sure that is, and
-roughly how many more interleaved chats it needs when it cannot say yet."""
+"""The verdict of interleaving on one candidate: a sequential sign test on agents' votes (a used response the
+candidate contributed against one the active model contributed) says whether agents prefer one model, how sure
+that is, and roughly how many more votes it needs when it cannot say yet.
+
+The gate is looked at again and again as votes come (every `promote`, every `learn`), and a fixed-size test read
+that way declares a winner between two equal models far more often than its level says. So the decision uses a
+mixture sequential probability ratio test (Robbins' mixture, as in Johari et al., "Always valid inference",
+2017): the likelihood of the votes under a uniform prior on the candidate's share, against a share of one half.
+By Ville's inequality, the chance it ever reaches 1/ALPHA between equal models is at most ALPHA, however often
+it is read."""
 
 from __future__ import annotations
 
@@ -8,14 +15,21 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-ALPHA = 0.05  # a verdict is given when the sign test's two-sided p-value falls below this
+ALPHA = 0.05  # the chance, over any number of looks, of naming a winner between two equal models
 Winner = Literal["active", "candidate"]
+_MAX_VOTES = 1_000_000
+
+
+def _log_ratio(wins: float, losses: float) -> float:
+    """log of the mixture likelihood ratio: Beta(wins + 1, losses + 1) / (1/2)^(wins + losses)."""
+    n = wins + losses
+    return math.lgamma(wins + 1) + math.lgamma(losses + 1) - math.lgamma(n + 2) + n * math.log(2)
 
 
 @dataclass(frozen=True)
 class Verdict:
     """The candidate's votes against the active model's on interleaved chats (a used response neither contributed,
-    a miss found by search, is no vote: the sign test leaves ties out)."""
+    a miss found by search, is no vote: a sign test leaves ties out)."""
 
     candidate_wins: int
     active_wins: int
@@ -31,15 +45,11 @@ class Verdict:
 
     @property
     def p_value(self) -> float:
-        """Two-sided exact sign test of the votes against no preference."""
-        n, low = self.decided, min(self.candidate_wins, self.active_wins)
-        if n == 0:
-            return 1.0
-        tail = sum(math.comb(n, i) for i in range(low + 1)) / (1 << n)
-        return min(1.0, 2 * tail)
+        """The always-valid p-value of no preference: 1 / the mixture likelihood ratio, at most 1."""
+        return min(1.0, math.exp(-_log_ratio(self.candidate_wins, self.active_wins)))
 
     def interval(self, z: float = 1.96) -> tuple[float, float] | None:
-        """Wilson 95% interval of the candidate's share."""
+        """Wilson 95% interval of the candidate's share (descriptive: the decision is the sequential test's)."""
         n, share = self.decided, self.share
         if share is None:
             return None
@@ -53,12 +63,26 @@ class Verdict:
             return None
         return "candidate" if self.candidate_wins > self.active_wins else "active"
 
-    def votes_needed(self, z: float = 1.96) -> int | None:
-        """Roughly how many more decided votes the test needs at the share seen so far: 0 once it has decided,
-        None while neither model leads."""
+    def votes_needed(self) -> int | None:
+        """How many more votes the test needs if they keep the share seen so far: 0 once it has decided, None
+        while neither model leads."""
         if self.winner is not None:
             return 0
         share = self.share
         if share is None or share == 0.5:
             return None
-        return max(1, math.ceil(z * z / 4 / (share - 0.5) ** 2) - self.decided)
+        threshold = math.log(1 / ALPHA)
+
+        def decides(n: int) -> bool:
+            return _log_ratio(share * n, (1 - share) * n) >= threshold
+
+        high = max(1, self.decided)
+        while not decides(high):  # grows with n at a share away from one half: double, then halve the gap
+            if high >= _MAX_VOTES:
+                return None
+            high *= 2
+        low = high // 2
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if decides(middle) else (middle, high)
+        return max(1, high - self.decided)
