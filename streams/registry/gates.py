@@ -1,6 +1,6 @@
 """Whether a candidate may be promoted: it covers every item on every worker, its live chat p99 fits the budget,
-and agents prefer it: on interleaved chats, a sequential sign test on the responses they used says the candidate wins; where
-no chat was interleaved (`HELPSTREAM_INTERLEAVE_SHARE=0`), its MRR on shadow-scored chats is at least the active
+and agents prefer it: on interleaved chats, a sequential sign test on the responses they used says the candidate
+wins; where no chat was interleaved (`HELPSTREAM_INTERLEAVE_SHARE=0`), its MRR on shadow-scored chats is at least the active
 model's."""
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def interleaving_gate(candidate: GroupModel) -> Gate:
     interval = verdict.interval()
     if interval is not None:
         low, high = interval
-        seen += f"; its share {verdict.share:.2f}, 95% interval {low:.2f}-{high:.2f}, sequential p={verdict.p_value:.3f}"
+        seen += f"; its share {verdict.share:.2f}, 95% interval {low:.2f}-{high:.2f}"
+        seen += f", sequential p={verdict.p_value:.3f}"
     if verdict.winner == "candidate":
         return Gate("quality", True, f"agents prefer it: {seen}")
     if verdict.winner == "active":
