@@ -1,7 +1,7 @@
 """Whether a candidate may be promoted: it covers every item on every worker, its live chat p99 fits the budget,
 and agents prefer it: on interleaved chats, a sequential sign test on the responses they used says the candidate
-wins; where no chat was interleaved (`HELPSTREAM_INTERLEAVE_SHARE=0`), its MRR on shadow-scored chats is at least the active
-model's."""
+wins; where no chat was interleaved (`HELPSTREAM_INTERLEAVE_SHARE=0`), its MRR on shadow-scored chats is at least
+the active model's."""
 
 from __future__ import annotations
 
