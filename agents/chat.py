@@ -14,7 +14,7 @@ import faust
 
 from agents.dead_letters import DeadLetters
 from agents.delivery import Take, register_batch_agent
-from agents.interleaving import team_draft
+from agents.interleaving import team_draft, tied
 from agents.isolation import run_isolated
 from agents.masking import Masker
 from agents.ports import RECOMMENDED, AgentMetrics, InterleaveTally, RecommendationStore, Searcher, Shadow, Sink
@@ -34,7 +34,7 @@ class _Found:
     answer: Answer  # the active model's
     ranking: list[str]  # the active model's own ranking
     candidate: str | None = None  # on an interleaved chat, the candidate mixed in
-    credited: list[str] | None = None  # ... and per item shown, the model that contributed it
+    credited: list[str | None] | None = None  # ... and per item shown, the model that contributed it (None: a tie)
 
 
 Done = tuple[faust.EventT, ChatStarted, _Found]
@@ -165,13 +165,14 @@ class ChatHandler:
         for (event, chat, found), hits in zip(done, other.hits, strict=True):
             pools = {"active": {h.content_id: h for h in found.hits}, "candidate": {h.content_id: h for h in hits}}
             models = {"active": found.answer.model_id, "candidate": other.model_id}
+            ranking = [h.content_id for h in hits]
             # Seeded by the chat: a retried chat is shown the same list.
-            shown = team_draft(found.ranking, [h.content_id for h in hits], self._top_k, random.Random(chat.chat_id))
+            shown = team_draft(found.ranking, ranking, self._top_k, random.Random(chat.chat_id))
             interleaving = replace(
                 found,
                 hits=[pools[team][content_id] for content_id, team in shown],
                 candidate=other.model_id,
-                credited=[models[team] for _, team in shown],
+                credited=[None if tied(found.ranking, ranking, cid) else models[team] for cid, team in shown],
             )
             mixed.append((event, chat, interleaving))
         return mixed
@@ -183,7 +184,7 @@ class ChatHandler:
         now = datetime.fromtimestamp(built, UTC)
         answer = found.answer
         timings = chat_timings(chat.created_at, stamp_of(event.message), taken, answer.moments, built, self._loop_lag())
-        credited: list[str | None] = [*found.credited] if found.credited else [None] * len(found.hits)
+        credited = found.credited or [None] * len(found.hits)
         rec = Recommendation(
             chat_id=chat.chat_id,
             items=[

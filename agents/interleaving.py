@@ -1,6 +1,10 @@
 """Team-draft interleaving (Radlinski, Kurup and Joachims, 2008): the list agents see on an interleaved chat mixes
 the active model's ranking and a candidate's, each item credited to the model that contributed it, so the response
-an agent uses is a vote for one of them (`streams.registry.verdict` judges the votes)."""
+an agent uses is a vote for one of them (`streams.registry.verdict` judges the votes).
+
+An item both models rank at the same position is credited to neither: which team drafted it was a coin, so a vote
+for it is noise. The rule treats the two models alike, so between equal models the votes stay even, and a verdict
+needs far fewer chats (`helpstream bench --interleaving` measures both)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,11 @@ from collections.abc import Sequence
 from typing import Literal
 
 Team = Literal["active", "candidate"]
+
+
+def tied(active: Sequence[str], candidate: Sequence[str], item: str) -> bool:
+    """Both models rank `item` at the same position."""
+    return item in active and item in candidate and list(active).index(item) == list(candidate).index(item)
 
 
 def team_draft(active: Sequence[str], candidate: Sequence[str], k: int, rng: random.Random) -> list[tuple[str, Team]]:

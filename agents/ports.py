@@ -61,7 +61,8 @@ class Ranked:
     active: str  # the model that answered
     rankings: dict[str, list[str]]  # each model's own ranking, best first (none on an interleaved chat)
     candidate: str | None = None  # on an interleaved chat, the candidate interleaved with `active`
-    credited: Mapping[str, str] | None = None  # on an interleaved chat: content id -> the model that contributed it
+    # On an interleaved chat: content id -> the model that contributed it (None: both ranked it there, no vote).
+    credited: Mapping[str, str | None] | None = None
 
 
 class Rankings(Protocol):
@@ -79,7 +80,7 @@ class FeedbackTally(Protocol):
 
     def voted(self, candidate_id: str, vote: Vote | None) -> None:
         """An agent used a response on a chat interleaved with this candidate: a vote for the model that
-        contributed it (None: neither did, a miss found by search)."""
+        contributed it (None: no vote, a response found by search or one both models ranked the same)."""
 
 
 class InterleaveTally(Protocol):

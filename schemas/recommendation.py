@@ -14,7 +14,8 @@ class RecommendedItem(Contract):
     kind: Literal["saved_response"]
     title: Text
     score: float
-    # On an interleaved chat, the model that contributed the item: a response an agent uses is a vote for it.
+    # On an interleaved chat, the model that contributed the item: a response an agent uses is a vote for it
+    # (None there: both models ranked it at this position, so using it says nothing about either).
     model: str | None = None
 
 

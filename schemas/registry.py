@@ -101,7 +101,7 @@ class ModelFigures(Contract):
     interleaved: int = 0  # chats shown a team-draft interleaving of the active model's ranking and this one's
     interleave_wins: int = 0  # of those, chats where an agent used a response this model contributed
     interleave_losses: int = 0  # ... a response the active model contributed
-    interleave_misses: int = 0  # ... a response neither contributed (found by search): no vote
+    interleave_no_vote: int = 0  # ... a response found by search, or both models ranked the same: no vote
 
 
 class WorkerFigures(Contract):

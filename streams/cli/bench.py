@@ -13,9 +13,22 @@ def add_parser(commands: Any) -> None:
     bench = commands.add_parser("bench", help="measure every path side by side: raw, naive, pipeline, latency, ...")
     bench.add_argument("--quick", action="store_true", help="smaller sizes: under 10 minutes on 2 cores")
     bench.add_argument("--out", type=Path, default=Path("bench-out"), help="where bench.json, the chart and logs go")
+    bench.add_argument(
+        "--interleaving",
+        action="store_true",
+        help="only judge interleaving against the truth: models of known quality, simulated agents (no broker)",
+    )
+    bench.add_argument("--chats", type=int, default=3000, help="with --interleaving: chats in the stream")
+    bench.add_argument("--orderings", type=int, default=20, help="with --interleaving: orderings of those chats")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.interleaving:
+        from streams.bench.interleaving import run_interleaving
+
+        return run_interleaving(
+            settings.data_dir / "models", chats=args.chats, orderings=args.orderings, threads=settings.inference_threads
+        )
     from streams.bench.runner import run_bench
 
     return run_bench(settings, quick=args.quick, out=args.out)

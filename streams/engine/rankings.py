@@ -66,7 +66,7 @@ class RankingStore:
         except InvalidEvent:
             return None
         if rec.candidate is not None:
-            credited = {item.content_id: item.model or rec.model for item in rec.items}
+            credited = {item.content_id: item.model for item in rec.items}
             return Ranked(rec.model, {}, candidate=rec.candidate, credited=credited)
         return Ranked(rec.model, {rec.model: [item.content_id for item in rec.items]})
 

@@ -54,7 +54,7 @@ class ModelTally:
     interleaved: int = 0
     interleave_wins: int = 0
     interleave_losses: int = 0
-    interleave_misses: int = 0
+    interleave_no_vote: int = 0
 
     def answered(self, encode_ms: float, chat_ms: Iterable[float]) -> None:
         """A batch this model answered: its model time once, each chat's (estimated) latency."""
@@ -85,7 +85,7 @@ class ModelTally:
         elif vote == "active":
             self.interleave_losses += 1
         else:
-            self.interleave_misses += 1
+            self.interleave_no_vote += 1
 
     def figures(self, **coverage: object) -> ModelFigures:
         counters = asdict(self)
@@ -192,7 +192,7 @@ class GroupModel:
             "interleaved": self.tally.interleaved,
             "interleave_wins": self.tally.interleave_wins,
             "interleave_losses": self.tally.interleave_losses,
-            "interleave_misses": self.tally.interleave_misses,
+            "interleave_no_vote": self.tally.interleave_no_vote,
             "interleave_share": r(verdict.share),
             "interleave_interval": None if interval is None else [r(interval[0]), r(interval[1])],
             "interleave_p": r(verdict.p_value, 4) if verdict.decided else None,

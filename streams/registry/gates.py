@@ -70,7 +70,7 @@ def interleaving_gate(candidate: GroupModel) -> Gate:
     t = candidate.tally
     seen = (
         f"on {t.interleaved} interleaved chats agents used its pick {t.interleave_wins} times, the active model's "
-        f"{t.interleave_losses} (neither: {t.interleave_misses})"
+        f"{t.interleave_losses} (no vote: {t.interleave_no_vote})"
     )
     interval = verdict.interval()
     if interval is not None:

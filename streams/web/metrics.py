@@ -101,7 +101,7 @@ class _ModelReadings(Collector):
             ),
             "votes": CounterMetricFamily(
                 "helpstream_model_interleave_votes",
-                "used responses on interleaved chats, by the model that contributed them",
+                "used responses on interleaved chats, by the model that contributed them (none: no vote)",
                 labels=["model", "for"],
             ),
         }
@@ -129,7 +129,7 @@ class _ModelReadings(Collector):
                 counters["interleaved"].add_metric([model_id], f.interleaved)
                 counters["votes"].add_metric([model_id, "candidate"], f.interleave_wins)
                 counters["votes"].add_metric([model_id, "active"], f.interleave_losses)
-                counters["votes"].add_metric([model_id, "neither"], f.interleave_misses)
+                counters["votes"].add_metric([model_id, "none"], f.interleave_no_vote)
             counters["sentences"].add_metric([model_id], 0 if serving is None else serving.encoder.sentences)
             counters["content"].add_metric([model_id], 0 if serving is None else serving.embedder.misses)
         yield from families.values()

@@ -142,8 +142,10 @@ def live_change(
         assert before["top1_agreement"] is not None and before["chat_p99_ms"] is not None
         used = send_feedback(settings, outcomes, intents)
         wait_until(lambda: entry(report(settings), candidate)["paired_feedback"] >= 10, 120, 1)
+        wait_until(lambda: _votes(entry(report(settings), candidate)) > 0, 120, 1)
         after = entry(report(settings), candidate)
         assert after["feedback"] > before["feedback"] and after["mrr"] is not None
+        assert after["interleaved"] > 0 and after["interleave_interval"] is not None
 
         promote = helpstream(settings, "model", "promote", candidate, "--wait", "60")
         if promote.returncode != 0:  # it may trail the active model on quality or, on a slow CPU, latency: force
@@ -167,11 +169,18 @@ def live_change(
 
     assert (account.lost, account.dead_lettered) == (0, 0), account.row()
     by_partition: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    interleaved = 0
     for partition, _, value in recs:
         jsonschema.validate(orjson.loads(value), SCHEMA)
         rec = Recommendation.model_validate_json(value)
         assert rec.items and rec.index.items == rec.index.table_items == demo_items(), rec
+        if rec.candidate is not None:  # interleaved: the top-k, no item twice, each credited to one of the two
+            interleaved += 1
+            assert rec.candidate == candidate and rec.model == active, rec
+            assert len(rec.items) == len({i.content_id for i in rec.items}) == settings.top_k, rec
+            assert {i.model for i in rec.items} <= {active, candidate, None}, rec
         by_partition[partition].append((int(rec.chat_id.rsplit("-", 1)[1]), rec.model))
+    assert interleaved > 0
     for partition, answered in by_partition.items():
         models = [model for _, model in sorted(answered)]
         switches = [(a, b) for a, b in pairwise(models) if a != b]
@@ -187,6 +196,7 @@ def live_change(
         )
     )
     figures.append((f"{label}: candidate", f"{candidate} after {time.monotonic() - started:.0f} s of traffic"))
+    figures.append((f"{label}: chats shown an interleaving", f"{interleaved} of {account.sent}"))
     for what, seconds in timeline:
         figures.append((f"{label}: {what}", f"{seconds:.1f} s"))
     shown = entry(report(settings), candidate)
@@ -195,7 +205,9 @@ def live_change(
             f"{label}: candidate's live figures",
             f"scored {shown['scored']}, top-1 agreement {shown['top1_agreement']}, top-3 overlap "
             f"{shown['top3_overlap']}, chat p50/p99 {shown['chat_p50_ms']}/{shown['chat_p99_ms']} ms, "
-            f"MRR {shown['paired_mrr']} vs active {shown['paired_active_mrr']} on {shown['paired_feedback']} used",
+            f"MRR {shown['paired_mrr']} vs active {shown['paired_active_mrr']} on {shown['paired_feedback']} used; "
+            f"interleaved {shown['interleaved']}: its pick used {shown['interleave_wins']}, the active model's "
+            f"{shown['interleave_losses']}, share {shown['interleave_share']} {shown['interleave_interval']}",
         )
     )
     # Retire: refused for the active model; the candidate is released everywhere and its vectors dropped.
@@ -211,11 +223,12 @@ def live_change(
 
 
 def send_feedback(settings: Settings, outcomes: Outcomes, intents: list[str]) -> int:
-    """What agents would do: on shadow-scored chats, use the recommended response of the chat's true intent."""
+    """What agents would do: on shadow-scored and interleaved chats, use the recommended response of the chat's
+    true intent when it is shown."""
     events = []
     for _, _, value in outcomes.values():
         rec = Recommendation.model_validate_json(value)
-        if not shadowed(rec.chat_id, SHARE):
+        if not shadowed(rec.chat_id, SHARE) and rec.candidate is None:
             continue
         intent = intents[int(rec.chat_id.rsplit("-", 1)[1]) % len(intents)]
         ranked = [item.content_id for item in rec.items]
@@ -232,6 +245,10 @@ def send_feedback(settings: Settings, outcomes: Outcomes, intents: list[str]) ->
             events.append((rec.chat_id.encode(), encode(feedback)))
     produce(settings.broker, settings.topic_feedback, events)
     return len(events)
+
+
+def _votes(shown: dict[str, Any]) -> int:
+    return int(shown["interleave_wins"]) + int(shown["interleave_losses"]) + int(shown["interleave_no_vote"])
 
 
 def _followed_s(stdout: str) -> float:

@@ -228,6 +228,16 @@ async def test_an_interleaved_chat_is_shown_both_models_picks_each_credited_and_
     assert len(w.store.saved) == len(plain) + len(mixed)
 
 
+async def test_a_response_both_models_rank_at_the_same_position_is_credited_to_neither() -> None:
+    w = interleaving()
+    w.searcher.challenger = FakeSearcher(["card_arrival", "top_up", "lost_card"], model_id="candidate-model")
+    await w.handle([event(chat(c)) for c in chat_ids(6, mixed=True)])
+    for sent in w.recommendations.sent:
+        items = Recommendation.model_validate_json(sent.value or b"").items
+        assert items[0].content_id == "card_arrival" and items[0].model is None  # both rank it first
+        assert all(i.model is not None for i in items[1:])
+
+
 async def test_a_retried_chat_is_shown_the_same_interleaving() -> None:
     shown = []
     for _ in range(2):

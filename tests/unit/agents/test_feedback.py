@@ -65,5 +65,5 @@ async def test_a_response_used_on_an_interleaved_chat_is_a_vote_for_the_model_th
     ]
     await handler([event(v, topic="recommendation.feedback", offset=i) for i, v in enumerate(votes)])
     cand = tallies["cand"]
-    assert (cand.interleave_wins, cand.interleave_losses, cand.interleave_misses) == (2, 1, 1)
+    assert (cand.interleave_wins, cand.interleave_losses, cand.interleave_no_vote) == (2, 1, 1)
     assert tallies["act"].feedback == 0 and cand.feedback == 0  # the list shown was neither model's ranking

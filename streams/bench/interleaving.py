@@ -1,0 +1,145 @@
+"""Interleaving against the truth: two models whose quality is known (each measured serving alone on the held-out
+chats) are judged the way a live deployment judges a candidate, on a stream of chats with simulated agents who use
+the right response when it is shown and find it by search otherwise. Side by side: the sequential sign test on
+team-draft interleavings, and the paired-MRR gate on shadow-scored chats (agents see the active model's list).
+
+Each pair runs on several orderings of the same chats (embedded once), so the figures are how many chats a
+verdict took and how often it was right, not one lucky order. A pair of equal models (a model against itself)
+shows how often the test names a winner where there is none."""
+
+from __future__ import annotations
+
+import logging
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.interleaving import team_draft, tied
+from index.backends import Backend, load_encoder
+from index.cpu import this_cpu
+from index.encoder import Vectors
+from index.models import fetched, resolve
+from index.vector_index import VectorIndex
+from schemas import ContentUpdated
+from streams.clients.publish import read_chats
+from streams.demo.datasets import demo_chats
+from streams.demo.sparse import sparse_cms
+from streams.registry.gates import MIN_PAIRED, MRR_TOLERANCE
+from streams.registry.verdict import Verdict
+from streams.tune.evaluate import quality
+
+logger = logging.getLogger(__name__)
+
+TOP_K = 3
+CLOSE = 0.01  # a top-1 gap below which two models are called close
+# Known quality, each measured serving alone; the same weights quantised to int8 make a close pair.
+MODELS: dict[str, tuple[str, Backend]] = {
+    "minilm-l6": ("minilm-l6", "onnx"),
+    "minilm-l3": ("minilm-l3", "onnx"),
+    "l6-int8": ("minilm-l6", "onnx-int8"),
+}
+KIND = "saved_response"
+Rankings = list[list[str]]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One ordering of the chats: what each method said and after how many chats."""
+
+    interleaved_winner: str | None
+    interleaved_chats: int  # chats until the verdict (all of them when undecided)
+    votes: tuple[int, int]  # candidate's, active's, when it decided or at the end
+    paired_passed: bool  # the paired-MRR gate at the end of the stream
+    paired_mrr: tuple[float, float]  # candidate's, active's, on the shadow-scored chats
+
+
+def rankings(encode: Callable[[list[str]], Vectors], content: list[ContentUpdated], chats: list[str]) -> Rankings:
+    items = [c for c in content if c.op == "upsert" and c.kind == KIND]
+    vectors = encode([text for item in items for text in item.texts()])
+    index = VectorIndex(vectors.shape[1])
+    start = 0
+    for item in items:
+        end = start + len(item.texts())
+        index.upsert(item.content_id, KIND, item.title or item.content_id, vectors[start:end])
+        start = end
+    return [[h.content_id for h in hits] for hits in index.search(encode(chats), TOP_K, KIND)]
+
+
+def judge(active: Rankings, candidate: Rankings, truth: list[str], order: list[int], seed: int) -> Judged:
+    """The same chats in `order`, each both interleaved (its own stream) and shadow-scored (another)."""
+    wins = losses = 0
+    winner: str | None = None
+    decided_at = len(order)
+    for n, i in enumerate(order, start=1):
+        shown = team_draft(active[i], candidate[i], TOP_K, random.Random(f"{seed}-{i}"))
+        team = next((team for item, team in shown if item == truth[i]), None)  # else found by search: no vote
+        if team is not None and tied(active[i], candidate[i], truth[i]):
+            team = None
+        wins += team == "candidate"
+        losses += team == "active"
+        winner = Verdict(wins, losses).winner
+        if winner is not None:
+            decided_at = n
+            break
+    paired = [i for i in order if truth[i] in active[i]]  # agents see the active list; use the right one if shown
+    rr_active = sum(1 / (active[i].index(truth[i]) + 1) for i in paired)
+    rr_candidate = sum(1 / (candidate[i].index(truth[i]) + 1) for i in paired if truth[i] in candidate[i])
+    mrr = (rr_candidate / len(paired), rr_active / len(paired)) if paired else (0.0, 0.0)
+    passed = len(paired) >= MIN_PAIRED and mrr[0] >= mrr[1] - MRR_TOLERANCE
+    return Judged(winner, decided_at, (wins, losses), passed, mrr)
+
+
+def run_interleaving(cache_dir: Path, *, chats: int, orderings: int, threads: int) -> int:
+    cpu = this_cpu()
+    sparse = sparse_cms(5, seed=1)
+    stream = sparse.unseen[:chats]
+    held_out = [(c.text, str(c.intent)) for c in read_chats(demo_chats())]
+    models = {}
+    for name, (setting, backend) in MODELS.items():
+        started = time.perf_counter()
+        encoder = load_encoder(fetched(resolve(setting)), backend, cache_dir, threads=threads, batch_size=32)
+        alone = quality(encoder.encode, sparse.content, held_out, KIND)
+        ranked = rankings(encoder.encode, sparse.content, [c.text for c in stream])
+        models[name] = (alone, ranked)
+        logger.info("%s embedded %s chats in %.0f s", name, len(stream), time.perf_counter() - started)
+    truth = [str(c.intent) for c in stream]
+    print(f"Interleaving against the truth ({cpu.model}, {cpu.level}): sparse CMS (5 example queries per saved ")
+    print(f"response), {len(stream)} chats from Banking77's training split, {orderings} orderings of them.")
+    print("Serving alone on the held-out chats:")
+    for setting, (alone, _) in models.items():
+        print(f"  {setting:<10} {alone}")
+    pairs = [
+        ("minilm-l6", "minilm-l3"),
+        ("minilm-l3", "minilm-l6"),
+        ("minilm-l6", "l6-int8"),
+        ("minilm-l6", "minilm-l6"),
+    ]
+    header = (
+        f"{'active':<10} {'candidate':<10} {'truth':<9} {'interleaving: verdicts':<26} {'chats to decide':<22} "
+        f"{'paired-MRR gate':<18} {'MRR cand/active'}"
+    )
+    print(header)
+    print("-" * len(header))
+    for active_setting, candidate_setting in pairs:
+        (a_alone, active), (c_alone, candidate) = models[active_setting], models[candidate_setting]
+        gap = c_alone.top1 - a_alone.top1
+        truth_says = "same" if active_setting == candidate_setting else "close" if abs(gap) < CLOSE else "better"
+        truth_says = "worse" if gap <= -CLOSE else truth_says
+        judged = [
+            judge(active, candidate, truth, random.Random(seed).sample(range(len(stream)), len(stream)), seed)
+            for seed in range(orderings)
+        ]
+        verdicts = {w: sum(j.interleaved_winner == w for j in judged) for w in ("candidate", "active", None)}
+        needed = [j.interleaved_chats for j in judged if j.interleaved_winner is not None]
+        spread = f"median {statistics.median(needed):.0f} (max {max(needed)})" if needed else "-"
+        passed = sum(j.paired_passed for j in judged)
+        mrr = judged[0].paired_mrr
+        said = f"cand {verdicts['candidate']}, active {verdicts['active']}, none {verdicts[None]}"
+        print(
+            f"{active_setting:<10} {candidate_setting:<10} {truth_says:<9} {said:<26} "
+            f"{spread:<22} {f'passed {passed} of {orderings}':<18} {mrr[0]:.3f} / {mrr[1]:.3f}"
+        )
+    return 0
