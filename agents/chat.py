@@ -27,6 +27,8 @@ from schemas import ChatStarted, ChatTimings, Recommendation, RecommendedItem, e
 
 logger = logging.getLogger(__name__)
 
+WARN_EVERY_S = 60.0
+
 
 @dataclass(frozen=True)
 class _Found:
@@ -64,6 +66,7 @@ class ChatHandler:
         top_k: int,
         interleave_share: float = 0.0,
         interleavings: InterleaveTally | None = None,
+        challenge_timeout_s: float = 0.5,
         timings: bool = False,
         loop_lag: Callable[[], float] = lambda: 0.0,
         clock: Clock = time.time,
@@ -79,6 +82,8 @@ class ChatHandler:
         self._top_k = top_k
         self._interleave_share = interleave_share
         self._interleavings = interleavings
+        self._challenge_timeout_s = challenge_timeout_s
+        self._warned_at = 0.0
         self._timings = timings
         self._loop_lag = loop_lag
         self._clock = clock
@@ -100,14 +105,17 @@ class ChatHandler:
             dead_letters=self._dead_letters,
             what="embedding and search",
         )
-        mixed = [d for d in searched.done if interleaved(d[1].chat_id, self._interleave_share)]
-        await self._deliver([d for d in searched.done if not interleaved(d[1].chat_id, self._interleave_share)], taken)
+        judging = self._interleave_share > 0 and self._searcher.challenger() is not None
+        picked = [judging and interleaved(chat.chat_id, self._interleave_share) for _, chat, _ in searched.done]
+        mixed = [d for d, pick in zip(searched.done, picked, strict=True) if pick]
+        await self._deliver([d for d, pick in zip(searched.done, picked, strict=True) if not pick], taken)
         await asyncio.gather(*decoded.dead_letters, *searched.dead_letters)
         if mixed:
-            await self._deliver(await self._interleave(mixed), taken)
+            await self._deliver(await self._interleave(mixed), taken, offer=False)
 
-    async def _deliver(self, done: list[Done], taken: float) -> None:
-        """Publish, keep and count the chats' recommendations, then offer them to the shadow."""
+    async def _deliver(self, done: list[Done], taken: float, *, offer: bool = True) -> None:
+        """Publish, keep and count the chats' recommendations, then offer them to the shadow (which tallies the
+        active model's answer once: not again for the interleaved chats of the same batch)."""
         if not done:
             return
         built = [self._recommendation(event, chat, taken, found) for event, chat, found in done]
@@ -125,7 +133,8 @@ class ChatHandler:
             for rec, timings in built:
                 self._metrics.recommended(rec.latency_ms)
                 self._metrics.chat_stages(rec.model, timings, published_s)
-        self._offer_to_shadow(done, {rec.chat_id: rec.latency_ms for rec in recommendations})
+        if offer:
+            self._offer_to_shadow(done, {rec.chat_id: rec.latency_ms for rec in recommendations})
 
     def _offer_to_shadow(self, done: list[Done], delivered: dict[str, float]) -> None:
         """After the recommendations are out: per model answer (one, unless a batch was retried one by one)."""
@@ -147,17 +156,24 @@ class ChatHandler:
 
     async def _interleave(self, done: list[Done]) -> list[Done]:
         """The candidate's rankings of these chats, each interleaved with the active model's; the active model's
-        alone when there is no candidate or it fails."""
+        alone when there is no candidate, or it fails or is slow: it yields to the active model, so under load it
+        may wait, and these chats wait no longer than `challenge_timeout_s` for it."""
+        texts = [chat.text for _, chat, _ in done]
         try:
-            other = await self._searcher.challenge(
-                [chat.text for _, chat, _ in done], self._top_k, "saved_response", Lane.CHAT
+            other = await asyncio.wait_for(
+                self._searcher.challenge(texts, self._top_k, "saved_response", Lane.CHAT), self._challenge_timeout_s
             )
-        except Exception as exc:
-            logger.warning(
-                "the candidate failed on %s interleaved chats (%r): they get the active model's", len(done), exc
-            )
+        except Exception as exc:  # TimeoutError too
+            if self._clock() - self._warned_at > WARN_EVERY_S:
+                self._warned_at = self._clock()
+                logger.warning(
+                    "the candidate did not answer %s interleaved chats (%r): they get the active model's list "
+                    "(said at most once a minute)",
+                    len(done),
+                    exc,
+                )
             return done
-        if other is None:
+        if other is None or other.model_id == done[0][2].answer.model_id:
             return done
         if self._interleavings is not None:
             self._interleavings.shown(other.model_id, len(done))

@@ -22,11 +22,13 @@ class Sink(Protocol):
 
 
 class Searcher(Protocol):
-    """`query` is answered by the active model; `challenge` by the candidate interleaving judges (None when no
-    candidate covers the table here); `healthy()` says whether a canary text embeds and searches: it tells a bad
-    event from a broken model."""
+    """`query` is answered by the active model; `challenge` by the candidate interleaving judges, `challenger()`
+    (None when no candidate covers the table here); `healthy()` says whether a canary text embeds and searches:
+    it tells a bad event from a broken model."""
 
     async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer: ...
+
+    def challenger(self) -> str | None: ...
 
     async def challenge(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer | None: ...
 

@@ -13,11 +13,16 @@ def _position(chat_id: str) -> int:
     return zlib.crc32(chat_id.encode()) % _RANGE
 
 
+def _cut(share: float) -> int:
+    """Whole positions, so two shares adding up to 1 meet exactly, with no chat in both."""
+    return round(share * _RANGE)
+
+
 def shadowed(chat_id: str, share: float) -> bool:
     """A candidate answers this chat in the shadow, after the active model's recommendation is out."""
-    return _position(chat_id) < share * _RANGE
+    return _position(chat_id) < _cut(share)
 
 
 def interleaved(chat_id: str, share: float) -> bool:
     """The recommendation of this chat interleaves the active model's ranking with a candidate's."""
-    return _position(chat_id) >= _RANGE - share * _RANGE
+    return _position(chat_id) >= _RANGE - _cut(share)

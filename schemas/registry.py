@@ -112,4 +112,5 @@ class WorkerFigures(Contract):
     # The model the worker answers with, as the registry names it: what an operator's first change seeds with.
     active_ref: ModelRef | None = None
     owns_content: bool = False
+    interleave_share: float = 0.0  # its HELPSTREAM_INTERLEAVE_SHARE: whether votes, not paired MRR, judge quality
     models: dict[str, ModelFigures] = Field(default_factory=dict)

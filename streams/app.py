@@ -133,7 +133,7 @@ def create_app(settings: Settings) -> Worker:
     app.add_dependency(engine)
     rankings = RankingStore(lambda: engine.kv, store, settings.recommendation_ttl_s)
     tallies = Tallies()
-    channel.on_registry(lambda registry: tallies.keep({m.model_id for m in registry.live()}))
+    channel.on_registry(tallies.follow)
     shadow = ShadowScorer(engine.models, rankings, tallies, share=settings.shadow_share, top_k=settings.top_k)
     app.add_dependency(shadow)
     backfill = Backfill(
@@ -146,7 +146,11 @@ def create_app(settings: Settings) -> Worker:
     app.add_dependency(backfill)
     channel.publish_figures_with(
         lambda: worker_figures(
-            channel.worker_id, engine.models, tallies, owns_content=_owns(app, settings.topic_content)
+            channel.worker_id,
+            engine.models,
+            tallies,
+            owns_content=_owns(app, settings.topic_content),
+            interleave_share=settings.interleave_share,
         )
     )
     metrics.watch(engine, store, tallies)
@@ -169,6 +173,8 @@ def create_app(settings: Settings) -> Worker:
             top_k=settings.top_k,
             interleave_share=settings.interleave_share,
             interleavings=tallies,
+            # Half the chat budget: an interleaved chat stays within it when the candidate is slow.
+            challenge_timeout_s=settings.budget_chat_p99_ms / 2000,
             timings=settings.recommendation_timings,
             loop_lag=lambda: loop_lag.total_s,
         ),

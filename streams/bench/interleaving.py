@@ -51,6 +51,8 @@ class Judged:
 
     interleaved_winner: str | None
     interleaved_chats: int  # chats until the verdict (all of them when undecided)
+    untied_winner: str | None  # the same without the tie rule: every used response the candidate drafted is a vote
+    untied_chats: int
     votes: tuple[int, int]  # candidate's, active's, when it decided or at the end
     paired_passed: bool  # the paired-MRR gate at the end of the stream
     paired_mrr: tuple[float, float]  # candidate's, active's, on the shadow-scored chats
@@ -68,28 +70,40 @@ def rankings(encode: Callable[[list[str]], Vectors], content: list[ContentUpdate
     return [[h.content_id for h in hits] for hits in index.search(encode(chats), TOP_K, KIND)]
 
 
-def judge(active: Rankings, candidate: Rankings, truth: list[str], order: list[int], seed: int) -> Judged:
-    """The same chats in `order`, each both interleaved (its own stream) and shadow-scored (another)."""
+def _interleaved(
+    active: Rankings, candidate: Rankings, truth: list[str], order: list[int], seed: int, *, ties: bool
+) -> tuple[str | None, int, tuple[int, int]]:
+    """(the winner or None, chats until the verdict, the votes then)."""
     wins = losses = 0
-    winner: str | None = None
-    decided_at = len(order)
     for n, i in enumerate(order, start=1):
         shown = team_draft(active[i], candidate[i], TOP_K, random.Random(f"{seed}-{i}"))
         team = next((team for item, team in shown if item == truth[i]), None)  # else found by search: no vote
-        if team is not None and tied(active[i], candidate[i], truth[i]):
+        if team is not None and ties and tied(active[i], candidate[i], truth[i]):
             team = None
         wins += team == "candidate"
         losses += team == "active"
         winner = Verdict(wins, losses).winner
         if winner is not None:
-            decided_at = n
-            break
-    paired = [i for i in order if truth[i] in active[i]]  # agents see the active list; use the right one if shown
-    rr_active = sum(1 / (active[i].index(truth[i]) + 1) for i in paired)
-    rr_candidate = sum(1 / (candidate[i].index(truth[i]) + 1) for i in paired if truth[i] in candidate[i])
-    mrr = (rr_candidate / len(paired), rr_active / len(paired)) if paired else (0.0, 0.0)
-    passed = len(paired) >= MIN_PAIRED and mrr[0] >= mrr[1] - MRR_TOLERANCE
-    return Judged(winner, decided_at, (wins, losses), passed, mrr)
+            return winner, n, (wins, losses)
+    return None, len(order), (wins, losses)
+
+
+def _rr(ranking: list[str], item: str) -> float:
+    return 1 / (ranking.index(item) + 1) if item in ranking else 0.0
+
+
+def judge(active: Rankings, candidate: Rankings, truth: list[str], order: list[int], seed: int) -> Judged:
+    """The same chats in `order`, each both interleaved (its own stream) and shadow-scored (another). On the
+    shadow-scored stream agents see the active model's list and find the right response by search when it is not
+    there: the live feedback counts that as a miss for the active model and credit for a candidate that ranked it."""
+    winner, chats, votes = _interleaved(active, candidate, truth, order, seed, ties=True)
+    untied_winner, untied_chats, _ = _interleaved(active, candidate, truth, order, seed, ties=False)
+    mrr = (
+        sum(_rr(candidate[i], truth[i]) for i in order) / len(order),
+        sum(_rr(active[i], truth[i]) for i in order) / len(order),
+    )
+    passed = len(order) >= MIN_PAIRED and mrr[0] >= mrr[1] - MRR_TOLERANCE
+    return Judged(winner, chats, untied_winner, untied_chats, votes, passed, mrr)
 
 
 def run_interleaving(cache_dir: Path, *, chats: int, orderings: int, threads: int) -> int:
@@ -118,8 +132,8 @@ def run_interleaving(cache_dir: Path, *, chats: int, orderings: int, threads: in
         ("minilm-l6", "minilm-l6"),
     ]
     header = (
-        f"{'active':<10} {'candidate':<10} {'truth':<9} {'interleaving: verdicts':<26} {'chats to decide':<22} "
-        f"{'paired-MRR gate':<18} {'MRR cand/active'}"
+        f"{'active':<10} {'candidate':<10} {'truth':<6} {'interleaving: verdicts':<26} {'chats to decide':<22} "
+        f"{'without the tie rule':<34} {'paired-MRR gate':<18} {'MRR cand/active'}"
     )
     print(header)
     print("-" * len(header))
@@ -135,11 +149,16 @@ def run_interleaving(cache_dir: Path, *, chats: int, orderings: int, threads: in
         verdicts = {w: sum(j.interleaved_winner == w for j in judged) for w in ("candidate", "active", None)}
         needed = [j.interleaved_chats for j in judged if j.interleaved_winner is not None]
         spread = f"median {statistics.median(needed):.0f} (max {max(needed)})" if needed else "-"
+        untied = [j.untied_chats for j in judged if j.untied_winner is not None]
+        right = sum(j.untied_winner == j.interleaved_winner for j in judged)
+        without = f"same verdict {right}/{orderings}, " + (
+            f"median {statistics.median(untied):.0f} chats" if untied else "none decided"
+        )
         passed = sum(j.paired_passed for j in judged)
         mrr = judged[0].paired_mrr
         said = f"cand {verdicts['candidate']}, active {verdicts['active']}, none {verdicts[None]}"
         print(
-            f"{active_setting:<10} {candidate_setting:<10} {truth_says:<9} {said:<26} "
-            f"{spread:<22} {f'passed {passed} of {orderings}':<18} {mrr[0]:.3f} / {mrr[1]:.3f}"
+            f"{active_setting:<10} {candidate_setting:<10} {truth_says:<6} {said:<26} {spread:<22} {without:<34} "
+            f"{f'passed {passed} of {orderings}':<18} {mrr[0]:.3f} / {mrr[1]:.3f}"
         )
     return 0

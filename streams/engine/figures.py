@@ -27,7 +27,9 @@ def model_figures(models: ModelSet, tallies: Tallies) -> dict[str, ModelFigures]
     return out
 
 
-def worker_figures(worker: str, models: ModelSet, tallies: Tallies, *, owns_content: bool) -> WorkerFigures:
+def worker_figures(
+    worker: str, models: ModelSet, tallies: Tallies, *, owns_content: bool, interleave_share: float
+) -> WorkerFigures:
     return WorkerFigures(
         worker=worker,
         at=datetime.now(UTC),
@@ -35,6 +37,7 @@ def worker_figures(worker: str, models: ModelSet, tallies: Tallies, *, owns_cont
         active=models.active_id,
         active_ref=next((m for m in models.registry.live() if m.model_id == models.active_id), None),
         owns_content=owns_content,
+        interleave_share=interleave_share,
         models=model_figures(models, tallies),
     )
 

@@ -108,9 +108,14 @@ class EmbeddingService(Service):
         """Answered by the active model, with the index state it used."""
         return await self.models.answer(texts, k, kind, lane)
 
+    def challenger(self) -> str | None:
+        """The candidate interleaving judges: the registry's first whose index covers the table here (None when
+        there is none: interleaving starts once a candidate's backfill is done)."""
+        candidates = self.models.candidates()
+        return candidates[0].model_id if candidates else None
+
     async def challenge(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer | None:
-        """Answered by the candidate interleaving judges: the registry's first whose index covers the table here
-        (None when there is none: interleaving starts once a candidate's backfill is done)."""
+        """Answered by `challenger()`, or None."""
         candidates = self.models.candidates()
         if not candidates:
             return None

@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections import defaultdict
 
 from agents.ports import Vote
+from schemas.registry import Registry
 from streams.registry.figures import ModelTally
 
 
 class Tallies:
     def __init__(self) -> None:
         self._by_model: defaultdict[str, ModelTally] = defaultdict(ModelTally)
+        self._active: str | None = None
 
     def __getitem__(self, model_id: str) -> ModelTally:
         return self._by_model[model_id]
@@ -29,7 +31,13 @@ class Tallies:
         """Chats shown interleaved with this candidate (`agents.ports.InterleaveTally`)."""
         self._by_model[candidate_id].interleaved += chats
 
-    def keep(self, model_ids: set[str]) -> None:
-        """Forget models that left the registry: one added again starts from zero."""
-        for gone in set(self._by_model) - model_ids:
+    def follow(self, registry: Registry) -> None:
+        """Forget models that left the registry (one added again starts from zero), and every model's votes when
+        the active model changes: they were cast against the model that answered before."""
+        for gone in set(self._by_model) - {m.model_id for m in registry.live()}:
             del self._by_model[gone]
+        active = None if registry.active is None else registry.active.model_id
+        if active != self._active:
+            self._active = active
+            for tally in self._by_model.values():
+                tally.forget_votes()

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from schemas.registry import Registry, WorkerFigures
-from streams.registry.figures import fresh, merge
+from streams.registry.figures import fresh, interleaves, merge
 from streams.registry.gates import promote_gates
 
 
@@ -41,7 +41,7 @@ def refusal(
             # Forcing overrides a judgement (quality, latency, coverage still filling), not a model that cannot run.
             return f"forced promote of {model_id}, which workers could not load: {'; '.join(group.errors)}"
         return None
-    gates = promote_gates(group, len(reports), budget_chat_p99_ms)
+    gates = promote_gates(group, len(reports), budget_chat_p99_ms, interleaving=interleaves(reports))
     failed = [g for g in gates if not g.passed]
     if failed:
         return f"promote of {model_id} with failed gates: " + "; ".join(f"{g.name}: {g.detail}" for g in failed)

@@ -87,6 +87,9 @@ class ModelTally:
         else:
             self.interleave_no_vote += 1
 
+    def forget_votes(self) -> None:
+        self.interleaved = self.interleave_wins = self.interleave_losses = self.interleave_no_vote = 0
+
     def figures(self, **coverage: object) -> ModelFigures:
         counters = asdict(self)
         histograms = {name: Histogram(counts=counters.pop(name)) for name in _HISTOGRAMS}
@@ -204,6 +207,11 @@ class GroupModel:
 def fresh(reports: Iterable[WorkerFigures], now: datetime, fresh_s: float = FRESH_S) -> list[WorkerFigures]:
     """The reports of workers still running: a stopped worker's last report stays on the compacted topic."""
     return [report for report in reports if now - report.at <= timedelta(seconds=fresh_s)]
+
+
+def interleaves(reports: Iterable[WorkerFigures]) -> bool:
+    """Whether any of these workers interleaves chats: then agents' votes judge a candidate's quality."""
+    return any(report.interleave_share > 0 for report in reports)
 
 
 def merge(reports: Iterable[WorkerFigures], now: datetime, fresh_s: float = FRESH_S) -> dict[str, GroupModel]:

@@ -21,8 +21,11 @@ class Gate:
     detail: str
 
 
-def promote_gates(candidate: GroupModel | None, workers: int, budget_p99_ms: float) -> list[Gate]:
-    """Every gate, passed or not, so `promote` shows them all; `workers` is how many reported recently."""
+def promote_gates(
+    candidate: GroupModel | None, workers: int, budget_p99_ms: float, *, interleaving: bool = False
+) -> list[Gate]:
+    """Every gate, passed or not, so `promote` shows them all; `workers` is how many reported recently, and
+    `interleaving` whether any of them interleaves: then only agents' votes can pass the quality gate."""
     if candidate is None or workers == 0:
         return [Gate("coverage", False, "no worker has reported on this model yet: is any running?")]
     covered = candidate.covered_everywhere and candidate.workers == workers
@@ -46,7 +49,7 @@ def promote_gates(candidate: GroupModel | None, workers: int, budget_p99_ms: flo
             else "no shadow-scored chats yet",
         )
     )
-    if candidate.tally.interleaved:
+    if interleaving or candidate.tally.interleaved:
         gates.append(interleaving_gate(candidate))
         return gates
     paired = candidate.paired_mrr

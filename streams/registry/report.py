@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.registry.channel import ControlState
-from streams.registry.figures import fresh, merge
+from streams.registry.figures import fresh, interleaves, merge
 from streams.registry.gates import promote_gates
 
 
@@ -30,7 +30,7 @@ def models_report(control: ControlState, budget_chat_p99_ms: float, now: datetim
             "answering_workers": sum(f.active == ref.model_id for f in running),
         }
         if role[ref.model_id] == "candidate":
-            gates = promote_gates(figures, len(running), budget_chat_p99_ms)
+            gates = promote_gates(figures, len(running), budget_chat_p99_ms, interleaving=interleaves(running))
             entry["gates"] = [{"name": g.name, "passed": g.passed, "detail": g.detail} for g in gates]
         models.append(entry)
     return {

@@ -126,9 +126,12 @@ class ConsoleFeed(Service):
             else:
                 rec = decode(Recommendation, value)
                 view = self._view(rec.chat_id)
+                # On an interleaved chat the agent is not told which model offered what, and the two models'
+                # scores are not comparable: both could sway which response is used, and that is the vote.
+                hidden = {"model", "score"} if rec.candidate is not None else {"model"}
                 view.update(
                     items=[
-                        {**item.model_dump(mode="json"), "preview": self._preview(item.content_id)}
+                        {**item.model_dump(mode="json", exclude=hidden), "preview": self._preview(item.content_id)}
                         for item in rec.items
                     ],
                     latency_ms=rec.latency_ms,

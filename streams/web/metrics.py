@@ -125,7 +125,7 @@ class _ModelReadings(Collector):
             counters["scored"].add_metric([model_id], f.scored)
             counters["shed"].add_metric([model_id], f.shed)
             counters["feedback"].add_metric([model_id], f.feedback)
-            if f.interleaved:
+            if f.interleaved or f.interleave_wins or f.interleave_losses or f.interleave_no_vote:
                 counters["interleaved"].add_metric([model_id], f.interleaved)
                 counters["votes"].add_metric([model_id, "candidate"], f.interleave_wins)
                 counters["votes"].add_metric([model_id, "active"], f.interleave_losses)

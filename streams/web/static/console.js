@@ -50,7 +50,7 @@ function show(chat) {
     button.className = "response";
     button.dataset.contentId = item.content_id;
     button.innerHTML = '<span class="score"></span><span class="response-title"></span><span class="preview"></span>';
-    button.querySelector(".score").textContent = item.score.toFixed(2);
+    button.querySelector(".score").textContent = typeof item.score === "number" ? item.score.toFixed(2) : "";
     button.querySelector(".response-title").textContent = item.title;
     button.querySelector(".preview").textContent = item.preview || "";
     if (chat.used === item.content_id) button.classList.add("used");

@@ -60,22 +60,27 @@ class FakeSearcher:
         self.model_id = model_id
         self.queries: list[tuple[list[str], int, str, Lane]] = []
         self.moments: Moments | None = None  # when the answer's stages happened; now, if not set
-        self.challenger: FakeSearcher | None = None  # the candidate interleaving judges, if any
+        self.candidate: FakeSearcher | None = None  # the candidate interleaving judges, if any
         self.sink_when_challenged: FakeSink | None = None  # what had been published when the candidate was asked
         self.published_before_challenge: list[bytes | None] = []
+        self.delay_s = 0.0  # how long each query takes
 
     async def healthy(self) -> bool:
         return not self.broken
 
+    def challenger(self) -> str | None:
+        return None if self.candidate is None else self.candidate.model_id
+
     async def challenge(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer | None:
-        if self.challenger is None:
+        if self.candidate is None:
             return None
         if self.sink_when_challenged is not None:
             self.published_before_challenge = [s.key for s in self.sink_when_challenged.sent]
-        return await self.challenger.query(texts, k, kind, lane)
+        return await self.candidate.query(texts, k, kind, lane)
 
     async def query(self, texts: list[str], k: int, kind: str, lane: Lane) -> Answer:
         self.queries.append((texts, k, kind, lane))
+        await asyncio.sleep(self.delay_s)
         if self.broken or self.poison in texts:
             raise RuntimeError("tokenizer exploded")
         hits = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,9 @@ TOPIC = "chat.started"
 
 
 class Wired:
-    def __init__(self, top_k: int = 2, *, embed_masked: bool = True, interleave_share: float = 0.0) -> None:
+    def __init__(
+        self, top_k: int = 2, *, embed_masked: bool = True, interleave_share: float = 0.0, timeout_s: float = 0.5
+    ) -> None:
         self.searcher = FakeSearcher(["card_arrival", "lost_card", "change_pin"])
         self.recommendations, self.dead, self.store, self.metrics = FakeSink(), FakeSink(), FakeStore(), FakeMetrics()
         self.shadow = FakeShadow()
@@ -43,6 +46,7 @@ class Wired:
             top_k=top_k,
             interleave_share=interleave_share,
             interleavings=self.tallies,
+            challenge_timeout_s=timeout_s,
         )
 
 
@@ -189,7 +193,7 @@ INTERLEAVE_SHARE = 0.5
 
 def interleaving(top_k: int = 3) -> Wired:
     wired = Wired(top_k, interleave_share=INTERLEAVE_SHARE)
-    wired.searcher.challenger = FakeSearcher(["lost_card", "card_arrival", "top_up"], model_id="candidate-model")
+    wired.searcher.candidate = FakeSearcher(["lost_card", "card_arrival", "top_up"], model_id="candidate-model")
     wired.searcher.sink_when_challenged = wired.recommendations
     return wired
 
@@ -230,7 +234,7 @@ async def test_an_interleaved_chat_is_shown_both_models_picks_each_credited_and_
 
 async def test_a_response_both_models_rank_at_the_same_position_is_credited_to_neither() -> None:
     w = interleaving()
-    w.searcher.challenger = FakeSearcher(["card_arrival", "top_up", "lost_card"], model_id="candidate-model")
+    w.searcher.candidate = FakeSearcher(["card_arrival", "top_up", "lost_card"], model_id="candidate-model")
     await w.handle([event(chat(c)) for c in chat_ids(6, mixed=True)])
     for sent in w.recommendations.sent:
         items = Recommendation.model_validate_json(sent.value or b"").items
@@ -257,12 +261,25 @@ async def test_a_retried_chat_is_shown_the_same_interleaving() -> None:
 async def test_without_a_working_candidate_an_interleaved_chat_gets_the_active_models_list(candidate: str) -> None:
     w = interleaving()
     if candidate == "none":
-        w.searcher.challenger = None
+        w.searcher.candidate = None
     else:
-        assert w.searcher.challenger is not None
-        w.searcher.challenger.broken = True
+        assert w.searcher.candidate is not None
+        w.searcher.candidate.broken = True
     mixed = chat_ids(4, mixed=True)
     await w.handle([event(chat(c), offset=i) for i, c in enumerate(mixed)])
     recs = [Recommendation.model_validate_json(s.value or b"") for s in w.recommendations.sent]
     assert [r.chat_id for r in recs] == mixed and w.dead.sent == []
     assert all(r.candidate is None and r.items[0].content_id == "card_arrival" for r in recs)
+
+
+async def test_a_candidate_slower_than_its_timeout_leaves_the_interleaved_chats_the_active_models_list() -> None:
+    w = Wired(3, interleave_share=INTERLEAVE_SHARE, timeout_s=0.05)
+    w.searcher.candidate = FakeSearcher(["lost_card", "card_arrival", "top_up"], model_id="candidate-model")
+    w.searcher.candidate.delay_s = 5.0
+    mixed = chat_ids(3, mixed=True)
+    started = time.monotonic()
+    await w.handle([event(chat(c), offset=i) for i, c in enumerate(mixed)])
+    assert time.monotonic() - started < 2
+    recs = [Recommendation.model_validate_json(s.value or b"") for s in w.recommendations.sent]
+    assert [r.chat_id for r in recs] == mixed and all(r.candidate is None for r in recs)
+    assert w.tallies["candidate-model"].interleaved == 0

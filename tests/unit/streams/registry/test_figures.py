@@ -103,3 +103,14 @@ def test_paired_mrr_decides_only_where_nothing_was_interleaved() -> None:
         tally.voted("candidate")  # ...but agents shown both picked the candidate's
     gate = promote_gates(merge([report("w1", tally)], NOW)["c"], 1, 1000)[2]
     assert gate.passed and "interleaved" in gate.detail
+
+
+def test_where_workers_interleave_the_paired_mrr_cannot_pass_quality_before_any_vote() -> None:
+    tally = ModelTally()
+    tally.answered(5, [30] * 50)
+    for _ in range(MIN_PAIRED):
+        tally.used(1, 2, paired=True)
+    group = merge([report("w1", tally)], NOW)["c"]
+    assert promote_gates(group, 1, 1000)[2].passed  # no worker interleaves: the paired MRR decides
+    gate = promote_gates(group, 1, 1000, interleaving=True)[2]
+    assert not gate.passed and "not decided" in gate.detail
