@@ -145,7 +145,8 @@ def live_change(
         wait_until(lambda: _votes(entry(report(settings), candidate)) > 0, 120, 1)
         after = entry(report(settings), candidate)
         assert after["feedback"] > before["feedback"] and after["mrr"] is not None
-        assert after["interleaved"] > 0 and after["interleave_interval"] is not None
+        assert after["interleaved"] > 0 and _votes(after) > 0
+        judged = after
 
         promote = helpstream(settings, "model", "promote", candidate, "--wait", "60")
         if promote.returncode != 0:  # it may trail the active model on quality or, on a slow CPU, latency: force
@@ -206,8 +207,8 @@ def live_change(
             f"scored {shown['scored']}, top-1 agreement {shown['top1_agreement']}, top-3 overlap "
             f"{shown['top3_overlap']}, chat p50/p99 {shown['chat_p50_ms']}/{shown['chat_p99_ms']} ms, "
             f"MRR {shown['paired_mrr']} vs active {shown['paired_active_mrr']} on {shown['paired_feedback']} used; "
-            f"interleaved {shown['interleaved']}: its pick used {shown['interleave_wins']}, the active model's "
-            f"{shown['interleave_losses']}, share {shown['interleave_share']} {shown['interleave_interval']}",
+            f"before the promote, interleaved {judged['interleaved']}: its pick used {judged['interleave_wins']}, "
+            f"the active model's {judged['interleave_losses']}, no vote {judged['interleave_no_vote']}",
         )
     )
     # Retire: refused for the active model; the candidate is released everywhere and its vectors dropped.
