@@ -128,7 +128,11 @@ class ChatHandler:
         built = [pair for pair, ok in zip(built, delivered, strict=True) if ok]
         recommendations = [rec for rec, _ in built]
         if recommendations:
-            await self._store.save(recommendations)
+            kept = {rec.chat_id for rec in recommendations}
+            chats = [chat for _, chat, _ in done if chat.chat_id in kept]
+            # Masked whatever HELPSTREAM_EMBED_MASKED says: it becomes training data.
+            masked = await self._masker.shown([chat.text for chat in chats])
+            await self._store.save(recommendations, {c.chat_id: t for c, t in zip(chats, masked, strict=True)})
             self._metrics.handled(self._topic, RECOMMENDED, len(recommendations))
             for rec, timings in built:
                 self._metrics.recommended(rec.latency_ms)

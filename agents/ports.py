@@ -99,9 +99,15 @@ class Rows(Protocol):
 
 
 class RecommendationStore(Protocol):
-    """Keeps the latest recommendation per chat for `GET /recommendations/{chat_id}`."""
+    """Keeps the latest recommendation per chat for `GET /recommendations/{chat_id}`, and each chat's masked text
+    for the usage examples its feedback makes."""
 
-    async def save(self, recommendations: list[Recommendation]) -> None: ...
+    async def save(self, recommendations: list[Recommendation], texts: Mapping[str, str] | None = None) -> None: ...
+
+
+class ChatTexts(Protocol):
+    async def text(self, chat_id: str) -> str | None:
+        """The chat's text, personal data masked; None when it is no longer kept."""
 
 
 class AgentMetrics(Protocol):

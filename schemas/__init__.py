@@ -12,6 +12,7 @@ from schemas.lineage import IndexWatermark
 from schemas.recommendation import Recommendation, RecommendedItem
 from schemas.search import SearchResponse, SearchResult
 from schemas.timings import ChatTimings, SearchTimings
+from schemas.usage import UsageExample
 
 __all__ = [
     "ChatStarted",
@@ -27,6 +28,7 @@ __all__ = [
     "SearchResponse",
     "SearchResult",
     "SearchTimings",
+    "UsageExample",
     "decode",
     "encode",
 ]

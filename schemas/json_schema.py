@@ -12,6 +12,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.feedback import RecommendationFeedback
 from schemas.recommendation import Recommendation
 from schemas.search import SearchResponse
+from schemas.usage import UsageExample
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "chat.started": ChatStarted,
@@ -20,6 +21,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "dead-letter": DeadLetter,
     "recommendation.feedback": RecommendationFeedback,
     "search-response": SearchResponse,
+    "usage": UsageExample,
 }
 
 

@@ -14,6 +14,7 @@ from agents.dead_letters import DeadLetters
 from agents.delivery import windowed
 from agents.feedback import FeedbackHandler, register_feedback_agent
 from agents.masking import Masker
+from agents.usage import UsageJoin
 from streams.clients.kafka import KafkaConnection
 from streams.consumer import App
 from streams.engine.backfill import Backfill
@@ -198,7 +199,9 @@ def create_app(settings: Settings) -> Worker:
     register_feedback_agent(
         app,
         topics.feedback,
-        FeedbackHandler(rankings=rankings, tally=tallies, dead_letters=dead_letters),
+        FeedbackHandler(
+            rankings=rankings, tally=tallies, dead_letters=dead_letters, usage=(UsageJoin(store), topics.usage)
+        ),
         max_batch=settings.batch_max,
         take=take,
     )

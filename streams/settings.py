@@ -169,6 +169,10 @@ class Settings(BaseSettings):
     topic_recommendations: str = Field("recommendations", description="recommendations for the agent UI")
     topic_dead_letter: str = Field("helpstream.dead-letter", description="malformed events, with the reason")
     topic_feedback: str = Field("recommendation.feedback", description="agents' use of recommendations (console)")
+    topic_usage: str = Field(
+        "helpstream.usage",
+        description="each response agents used, joined with the chat's masked text and what was shown: training data",
+    )
     topic_models: str = Field("helpstream.models", description="the model registry, written by operators (compacted)")
     topic_figures: str = Field(
         "helpstream.figures", description="each worker's model figures, written by workers only (compacted)"
@@ -470,6 +474,7 @@ def isolated(settings: Settings, run: str, **overrides: Any) -> Settings:
             "topic_recommendations": f"{run}.recommendations",
             "topic_dead_letter": f"{run}.dead-letter",
             "topic_feedback": f"{run}.recommendation.feedback",
+            "topic_usage": f"{run}.usage",
             "topic_models": f"{run}.models",
             "topic_figures": f"{run}.figures",
             **overrides,

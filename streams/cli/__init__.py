@@ -12,9 +12,9 @@ from streams.settings import SettingsError, load_settings
 
 
 def _commands() -> list[ModuleType]:
-    from streams.cli import acl, bench, broker, budget, demo, model, publish, schemas, search, tune, worker
+    from streams.cli import acl, bench, broker, budget, demo, model, publish, schemas, search, tune, usage, worker
 
-    return [worker, demo, publish, search, model, acl, bench, budget, tune, broker, schemas]
+    return [worker, demo, publish, search, model, usage, acl, bench, budget, tune, broker, schemas]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,7 +53,14 @@ def acl_plan(settings: Settings, principals: Principals) -> list[Acl]:
     """Every rule, sorted. Nothing is granted on the cluster, and nothing beyond these is needed: the broker's
     `allow.everyone.if.no.acl.found=false` denies the rest."""
     s, p = settings, principals
-    named = [s.topic_chat, s.topic_content, s.topic_recommendations, s.topic_dead_letter, s.topic_feedback]
+    named = [
+        s.topic_chat,
+        s.topic_content,
+        s.topic_recommendations,
+        s.topic_dead_letter,
+        s.topic_feedback,
+        s.topic_usage,
+    ]
     overlapping = [t for t in [*named, s.topic_models, s.topic_figures] if t.startswith(f"{s.app_id}-")]
     if overlapping or p.agent_ui_group.startswith(s.app_id):
         # The worker's prefixed grants would reach them: the registry, another party's topic or group.
@@ -70,20 +77,23 @@ def acl_plan(settings: Settings, principals: Principals) -> list[Acl]:
         rules.extend(Acl(principal, "GROUP", "PREFIXED", prefix, op) for op in ("READ", "DESCRIBE"))
 
     # The worker: consumes chats, CMS changes and agents' feedback; produces recommendations, dead letters,
-    # feedback from the console and its figures; reads the registry but may not write it.
+    # feedback from the console, usage and its figures; reads the registry but may not write it.
     topic(p.worker, s.topic_chat, "READ", *_OWN)
     topic(p.worker, s.topic_content, "READ", *_OWN)
     topic(p.worker, s.topic_recommendations, "READ", "WRITE", *_OWN)
     topic(p.worker, s.topic_dead_letter, "WRITE", *_OWN)
     topic(p.worker, s.topic_feedback, "READ", "WRITE", *_OWN)
+    topic(p.worker, s.topic_usage, "WRITE", *_OWN)
     topic(p.worker, s.topic_models, "READ", *_OWN)
     topic(p.worker, s.topic_figures, "READ", "WRITE", *_OWN)
     # Faust's internal topics (the content table's changelog, the assignor's) and the console's groups.
     topic(p.worker, f"{s.app_id}-", "READ", "WRITE", *_OWN, pattern="PREFIXED")
     group(p.worker, s.app_id)
-    # The operator: `helpstream model` reads the figures and writes the registry.
+    # The operator: `helpstream model` reads the figures and writes the registry; `helpstream usage` and `learn`
+    # read what agents used.
     topic(p.operator, s.topic_models, "READ", "WRITE", *_OWN)
     topic(p.operator, s.topic_figures, "READ", *_OWN)
+    topic(p.operator, s.topic_usage, "READ", *_OWN)
     topic(p.chat_platform, s.topic_chat, "WRITE", "DESCRIBE")
     topic(p.cms, s.topic_content, "WRITE", "DESCRIBE")
     topic(p.agent_ui, s.topic_recommendations, "READ", "DESCRIBE")

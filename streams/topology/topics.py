@@ -62,6 +62,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_content, CONTENT_PARTITIONS, retention_ms=events),
         TopicSpec(settings.topic_dead_letter, DEAD_LETTER_PARTITIONS, retention_ms=letters),
         TopicSpec(settings.topic_feedback, FEEDBACK_PARTITIONS, retention_ms=events),
+        # Customers' words, masked: kept no longer than the chats they come from.
+        TopicSpec(settings.topic_usage, FEEDBACK_PARTITIONS, retention_ms=chats),
         TopicSpec(content_changelog(settings), CONTENT_PARTITIONS, compacted=True),
         TopicSpec(settings.topic_models, MODELS_PARTITIONS, compacted=True),
         TopicSpec(settings.topic_figures, MODELS_PARTITIONS, compacted=True),
@@ -75,6 +77,7 @@ class Topics:
     recommendations: faust.TopicT
     dead_letter: faust.TopicT
     feedback: faust.TopicT
+    usage: faust.TopicT
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
@@ -98,4 +101,5 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
         recommendations=raw(settings.topic_recommendations),
         dead_letter=raw(settings.topic_dead_letter),
         feedback=raw(settings.topic_feedback),
+        usage=raw(settings.topic_usage),
     )

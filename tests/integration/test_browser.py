@@ -108,14 +108,16 @@ def test_a_click_on_a_saved_response_publishes_contract_valid_feedback(
     page.screenshot(path=str(tmp_path / "console-used.png"), full_page=True)
 
 
-def test_a_response_found_by_search_when_none_fits_publishes_a_miss(
+def test_a_response_found_by_search_when_none_fits_publishes_a_miss_and_a_masked_usage_example(
     page: Any, stack: tuple[Settings, WorkerProcess], tmp_path: Path
 ) -> None:
     settings, worker = stack
-    chat_id, _ = start_chat_in_open_console(page, stack, "I ordered a card a week ago and it's not here")
+    text = "I ordered a card a week ago and it's not here, mail me at ann.lee@example.com"
+    chat_id, _ = start_chat_in_open_console(page, stack, text)
     card = page.locator(f'article[data-chat-id="{chat_id}"]')
     card.locator("button.response").nth(2).wait_for(timeout=5_000)
-    recommended = {b.get_attribute("data-content-id") for b in card.locator("ol.responses button").all()}
+    shown = [b.get_attribute("data-content-id") for b in card.locator("ol.responses button").all()]
+    recommended = set(shown)
     before = worker.metric("helpstream_feedback_total", action="used", rank="search")
     card.locator("form.find input").fill("how do I exchange currency abroad")
     card.locator("form.find button").click()
@@ -141,6 +143,29 @@ def test_a_response_found_by_search_when_none_fits_publishes_a_miss(
     assert "found by search" in card.locator(".found-used").inner_text()
     assert_local_and_fits_a_phone(page, worker.url)
     page.screenshot(path=str(tmp_path / "console-found.png"), full_page=True)
+
+    # The worker joined it with the chat's text, masked, and the list shown: a training example.
+    (usage,) = consume_keys(settings.broker, settings.topic_usage, [chat_id.encode()], 30).values()
+    example = orjson.loads(usage.value)
+    jsonschema.validate(
+        example, json.loads((importlib.resources.files("schemas") / "json" / "usage.schema.json").read_text())
+    )
+    assert (example["content_id"], example["source"], example["rank"], example["shown"]) == (
+        content_id, "search", None, shown
+    )  # fmt: skip
+    assert "ann.lee@example.com" not in example["text"] and "a week ago" in example["text"]
+    out = tmp_path / "usage.jsonl"
+    exported = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "usage", "--out", str(out)],
+        env=child_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert "found by search" in exported.stdout
+    assert chat_id in {orjson.loads(line)["chat_id"] for line in out.read_bytes().splitlines()}
 
 
 def test_typing_in_the_help_screen_shows_help_articles_with_scores_and_server_time(

@@ -140,9 +140,11 @@ class FakeEmbedder:
 class FakeStore:
     def __init__(self) -> None:
         self.saved: list[Recommendation] = []
+        self.texts: dict[str, str] = {}
 
-    async def save(self, recommendations: list[Recommendation]) -> None:
+    async def save(self, recommendations: list[Recommendation], texts: Mapping[str, str] | None = None) -> None:
         self.saved.extend(recommendations)
+        self.texts.update(texts or {})
 
 
 class FakeMetrics:

@@ -283,3 +283,10 @@ async def test_a_candidate_slower_than_its_timeout_leaves_the_interleaved_chats_
     recs = [Recommendation.model_validate_json(s.value or b"") for s in w.recommendations.sent]
     assert [r.chat_id for r in recs] == mixed and all(r.candidate is None for r in recs)
     assert w.tallies["candidate-model"].interleaved == 0
+
+
+@pytest.mark.parametrize("embed_masked", [True, False])
+async def test_each_recommended_chat_keeps_its_text_masked_for_the_usage_it_will_make(embed_masked: bool) -> None:
+    w = Wired(embed_masked=embed_masked)
+    await w.handle([event(chat("c-1", "my card 4111 1111 1111 1111 was declined"))])
+    assert "4111" not in w.store.texts["c-1"] and "declined" in w.store.texts["c-1"]
