@@ -44,19 +44,9 @@ function show(chat) {
   const list = element.querySelector(".responses");
   list.replaceChildren();
   chat.items.forEach((item, index) => {
-    const entry = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "response";
-    button.dataset.contentId = item.content_id;
-    button.innerHTML = '<span class="score"></span><span class="response-title"></span><span class="preview"></span>';
-    button.querySelector(".score").textContent = typeof item.score === "number" ? item.score.toFixed(2) : "";
-    button.querySelector(".response-title").textContent = item.title;
-    button.querySelector(".preview").textContent = item.preview || "";
+    const button = response(list, item, item.preview || "");
     if (chat.used === item.content_id) button.classList.add("used");
     button.addEventListener("click", () => use(chat.chat_id, item.content_id, index + 1, button));
-    entry.append(button);
-    list.append(entry);
   });
   if (chat.used && !chat.items.some((item) => item.content_id === chat.used)) {
     const line = element.querySelector(".found-used");
@@ -70,6 +60,28 @@ function show(chat) {
 
 const foundTitles = new Map();
 
+// A saved response as a button in `list`: its score (none on an interleaved chat), its title and, for a
+// recommendation, a preview of its body.
+function response(list, item, preview) {
+  const entry = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "response";
+  button.dataset.contentId = item.content_id;
+  button.innerHTML = '<span class="score"></span><span class="response-title"></span>';
+  button.querySelector(".score").textContent = typeof item.score === "number" ? item.score.toFixed(2) : "";
+  button.querySelector(".response-title").textContent = item.title;
+  if (preview !== null) {
+    const shown = document.createElement("span");
+    shown.className = "preview";
+    shown.textContent = preview;
+    button.append(shown);
+  }
+  entry.append(button);
+  list.append(entry);
+  return button;
+}
+
 async function find(chatId, element, q) {
   const list = element.querySelector("ol.found");
   try {
@@ -80,17 +92,8 @@ async function find(chatId, element, q) {
     list.replaceChildren();
     body.results.forEach((result) => {
       foundTitles.set(result.content_id, result.title);
-      const entry = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "response";
-      button.dataset.contentId = result.content_id;
-      button.innerHTML = '<span class="score"></span><span class="response-title"></span>';
-      button.querySelector(".score").textContent = result.score.toFixed(2);
-      button.querySelector(".response-title").textContent = result.title;
+      const button = response(list, result, null);
       button.addEventListener("click", () => use(chatId, result.content_id, null, button));
-      entry.append(button);
-      list.append(entry);
     });
   } catch (error) {
     statusLine.textContent = `search failed: ${error.message}`;
