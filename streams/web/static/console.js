@@ -44,7 +44,7 @@ function show(chat) {
   const list = element.querySelector(".responses");
   list.replaceChildren();
   chat.items.forEach((item, index) => {
-    const button = response(list, item, item.preview || "");
+    const button = responseButton(list, item, item.preview || "");
     if (chat.used === item.content_id) button.classList.add("used");
     button.addEventListener("click", () => use(chat.chat_id, item.content_id, index + 1, button));
   });
@@ -62,7 +62,7 @@ const foundTitles = new Map();
 
 // A saved response as a button in `list`: its score (none on an interleaved chat), its title and, for a
 // recommendation, a preview of its body.
-function response(list, item, preview) {
+function responseButton(list, item, preview) {
   const entry = document.createElement("li");
   const button = document.createElement("button");
   button.type = "button";
@@ -92,7 +92,7 @@ async function find(chatId, element, q) {
     list.replaceChildren();
     body.results.forEach((result) => {
       foundTitles.set(result.content_id, result.title);
-      const button = response(list, result, null);
+      const button = responseButton(list, result, null);
       button.addEventListener("click", () => use(chatId, result.content_id, null, button));
     });
   } catch (error) {
