@@ -38,6 +38,7 @@ async def test_topics_are_created_with_the_retention_of_the_settings_and_a_diffe
         settings.topic_dead_letter: str(28 * DAY_MS),
         settings.topic_content: str(30 * DAY_MS),
         settings.topic_feedback: str(30 * DAY_MS),
+        settings.topic_usage: str(2 * DAY_MS),  # customers' words, masked: as long as the chats
     }
     compacted = {name for name in names if found[name]["cleanup.policy"] == "compact"}
     assert compacted == {settings.topic_models, settings.topic_figures, content_changelog(settings)}
@@ -50,5 +51,5 @@ async def test_topics_are_created_with_the_retention_of_the_settings_and_a_diffe
 
     shorter = settings.model_copy(update={"retention_chat_days": 1})
     differences = await ensure_topics(KafkaConnection.of(shorter), topic_specs(shorter))
-    assert len(differences) == 2 and all("retention.ms=172800000, settings say 86400000" in d for d in differences)
+    assert len(differences) == 3 and all("retention.ms=172800000, settings say 86400000" in d for d in differences)
     assert (await configs(settings, [settings.topic_chat]))[settings.topic_chat]["retention.ms"] == str(2 * DAY_MS)
