@@ -22,14 +22,13 @@ from index.backends import Backend, load_encoder
 from index.cpu import this_cpu
 from index.encoder import Vectors
 from index.models import fetched, resolve
-from index.vector_index import VectorIndex
 from schemas import ContentUpdated
 from streams.clients.publish import read_chats
 from streams.demo.datasets import demo_chats
 from streams.demo.sparse import sparse_cms
 from streams.registry.gates import MIN_PAIRED, MRR_TOLERANCE
 from streams.registry.verdict import Verdict
-from streams.tune.evaluate import quality
+from streams.tune.evaluate import content_index, quality
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +58,7 @@ class Judged:
 
 
 def rankings(encode: Callable[[list[str]], Vectors], content: list[ContentUpdated], chats: list[str]) -> Rankings:
-    items = [c for c in content if c.op == "upsert" and c.kind == KIND]
-    vectors = encode([text for item in items for text in item.texts()])
-    index = VectorIndex(vectors.shape[1])
-    start = 0
-    for item in items:
-        end = start + len(item.texts())
-        index.upsert(item.content_id, KIND, item.title or item.content_id, vectors[start:end])
-        start = end
+    index = content_index(encode, content, KIND)
     return [[h.content_id for h in hits] for hits in index.search(encode(chats), TOP_K, KIND)]
 
 

@@ -24,19 +24,23 @@ class Quality:
         return f"top-1 {self.top1:.2%}  top-3 {self.top3:.2%}  ({self.queries} queries)"
 
 
-def quality(encode: Encode, content: list[ContentUpdated], queries: list[tuple[str, str]], kind: str) -> Quality:
-    """Top-1 / top-3: is the query's item the first, or among the first three, distinct items of `kind` found
-    for it (each item scored by its best-matching text, as `/search` and the chat agent do)."""
+def content_index(encode: Encode, content: list[ContentUpdated], kind: str) -> VectorIndex:
+    """The items of `kind` with every text embedded, as the product's index holds them."""
     items = [c for c in content if c.op == "upsert" and c.kind == kind]
-    texts = [text for item in items for text in item.texts()]
-    vectors = encode(texts)
+    vectors = encode([text for item in items for text in item.texts()])
     index = VectorIndex(vectors.shape[1])
     start = 0
     for item in items:
         end = start + len(item.texts())
         index.upsert(item.content_id, kind, item.title or item.content_id, vectors[start:end])
         start = end
-    hits = index.search(encode([q for q, _ in queries]), 3, kind)
+    return index
+
+
+def quality(encode: Encode, content: list[ContentUpdated], queries: list[tuple[str, str]], kind: str) -> Quality:
+    """Top-1 / top-3: is the query's item the first, or among the first three, distinct items of `kind` found
+    for it (each item scored by its best-matching text, as `/search` and the chat agent do)."""
+    hits = content_index(encode, content, kind).search(encode([q for q, _ in queries]), 3, kind)
     firsts = [bool(h) and h[0].content_id == item for h, (_, item) in zip(hits, queries, strict=True)]
     threes = [item in {x.content_id for x in h} for h, (_, item) in zip(hits, queries, strict=True)]
     return Quality(len(queries), float(np.mean(firsts)), float(np.mean(threes)))
