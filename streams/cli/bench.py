@@ -18,6 +18,14 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="only judge interleaving against the truth: models of known quality, simulated agents (no broker)",
     )
+    bench.add_argument(
+        "--learning",
+        action="store_true",
+        help="only simulate learning from usage: a sparse CMS, simulated agents, `tune` cycles (no broker)",
+    )
+    bench.add_argument("--cycles", type=int, default=3, help="with --learning: learning cycles")
+    bench.add_argument("--per-cycle", type=int, default=2500, help="with --learning: chats per cycle")
+    bench.add_argument("--max-steps", type=int, default=100, help="with --learning: each tune's training steps")
     bench.add_argument("--chats", type=int, default=3000, help="with --interleaving: chats in the stream")
     bench.add_argument("--orderings", type=int, default=20, help="with --interleaving: orderings of those chats")
 
@@ -28,6 +36,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_interleaving(
             settings.data_dir / "models", chats=args.chats, orderings=args.orderings, threads=settings.inference_threads
+        )
+    if args.learning:
+        from streams.bench.learning import run_learning
+
+        return run_learning(
+            settings, cycles=args.cycles, per_cycle=args.per_cycle, max_steps=args.max_steps, seed=13, out=args.out
         )
     from streams.bench.runner import run_bench
 

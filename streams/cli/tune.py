@@ -1,4 +1,5 @@
-"""`helpstream tune`: fine-tune a ladder model on the content's example queries; writes a model directory."""
+"""`helpstream tune`: fine-tune a ladder model on the content's example queries and agents' usage; writes a model
+directory."""
 
 from __future__ import annotations
 
@@ -22,11 +23,19 @@ def add_parser(commands: Any) -> None:
         "--chats", type=Path, help="labelled held-out chats CSV (text,category) to report on (default: the demo's)"
     )
     tune.add_argument(
+        "--usage",
+        type=Path,
+        help="agents' usage to learn from too, as `helpstream usage --out` writes it (a slice of its chats kept out)",
+    )
+    tune.add_argument(
         "--out", type=Path, help="model directory to write (default: HELPSTREAM_DATA_DIR/tuned/BASE-tuned)"
     )
     tune.add_argument("--seed", type=int, default=13, help="seeds the split, the batches and the weights' updates")
     tune.add_argument("--kept-out", type=float, default=0.1, help="share of each item's queries kept out of training")
     tune.add_argument("--epochs", type=float, default=None, help="passes over the training queries (default: recipe)")
+    tune.add_argument(
+        "--max-steps", type=int, default=None, help="at most this many training steps, whatever the epochs"
+    )
     tune.add_argument(
         "--precision",
         choices=REQUESTS,
@@ -59,4 +68,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         epochs=args.epochs,
         precision=args.precision,
         trainings=args.trainings,
+        usage_path=args.usage,
+        max_steps=args.max_steps,
     )

@@ -1,12 +1,13 @@
-"""Runs `helpstream tune`: figures before; training without the kept-out slice, whose figures choose the mix
-with the base model; where training is cheap (native bf16), training again the same way on every example query
-and averaging the two fine-tunes; the result mixed with the base; figures after, and a model directory
-`HELPSTREAM_MODEL` takes."""
+"""Runs `helpstream tune`: figures before; training on the example queries and agents' usage without their
+kept-out slices, whose figures choose the mix with the base model (the usage slice when there is one: real
+chats); where training is cheap (native bf16), training again the same way on every text and averaging the two
+fine-tunes; the result mixed with the base; figures after, and a model directory `HELPSTREAM_MODEL` takes."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,10 @@ import orjson
 from index.cpu import this_cpu
 from index.encoder import Vectors
 from index.models import ModelUnavailable, model_dir, resolve
-from schemas import ContentUpdated
+from schemas import ContentUpdated, UsageExample, decode
 from schemas.pii import mask
 from streams.clients.publish import read_chats, read_content
+from streams.clients.usage import first_per_chat
 from streams.demo.datasets import demo_chats, demo_content
 from streams.settings import Settings
 from streams.tune.data import KIND, split, without_kept_out
@@ -25,8 +27,10 @@ from streams.tune.evaluate import Encode, Quality, quality
 from streams.tune.precision import Requested, choose
 from streams.tune.precision import trainings as planned_trainings
 from streams.tune.train import MIXES, RECIPE, mixed, train
+from streams.tune.usage import MAX_WEIGHT, merged, usage_data
 
 SLICE = "kept-out example queries"
+USAGE = "kept-out usage"
 CHATS = "held-out chats"
 
 
@@ -48,18 +52,36 @@ class Memo:
         return np.stack([self._vectors[t] for t in texts]).astype(np.float32)
 
 
-def figures(
-    encode: Encode,
-    content: list[ContentUpdated],
-    reduced: list[ContentUpdated],
-    kept_out: list[tuple[str, str]],
-    chats: list[tuple[str, str]],
-) -> dict[str, Quality]:
-    memo = Memo(encode)
-    out = {SLICE: quality(memo, reduced, kept_out, KIND)}
-    if chats:
-        out[CHATS] = quality(memo, content, chats, KIND)
-    return out
+@dataclass(frozen=True)
+class Evaluation:
+    """The query sets a model state is judged on: `reduced` is the content without the kept-out example queries."""
+
+    content: list[ContentUpdated]
+    reduced: list[ContentUpdated]
+    slice: list[tuple[str, str]]
+    usage: list[tuple[str, str]]
+    chats: list[tuple[str, str]]
+
+    def figures(self, encode: Encode, *, chats: bool = True) -> dict[str, Quality]:
+        """Top-1 / top-3 on each non-empty set; the held-out chats (the largest) only when `chats`."""
+        memo = Memo(encode)
+        out: dict[str, Quality] = {}
+        if self.slice:
+            out[SLICE] = quality(memo, self.reduced, self.slice, KIND)
+        if self.usage:
+            out[USAGE] = quality(memo, self.content, self.usage, KIND)
+        if chats and self.chats:
+            out[CHATS] = quality(memo, self.content, self.chats, KIND)
+        return out
+
+    def chooser(self) -> str | None:
+        """The set the mix is chosen on: real chats kept out when there are any, else the example queries'."""
+        return USAGE if self.usage else SLICE if self.slice else None
+
+
+def read_usage_file(path: Path) -> list[UsageExample]:
+    with path.open("rb") as f:
+        return first_per_chat([decode(UsageExample, line) for line in f if line.strip()])
 
 
 def run_tune(
@@ -74,6 +96,8 @@ def run_tune(
     epochs: float | None,
     precision: Requested = "auto",
     trainings: int | None = None,
+    usage_path: Path | None = None,
+    max_steps: int | None = None,
 ) -> int:
     import torch
     from sentence_transformers import SentenceTransformer
@@ -89,21 +113,34 @@ def run_tune(
     print(f"precision {choice.describe()}", flush=True)
     runs = planned_trainings(choice.precision, trainings)
     second = "and again on every query, the two averaged" if runs == 2 else "once (--trainings 2 to train again)"
-    print(f"trainings: {runs}: on the queries outside the kept-out slice, {second}", flush=True)
+    print(f"trainings: {runs}: on the texts outside the kept-out slices, {second}", flush=True)
     run_started = time.monotonic()
     torch.set_num_threads(settings.inference_threads)
     content = read_content(content_path or demo_content())
-    ids = {c.content_id for c in content}
+    ids = {c.content_id for c in content if c.op == "upsert" and c.kind == KIND}
     # Customers' words: training and its report read them with their personal data masked, as the model serves them.
     chats = [(mask(c.text), c.intent) for c in read_chats(chats_path or demo_chats()) if c.intent in ids]
     data = split(content, kept_out, seed)
-    reduced = without_kept_out(content, data)
-    recipe = dataclasses.replace(RECIPE, precision=choice.precision, epochs=RECIPE.epochs if epochs is None else epochs)
+    used = usage_data(read_usage_file(usage_path) if usage_path else [], ids, kept_out, seed)
+    queries, weights = merged(data.train, used)
+    judged = Evaluation(content, without_kept_out(content, data), data.kept_out_queries(), used.kept_out, chats)
+    recipe = dataclasses.replace(
+        RECIPE,
+        precision=choice.precision,
+        epochs=RECIPE.epochs if epochs is None else epochs,
+        max_steps=max_steps,
+    )
     n_train = sum(map(len, data.train.values()))
     stage(
         f"{base}: {len(data.train)} saved responses, {n_train:,} example queries to learn from, "
         f"{len(data.kept_out_queries()):,} kept out (seed {seed}); {len(chats)} held-out chats to report on"
     )
+    if usage_path is not None:
+        looked = ", ".join(f"{rank}: {share:.2f}" for rank, share in used.examination.items()) or "none used"
+        stage(
+            f"usage: {used.texts():,} chats' texts to learn from, {len(used.kept_out):,} kept out; agents look as far "
+            f"as rank r (relative to rank 1): {looked}; a response found by search weighs {MAX_WEIGHT:g}"
+        )
     model = SentenceTransformer(str(source), device="cpu", local_files_only=True)
 
     def encode(texts: list[str]) -> Vectors:
@@ -115,29 +152,35 @@ def run_tune(
         )
 
     stage("quality before")
-    before = figures(encode, content, reduced, data.kept_out_queries(), chats)
+    before = judged.figures(encode)
     for name, q in before.items():
         print(f"    {name:<26} {q}")
     stage(f"training: {recipe.describe()}")
     base_weights = {name: weight.clone() for name, weight in model.state_dict().items()}
     started = time.monotonic()
-    train(model, data.train, recipe, seed)
+    train(model, queries, recipe, seed, weights)
     train_s = time.monotonic() - started
     tuned_weights = {name: weight.clone() for name, weight in model.state_dict().items()}
-    stage(f"trained in {train_s:.0f} s; mixing with the base weights, chosen on the kept-out slice's top-3, top-1")
+    chooser = judged.chooser()
     by_share: dict[float, dict[str, Quality]] = {}
-    for share in MIXES:
-        model.load_state_dict(mixed(base_weights, tuned_weights, share))
-        by_share[share] = figures(encode, content, reduced, data.kept_out_queries(), chats)
-        shown = "   ".join(f"{name}: {q.top1:.2%} / {q.top3:.2%}" for name, q in by_share[share].items())
-        print(f"    {share:.0%} fine-tuned   {shown}", flush=True)
-    chosen = max(MIXES, key=lambda share: (by_share[share][SLICE].top3, by_share[share][SLICE].top1))
+    if chooser is None:
+        chosen = 1.0
+        stage(f"trained in {train_s:.0f} s; nothing kept out to choose a mix on: the fine-tune as it is")
+    else:
+        stage(f"trained in {train_s:.0f} s; mixing with the base weights, chosen on the {chooser}' top-3, top-1")
+        for share in MIXES:
+            model.load_state_dict(mixed(base_weights, tuned_weights, share))
+            by_share[share] = judged.figures(encode, chats=False)
+            shown = "   ".join(f"{name}: {q.top1:.2%} / {q.top3:.2%}" for name, q in by_share[share].items())
+            print(f"    {share:.0%} fine-tuned   {shown}", flush=True)
+        chosen = max(MIXES, key=lambda share: (by_share[share][chooser].top3, by_share[share][chooser].top1))
     refit_s = 0.0
     if runs == 2:
-        stage(f"{chosen:.0%} fine-tuned chosen; training again, the same way, on every example query (the slice too)")
+        stage(f"{chosen:.0%} fine-tuned chosen; training again, the same way, on every text (the slices too)")
         model.load_state_dict(base_weights)
         started = time.monotonic()
-        train(model, data.every_query(), recipe, seed)
+        every_text, every_weight = merged(data.every_query(), dataclasses.replace(used, train=used.every_text()))
+        train(model, every_text, recipe, seed, every_weight)
         refit_s = time.monotonic() - started
         # Two fine-tunes from one start, on different data and batch orders: their average (a "model soup")
         # varies less than either, and the run has trained both anyway.
@@ -146,7 +189,7 @@ def run_tune(
     else:
         stage(f"the model written: the fine-tune, {chosen:.0%} of the way from the base weights")
     model.load_state_dict(mixed(base_weights, tuned_weights, chosen))
-    final = quality(Memo(encode), content, chats, KIND) if chats else None
+    final = judged.figures(encode)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
     report = {
@@ -158,19 +201,23 @@ def run_tune(
         "precision_reason": choice.reason,
         "trainings": runs,
         "machine": cpu.as_dict(),
+        "usage": {
+            "chats": used.texts(),
+            "kept_out": len(used.kept_out),
+            "examination": {str(rank): share for rank, share in used.examination.items()},
+        },
         "train_seconds": round(train_s + refit_s, 1),
         "fine_tuned_share": chosen,
         "before": {k: q.__dict__ for k, q in before.items()},
-        "slice_model": {k: q.__dict__ for k, q in by_share[chosen].items()},
-        "written_model": {CHATS: final.__dict__} if final else {},
+        "written_model": {k: q.__dict__ for k, q in final.items()},
         "by_share": {str(share): {k: q.__dict__ for k, q in f.items()} for share, f in by_share.items()},
+        "seconds": round(time.monotonic() - run_started, 1),
     }
     (out / "helpstream-tune.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     stage(f"summary: {chosen:.0%} fine-tuned, {1 - chosen:.0%} base")
-    rows = [(f"{name}, trained without the slice", before[name], q) for name, q in by_share[chosen].items()]
-    if final is not None:
-        rows.append((f"{CHATS}, the model written", before[CHATS], final))
-    width = max(len(name) for name, _, _ in rows)
+    label = {SLICE: f"{SLICE}, trained without them"}
+    rows = [(label.get(name, name), before[name], q) for name, q in final.items() if name in before]
+    width = max([len(name) for name, _, _ in rows] + [13])
     print(f"    {'':<{width}} {'top-1 before → after':<24} top-3 before → after")
     for name, b, a in rows:
         print(

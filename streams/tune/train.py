@@ -42,11 +42,13 @@ class Recipe:
     max_tokens: int = 64
     precision: Precision = "fp32"
     freeze_embeddings: bool = True
+    max_steps: int | None = None  # caps the epochs on large data: a learning cycle's time stays bounded
 
     def describe(self) -> str:
         return (
             f"supervised contrastive loss, {self.epochs:g} epochs, batches of up to {self.items_per_batch} distinct "
             f"items x {self.per_item} queries, lr {self.learning_rate:g}, encoder in {self.precision}"
+            + (f", at most {self.max_steps} steps" if self.max_steps is not None else "")
         )
 
 
@@ -86,8 +88,11 @@ def batches(queries: dict[str, list[str]], lengths: dict[str, int], recipe: Reci
     return out
 
 
-def supervised_contrastive(embeddings: torch.Tensor, labels: torch.Tensor, scale: float) -> torch.Tensor:
-    """Khosla et al. 2020: each text against all others in the batch, every same-item text a positive."""
+def supervised_contrastive(
+    embeddings: torch.Tensor, labels: torch.Tensor, scale: float, weights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Khosla et al. 2020: each text against all others in the batch, every same-item text a positive; each text's
+    term scaled by its weight (weights averaging 1 over the data keep the learning rate's meaning)."""
     import torch
 
     similarity = embeddings @ embeddings.T * scale
@@ -96,11 +101,18 @@ def supervised_contrastive(embeddings: torch.Tensor, labels: torch.Tensor, scale
     positives = (labels[:, None] == labels[None, :]) & ~eye
     log_p = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
     has = positives.any(dim=1)
-    return -((log_p * positives).sum(dim=1)[has] / positives.sum(dim=1)[has]).mean()
+    per_text = -(log_p * positives).sum(dim=1)[has] / positives.sum(dim=1)[has]
+    return (per_text * weights[has]).mean() if weights is not None else per_text.mean()
 
 
-def train(model: SentenceTransformer, queries: dict[str, list[str]], recipe: Recipe, seed: int) -> None:
-    """Fine-tunes `model` in place; progress every 20 steps."""
+def train(
+    model: SentenceTransformer,
+    queries: dict[str, list[str]],
+    recipe: Recipe,
+    seed: int,
+    weights: dict[str, float] | None = None,
+) -> None:
+    """Fine-tunes `model` in place, each text weighed by `weights` (1 when absent); progress every 20 steps."""
     import torch
     import torch.nn.functional as F
 
@@ -119,6 +131,8 @@ def train(model: SentenceTransformer, queries: dict[str, list[str]], recipe: Rec
         schedule += batches(queries, lengths, recipe, rng)
     per_epoch = len(schedule) // math.ceil(recipe.epochs)
     total = max(1, round(per_epoch * recipe.epochs))
+    if recipe.max_steps is not None:
+        total = min(total, recipe.max_steps)
     schedule = schedule[:total]
     warmup = int(recipe.warmup * total)
 
@@ -149,7 +163,8 @@ def train(model: SentenceTransformer, queries: dict[str, list[str]], recipe: Rec
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.precision == "bf16"):
             encoded = model(features)["sentence_embedding"]
         # The loss in fp32: in bf16 the similarities round to a few bits and the loss with them.
-        loss = supervised_contrastive(F.normalize(encoded.float(), dim=-1), labels, recipe.scale)
+        weighed = torch.tensor([weights.get(q, 1.0) for q in texts]) if weights else None
+        loss = supervised_contrastive(F.normalize(encoded.float(), dim=-1), labels, recipe.scale, weighed)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_([p for _, p in named], 1.0)
         optimizer.step()

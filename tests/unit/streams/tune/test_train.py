@@ -38,3 +38,16 @@ def test_the_mix_lies_between_the_base_and_the_fine_tuned_weights() -> None:
     tuned = {"w": torch.ones(2), "steps": torch.tensor([5])}
     out = mixed(base, tuned, 0.7)
     assert torch.allclose(out["w"], torch.full((2,), 0.7)) and out["steps"].item() == 5
+
+
+def test_a_heavier_text_counts_for_more_of_the_loss() -> None:
+    from streams.tune.train import supervised_contrastive
+
+    # Texts 1-3 sit by their positives; text 0 sits by text 1, of another item, and far from its positive.
+    embeddings = torch.nn.functional.normalize(torch.tensor([[0.0, 1.0], [0.1, 1.0], [0.0, 1.1], [1.0, 0.0]]), dim=-1)
+    labels = torch.tensor([0, 1, 1, 0])
+    plain = supervised_contrastive(embeddings, labels, 20.0)
+    assert torch.allclose(supervised_contrastive(embeddings, labels, 20.0, torch.ones(4)), plain)
+    wrong_heavier = supervised_contrastive(embeddings, labels, 20.0, torch.tensor([2.5, 0.5, 0.5, 0.5]))
+    right_heavier = supervised_contrastive(embeddings, labels, 20.0, torch.tensor([0.5, 2.5, 0.5, 0.5]))
+    assert wrong_heavier > plain > right_heavier
