@@ -39,6 +39,9 @@ class Change(Contract):
     forced: bool = False
     reason: str | None = None
     operator: str | None = None  # who made the change (required on a forced promote)
+    figures: dict[str, float] = Field(
+        default_factory=dict, description="what the change was decided on, e.g. a learned model's tune figures"
+    )
 
 
 class Registry(Contract):

@@ -204,6 +204,15 @@ class Settings(BaseSettings):
         "rankings, once the candidate covers the table (0: none); never a shadow-scored chat, so with "
         "HELPSTREAM_SHADOW_SHARE at most 1",
     )
+    learn: Literal["off", "approve", "auto"] = Field(
+        "auto",
+        description="what `helpstream learn` may do: off (nothing), approve (tune and add a candidate from the usage, "
+        "let interleaving judge it, retire it when it loses, leave the promote to an operator), auto (promote it too "
+        "when it wins and the other gates pass)",
+    )
+    learn_min_usage: int = Field(
+        200, ge=1, description="chats with a used response `helpstream learn` needs before it tunes a candidate"
+    )
     chat_partitions: int = Field(4, ge=1, description="partitions of the chat and recommendations topics")
     model: str = Field(
         DEFAULT_MODEL,

@@ -12,9 +12,23 @@ from streams.settings import SettingsError, load_settings
 
 
 def _commands() -> list[ModuleType]:
-    from streams.cli import acl, bench, broker, budget, demo, model, publish, schemas, search, tune, usage, worker
+    from streams.cli import (
+        acl,
+        bench,
+        broker,
+        budget,
+        demo,
+        learn,
+        model,
+        publish,
+        schemas,
+        search,
+        tune,
+        usage,
+        worker,
+    )
 
-    return [worker, demo, publish, search, model, usage, acl, bench, budget, tune, broker, schemas]
+    return [worker, demo, publish, search, model, usage, learn, acl, bench, budget, tune, broker, schemas]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which SIMD build it tried, at every start
-    if args.command in ("bench", "budget", "demo", "model"):
+    if args.command in ("bench", "budget", "demo", "model", "learn"):
         # Their clients join groups and meet freshly created topics every stage: aiokafka's notes about that
         # would bury the progress lines and the answers (a worker's own log keeps them).
         logging.getLogger("aiokafka").setLevel(logging.ERROR)

@@ -10,6 +10,7 @@ NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bench": _BENCH,
     "budget": _BENCH,
     "tune": ("tune", ("torch", "sentence_transformers")),
+    "learn": ("tune", ("torch", "sentence_transformers")),
 }
 
 

@@ -126,7 +126,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     registry = control.registry
     if registry.active is None and args.action not in ("list", "export", "keygen"):
         try:
-            registry = state.seed(registry, _serving(control, settings)) or registry
+            registry = state.seed(registry, serving(control, settings)) or registry
         except state.Refused as exc:
             print(f"helpstream: {exc}", file=sys.stderr)
             return 1
@@ -181,7 +181,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _serving(control: Any, settings: Settings) -> Any:
+def serving(control: Any, settings: Settings) -> Any:
     """An empty registry (workers that may not write it serve their HELPSTREAM_MODEL): the first change names the
     model the running workers answer with, which each of them reports."""
     from streams.engine.models import model_ref
@@ -296,4 +296,8 @@ def print_report(report: dict[str, Any]) -> None:
     for change in report["history"][-5:]:
         forced = f" (forced: {change['reason']})" if change.get("forced") else ""
         by = f" by {change['operator']}" if change.get("operator") else ""
-        print(f"  {change['at']}  {change['action']:<8} {change['model_id']}{forced}{by}")
+        figures = ", ".join(f"{k} {v:g}" for k, v in change.get("figures", {}).items())
+        print(
+            f"  {change['at']}  {change['action']:<8} {change['model_id']}{forced}{by}"
+            + (f": {figures}" if figures else "")
+        )

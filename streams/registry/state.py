@@ -67,10 +67,18 @@ def retire(registry: Registry, model_id: str) -> Registry:
     return _next(registry, "retire", model_id, previous=previous, candidates=candidates, retired=retired)
 
 
-def stamped(registry: Registry, operator: str, at: datetime | None = None) -> Registry:
-    """The registry with `operator` named on its newest change, the one about to be written, and `at` the moment
-    the operator's figures were read (workers judge a promote on the figures of that moment)."""
+def stamped(
+    registry: Registry, operator: str, at: datetime | None = None, figures: dict[str, float] | None = None
+) -> Registry:
+    """The registry with `operator` named on its newest change, the one about to be written, `at` the moment the
+    operator's figures were read (workers judge a promote on the figures of that moment), and the `figures` the
+    change was decided on."""
     if not registry.history:
         return registry
-    last = registry.history[-1].model_copy(update={"operator": operator, **({"at": at} if at else {})})
+    update: dict[str, object] = {
+        "operator": operator,
+        **({"at": at} if at else {}),
+        **({"figures": figures} if figures else {}),
+    }
+    last = registry.history[-1].model_copy(update=update)
     return registry.model_copy(update={"history": [*registry.history[:-1], last]})

@@ -79,7 +79,11 @@ function render(report) {
   history.replaceChildren(...report.history.slice().reverse().map((change) => {
     const item = document.createElement("li");
     item.textContent = `${new Date(change.at).toLocaleString()} · ${change.action} ${change.model_id}` +
-      (change.forced ? ` (forced: ${change.reason})` : "");
+      (change.forced ? ` (forced: ${change.reason})` : "") +
+      (change.operator ? ` by ${change.operator}` : "") +
+      (Object.keys(change.figures || {}).length
+        ? ": " + Object.entries(change.figures).map(([name, value]) => `${name} ${value}`).join(", ")
+        : "");
     return item;
   }));
 }

@@ -1,0 +1,216 @@
+"""`helpstream learn`, one learning cycle: tune a candidate from the usage so far, export it, add it to the group,
+let interleaving judge it, then promote it (when it wins and every gate passes, unless an operator must approve) or
+retire it (when agents prefer the active model). Every change goes into the registry's history with the figures it
+was decided on. Run on a schedule; a run that finds the candidate an earlier run added judges that one instead of
+tuning another, so a cycle longer than the schedule's period is never run twice."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from schemas import UsageExample, encode
+from schemas.registry import ModelRef, Registry
+from streams.settings import Settings
+
+OPERATOR = "helpstream-learn"
+LEARNED = "learned"  # under HELPSTREAM_DATA_DIR: every directory this command writes
+
+Decision = Literal["promote", "approve", "retire", "wait"]
+
+
+@dataclass(frozen=True)
+class Options:
+    base: str
+    content: Path | None
+    chats: Path | None
+    max_steps: int
+    seed: int
+    decide_within_s: float
+
+
+def decide(entry: dict[str, Any], mode: str) -> Decision:
+    """What the candidate's report calls for: retire when agents prefer the active model, promote (or ask for an
+    operator's approval) when every gate passes, else wait for more chats."""
+    if entry.get("interleave_winner") == "active":
+        return "retire"
+    gates = entry.get("gates", [])
+    if gates and all(g["passed"] for g in gates):
+        return "promote" if mode == "auto" else "approve"
+    return "wait"
+
+
+def verdict_figures(entry: dict[str, Any]) -> dict[str, float]:
+    keys = ("interleaved", "interleave_wins", "interleave_losses", "interleave_share", "interleave_p", "chat_p99_ms")
+    return {k: float(entry[k]) for k in keys if isinstance(entry.get(k), int | float)}
+
+
+def tune_figures(report: dict[str, Any], seconds: float) -> dict[str, float]:
+    """The tune report's figures as the registry's history keeps them: quality before and after on each set."""
+    out = {"usage_chats": float(report["usage"]["chats"]), "tune_s": float(report["seconds"]), "cycle_s": seconds}
+    for name, key in (("held-out chats", "heldout"), ("kept-out usage", "usage")):
+        for when, part in (("before", "before"), ("after", "written_model")):
+            if name in report[part]:
+                out[f"{key}_top1_{when}"] = round(report[part][name]["top1"], 4)
+                out[f"{key}_top3_{when}"] = round(report[part][name]["top3"], 4)
+    return out
+
+
+class Learn:
+    """One run of the cycle against the group's Kafka; prints each step."""
+
+    def __init__(self, settings: Settings, options: Options) -> None:
+        from streams.cli.worker import require_broker
+        from streams.clients.kafka import KafkaConnection
+
+        self.settings = settings
+        self.options = options
+        self.kafka = KafkaConnection.of(settings, require_broker(settings))
+        self.root = settings.data_dir / LEARNED
+
+    def run(self) -> int:
+        if self.settings.learn == "off":
+            print("helpstream learn: learning is off (HELPSTREAM_LEARN=off)")
+            return 0
+        started = time.monotonic()
+        registry = asyncio.run(self._registry())
+        # A model once active comes back as a candidate after the next promote (kept for rollback): not pending.
+        answered = {c.model_id for c in registry.history if c.action in ("seed", "promote", "rollback")}
+        pending = [ref for ref in registry.candidates if self._learned(ref) and ref.model_id not in answered]
+        if pending:
+            ref = pending[-1]
+            print(f"==> judging {ref.model_id}, which an earlier run added", flush=True)
+        else:
+            added = self._tune_and_add(started)
+            if added is None:
+                return 0
+            ref = added
+        return asyncio.run(self._judge(ref))
+
+    def _learned(self, ref: ModelRef) -> bool:
+        return Path(ref.model).is_relative_to(self.root.resolve())
+
+    async def _registry(self) -> Registry:
+        from streams.registry.channel import read_control
+        from streams.topology.admin import ensure_topics
+        from streams.topology.topics import topic_specs
+
+        s = self.settings
+        await ensure_topics(self.kafka, [t for t in topic_specs(s) if t.name in (s.topic_models, s.topic_figures)])
+        return (await read_control(self.kafka, s)).registry
+
+    def _tune_and_add(self, started: float) -> ModelRef | None:
+        from streams.clients.usage import read_usage
+
+        usage = asyncio.run(read_usage(self.kafka, self.settings.topic_usage))
+        needed = self.settings.learn_min_usage
+        if len(usage.examples) < needed:
+            print(f"helpstream learn: {len(usage.examples)} chats with a used response so far, {needed} needed")
+            return None
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        work = self.root / f"work-{stamp}"
+        work.mkdir(parents=True)
+        try:
+            return self._learn_from(usage.examples, work, stamp, started)
+        finally:
+            # The usage holds customers' (masked) words: nothing of it outlives the run, whatever the chats' retention.
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _learn_from(self, examples: list[UsageExample], work: Path, stamp: str, started: float) -> ModelRef | None:
+        from index.models import ModelUnavailable
+        from streams.cli.model import export
+        from streams.tune.run import run_tune
+
+        usage_file = work / "usage.jsonl"
+        usage_file.write_bytes(b"".join(encode(e) + b"\n" for e in examples))
+        print(f"==> tuning {self.options.base} on {len(examples)} chats' usage and the content's queries", flush=True)
+        code = run_tune(
+            self.settings,
+            base=self.options.base,
+            out=work / "trained",
+            content_path=self.options.content,
+            chats_path=self.options.chats,
+            seed=self.options.seed,
+            kept_out=0.1,
+            epochs=None,
+            trainings=1,
+            usage_path=usage_file,
+            max_steps=self.options.max_steps,
+        )
+        if code:
+            raise RuntimeError("tune failed: the candidate was not added")
+        report = orjson.loads((work / "trained" / "helpstream-tune.json").read_bytes())
+        out = self.root / f"learned-{stamp}"
+        print(f"==> exporting it to {out}", flush=True)
+        if export(str(work / "trained"), out, self.settings):
+            raise RuntimeError("export failed: the candidate was not added")
+        (out / "helpstream-tune.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        try:
+            ref = asyncio.run(self._add(str(out.resolve()), tune_figures(report, time.monotonic() - started)))
+        except ModelUnavailable as exc:
+            raise RuntimeError(f"the workers may not load {out}: {exc}") from None
+        print(f"==> {ref.model_id} added {time.monotonic() - started:.0f} s after the command", flush=True)
+        return ref
+
+    async def _add(self, setting: str, figures: dict[str, float]) -> ModelRef:
+        from streams.cli.model import serving
+        from streams.engine.models import model_ref
+        from streams.registry import state
+        from streams.registry.channel import read_control, write_registry
+
+        self.settings.model_policy().allowed(setting)
+        control = await read_control(self.kafka, self.settings)
+        registry = control.registry
+        if registry.active is None:
+            registry = state.seed(registry, serving(control, self.settings)) or registry
+        ref = model_ref(setting, self.settings.encoder)
+        changed = state.add(registry, ref)
+        await write_registry(self.kafka, self.settings, state.stamped(changed, OPERATOR, figures=figures))
+        return ref
+
+    async def _judge(self, ref: ModelRef) -> int:
+        from streams.registry import state
+        from streams.registry.channel import read_control, write_registry
+        from streams.registry.report import models_report
+
+        deadline = time.monotonic() + self.options.decide_within_s
+        shown = 0.0
+        while True:
+            decided_at = datetime.now(UTC)
+            control = await read_control(self.kafka, self.settings)
+            report = models_report(control, self.settings.budget_chat_p99_ms, decided_at)
+            entry = next((m for m in report["models"] if m["model_id"] == ref.model_id), None)
+            if entry is None or entry["role"] != "candidate":
+                print(f"helpstream learn: {ref.model_id} is no longer a candidate (someone changed the registry)")
+                return 0
+            decision = decide(entry, self.settings.learn)
+            if decision != "wait" or time.monotonic() >= deadline:
+                break
+            if time.monotonic() - shown >= 30:
+                quality = next((g for g in entry.get("gates", []) if g["name"] == "quality"), None)
+                print(f"    waiting: {quality['detail'] if quality else 'no figures yet'}", flush=True)
+                shown = time.monotonic()
+            await asyncio.sleep(2)
+        for gate in entry.get("gates", []):
+            print(f"  {'pass' if gate['passed'] else 'FAIL'}  {gate['name']:<9} {gate['detail']}")
+        if decision == "wait":
+            print(f"==> not decided within {self.options.decide_within_s:.0f} s: the next run judges it again")
+            return 0
+        if decision == "approve":
+            print(f"==> every gate passes; HELPSTREAM_LEARN=approve: `helpstream model promote {ref.model_id}`")
+            return 0
+        registry = control.registry
+        changed = (
+            state.promote(registry, ref.model_id) if decision == "promote" else state.retire(registry, ref.model_id)
+        )
+        figures = verdict_figures(entry)
+        await write_registry(self.kafka, self.settings, state.stamped(changed, OPERATOR, decided_at, figures))
+        print(f"==> registry revision {changed.revision}: {decision} {ref.model_id}")
+        return 0

@@ -1,0 +1,146 @@
+"""The learning loop on a live deployment, with no operator: chats flow to a worker serving a sparse CMS, simulated
+agents use the right response when it is shown and find it by search otherwise, and `helpstream learn` tunes a
+candidate from that usage, adds it, lets interleaving judge it and promotes or retires it, while every chat gets a
+non-empty recommendation. Sized for CI: one worker, one cycle, a few training steps."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from schemas import Recommendation, RecommendationFeedback, encode
+from streams.demo.sparse import sparse_cms
+from streams.settings import Settings
+from tests.fixtures import READY_S, Workers
+from tests.integration.clients import demo_items, index_holds, now, produce
+from tests.reliability.harness import Outcomes, Traffic
+from tests.reliability.test_model_change import helpstream, report
+from tests.services import wait_until
+
+RATE = 10  # chats per second, throughout
+QUERIES_PER_ITEM = 2  # a CMS with little to learn from: usage teaches the candidate most of what it knows
+MIN_USAGE = 400
+
+
+class Agents:
+    """Simulated agents, in a thread: each new recommendation's chat gets the right response, used from the list at
+    its rank when shown, else found by search (a miss)."""
+
+    def __init__(self, settings: Settings, outcomes: Outcomes, intents: list[str]) -> None:
+        self._settings, self._outcomes, self._intents = settings, outcomes, intents
+        self._seen: set[str] = set()
+        self._stop = threading.Event()
+        self.used = {"recommended": 0, "search": 0}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Agents:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            events = []
+            for _, _, value in self._outcomes.values():
+                rec = Recommendation.model_validate_json(value)
+                if rec.chat_id in self._seen:
+                    continue
+                self._seen.add(rec.chat_id)
+                intent = self._intents[int(rec.chat_id.rsplit("-", 1)[1]) % len(self._intents)]
+                shown = [item.content_id for item in rec.items]
+                where = (
+                    {"source": "recommended", "rank": shown.index(intent) + 1}
+                    if intent in shown
+                    else {"source": "search"}
+                )
+                self.used[str(where["source"])] += 1
+                feedback = RecommendationFeedback.model_validate(
+                    {"chat_id": rec.chat_id, "content_id": intent, "action": "used", "at": now(), **where}
+                )
+                events.append((rec.chat_id.encode(), encode(feedback)))
+            if events:
+                produce(self._settings.broker, self._settings.topic_feedback, events)
+
+
+@pytest.mark.timeout(1800)
+def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_chat_is_answered(
+    make_settings: Callable[..., Settings], workers: Workers, tmp_path: Path, figures: list[tuple[str, str]]
+) -> None:
+    settings = make_settings(shadow_share=0.25, interleave_share=0.5, learn="auto", learn_min_usage=MIN_USAGE)
+    worker = workers.start(settings, "learning")
+    worker.wait_ready(READY_S)
+    sparse = sparse_cms(QUERIES_PER_ITEM, seed=3)
+    content_file = tmp_path / "cms.jsonl"
+    content_file.write_bytes(b"".join(encode(item) + b"\n" for item in sparse.content))
+    produce(settings.broker, settings.topic_content, ((i.content_id.encode(), encode(i)) for i in sparse.content))
+    wait_until(lambda: index_holds(worker, demo_items()), 240, 0.5)
+    texts = [chat.text for chat in sparse.unseen]
+    intents = [str(chat.intent) for chat in sparse.unseen]
+
+    with Outcomes(settings) as outcomes, Agents(settings, outcomes, intents) as agents:
+        traffic = Traffic(settings, "learn", RATE, texts).start()
+        wait_until(lambda: sum(agents.used.values()) >= MIN_USAGE + 50, 300, 1)
+        started = time.monotonic()
+        learned = helpstream(
+            settings,
+            "learn",
+            "--content",
+            str(content_file),
+            "--max-steps",
+            "30",
+            "--decide-within",
+            "480",
+            timeout_s=1500,
+        )
+        cycle_s = time.monotonic() - started
+        sent = traffic.stop()
+        outcomes.wait_settled(sent, 120)
+        account = outcomes.account("learning cycle", sent)
+        recs = [Recommendation.model_validate_json(value) for _, _, value in outcomes.values()]
+
+    output = learned.stdout + learned.stderr
+    assert learned.returncode == 0, output[-4000:]
+    assert (account.lost, account.dead_lettered) == (0, 0), account.row()
+    assert all(rec.items for rec in recs)
+    history = report(settings)["history"]
+    add = next(c for c in history if c["action"] == "add")
+    assert add["operator"] == "helpstream-learn" and add["figures"]["usage_chats"] >= MIN_USAGE * 0.9, add
+    verdict = history[-1]
+    assert verdict["action"] in ("promote", "retire"), output[-4000:]
+    assert verdict["model_id"] == add["model_id"] and verdict["figures"]["interleaved"] > 0, verdict
+    interleaved = sum(rec.candidate == add["model_id"] for rec in recs)
+    assert interleaved > 0
+    assert not list((settings.data_dir / "learned").glob("work-*"))  # the usage's texts do not outlive the run
+    f = add["figures"]
+    figures.append(
+        (
+            "learning cycle: chats",
+            f"{account.sent} sent at {RATE}/s, 0 lost, 0 empty; agents used {agents.used['recommended']} shown, "
+            f"found {agents.used['search']} by search",
+        )
+    )
+    figures.append(
+        (
+            "learning cycle: candidate",
+            f"{add['model_id']} tuned on {f['usage_chats']:.0f} chats' usage in {f['tune_s']:.0f} s, added "
+            f"{f['cycle_s']:.0f} s after the command; held-out top-1 {f['heldout_top1_before']:.1%} → "
+            f"{f['heldout_top1_after']:.1%}, kept-out usage top-1 {f['usage_top1_before']:.1%} → "
+            f"{f['usage_top1_after']:.1%}",
+        )
+    )
+    v = verdict["figures"]
+    figures.append(
+        (
+            "learning cycle: verdict",
+            f"{verdict['action']} after {v['interleaved']:.0f} interleaved chats (its pick used "
+            f"{v.get('interleave_wins', 0):.0f}, the active model's {v.get('interleave_losses', 0):.0f}); "
+            f"{cycle_s:.0f} s from the command",
+        )
+    )

@@ -1,0 +1,49 @@
+"""What a learning cycle does with the candidate's report: retire it when agents prefer the active model, promote it
+(or leave it to an operator) when every gate passes, wait otherwise; and the figures the registry keeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from streams.tune.learn import decide, tune_figures, verdict_figures
+
+
+def entry(winner: str | None, *passed: bool) -> dict[str, Any]:
+    names = ("coverage", "latency", "quality")
+    return {
+        "interleave_winner": winner,
+        "gates": [{"name": n, "passed": p, "detail": ""} for n, p in zip(names, passed, strict=False)],
+    }
+
+
+@pytest.mark.parametrize(
+    ("report", "mode", "decision"),
+    [
+        (entry("candidate", True, True, True), "auto", "promote"),
+        (entry("candidate", True, True, True), "approve", "approve"),
+        (entry("candidate", True, False, True), "auto", "wait"),  # wins, but over its latency budget
+        (entry(None, True, True, False), "auto", "wait"),
+        (entry("active", True, True, False), "auto", "retire"),
+        (entry("active", True, True, False), "approve", "retire"),
+        (entry(None), "auto", "wait"),  # no gates reported yet
+    ],
+)
+def test_the_decision_follows_the_verdict_and_the_gates(report: dict[str, Any], mode: str, decision: str) -> None:
+    assert decide(report, mode) == decision
+
+
+def test_the_history_keeps_the_tune_figures_before_and_after_and_the_votes() -> None:
+    quality = {"top1": 0.81234, "top3": 0.95, "queries": 10}
+    tuned = {
+        "usage": {"chats": 900},
+        "seconds": 400.0,
+        "before": {"held-out chats": quality, "kept-out usage": quality},
+        "written_model": {"held-out chats": {**quality, "top1": 0.9}},
+    }
+    figures = tune_figures(tuned, 500.0)
+    assert figures["heldout_top1_before"] == 0.8123 and figures["heldout_top1_after"] == 0.9
+    assert "usage_top1_after" not in figures and figures["cycle_s"] == 500.0 and figures["usage_chats"] == 900
+    votes = verdict_figures({"interleaved": 300, "interleave_wins": 40, "interleave_losses": 12, "interleave_p": None})
+    assert votes == {"interleaved": 300.0, "interleave_wins": 40.0, "interleave_losses": 12.0}
