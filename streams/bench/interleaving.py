@@ -23,7 +23,7 @@ from index.cpu import this_cpu
 from index.encoder import Vectors
 from index.models import fetched, resolve
 from schemas import ContentUpdated
-from streams.clients.publish import read_chats
+from streams.clients.publish import LabelledChat, read_chats
 from streams.demo.datasets import demo_chats
 from streams.demo.sparse import sparse_cms
 from streams.registry.gates import MIN_PAIRED, MRR_TOLERANCE
@@ -98,13 +98,16 @@ def judge(active: Rankings, candidate: Rankings, truth: list[str], order: list[i
     return Judged(winner, chats, untied_winner, untied_chats, votes, passed, mrr)
 
 
-def run_interleaving(cache_dir: Path, *, chats: int, orderings: int, threads: int) -> int:
+def run_interleaving(cache_dir: Path, *, chats: int, orderings: int, threads: int, tuned: Path | None = None) -> int:
+    """With `tuned` (a model `helpstream bench --learning` wrote on the sparse CMS of seed 13): that model against
+    the frozen one it was tuned from, on the held-out chats, which neither ever trained on."""
     cpu = this_cpu()
-    sparse = sparse_cms(5, seed=1)
-    stream = sparse.unseen[:chats]
+    sparse = sparse_cms(5, seed=1 if tuned is None else 13)
     held_out = [(c.text, str(c.intent)) for c in read_chats(demo_chats())]
+    stream = sparse.unseen[:chats] if tuned is None else [LabelledChat(t, i) for t, i in held_out]
+    chosen = dict(MODELS) if tuned is None else {**MODELS, "tuned": (str(tuned), "onnx")}
     models = {}
-    for name, (setting, backend) in MODELS.items():
+    for name, (setting, backend) in chosen.items():
         started = time.perf_counter()
         encoder = load_encoder(fetched(resolve(setting)), backend, cache_dir, threads=threads, batch_size=32)
         alone = quality(encoder.encode, sparse.content, held_out, KIND)
@@ -113,7 +116,8 @@ def run_interleaving(cache_dir: Path, *, chats: int, orderings: int, threads: in
         logger.info("%s embedded %s chats in %.0f s", name, len(stream), time.perf_counter() - started)
     truth = [str(c.intent) for c in stream]
     print(f"Interleaving against the truth ({cpu.model}, {cpu.level}): sparse CMS (5 example queries per saved ")
-    print(f"response), {len(stream)} chats from Banking77's training split, {orderings} orderings of them.")
+    source = "Banking77's training split" if tuned is None else "the held-out demo chats (no model trained on them)"
+    print(f"response), {len(stream)} chats from {source}, {orderings} orderings of them.")
     print("Serving alone on the held-out chats:")
     for setting, (alone, _) in models.items():
         print(f"  {setting:<10} {alone}")
@@ -123,6 +127,8 @@ def run_interleaving(cache_dir: Path, *, chats: int, orderings: int, threads: in
         ("minilm-l6", "l6-int8"),
         ("minilm-l6", "minilm-l6"),
     ]
+    if tuned is not None:
+        pairs = [("minilm-l6", "tuned"), ("tuned", "minilm-l6"), *pairs]
     header = (
         f"{'active':<10} {'candidate':<10} {'truth':<6} {'interleaving: verdicts':<26} {'chats to decide':<22} "
         f"{'without the tie rule':<34} {'paired-MRR gate':<18} {'MRR cand/active'}"

@@ -28,6 +28,11 @@ def add_parser(commands: Any) -> None:
     bench.add_argument("--max-steps", type=int, default=100, help="with --learning: each tune's training steps")
     bench.add_argument("--chats", type=int, default=3000, help="with --interleaving: chats in the stream")
     bench.add_argument("--orderings", type=int, default=20, help="with --interleaving: orderings of those chats")
+    bench.add_argument(
+        "--tuned",
+        type=Path,
+        help="with --interleaving: a model `bench --learning` wrote, judged against the frozen one on held-out chats",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -35,7 +40,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from streams.bench.interleaving import run_interleaving
 
         return run_interleaving(
-            settings.data_dir / "models", chats=args.chats, orderings=args.orderings, threads=settings.inference_threads
+            settings.data_dir / "models",
+            chats=args.chats,
+            orderings=args.orderings,
+            threads=settings.inference_threads,
+            tuned=args.tuned,
         )
     if args.learning:
         from streams.bench.learning import run_learning

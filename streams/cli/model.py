@@ -126,7 +126,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     registry = control.registry
     if registry.active is None and args.action not in ("list", "export", "keygen"):
         try:
-            registry = state.seed(registry, serving(control, settings)) or registry
+            registry = state.seed(registry, _serving(control, settings)) or registry
         except state.Refused as exc:
             print(f"helpstream: {exc}", file=sys.stderr)
             return 1
@@ -181,18 +181,18 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def serving(control: Any, settings: Settings) -> Any:
+def _serving(control: Any, settings: Settings) -> Any:
     """An empty registry (workers that may not write it serve their HELPSTREAM_MODEL): the first change names the
     model the running workers answer with, which each of them reports."""
     from streams.engine.models import model_ref
-    from streams.registry.figures import fresh
+    from streams.registry.figures import answering
     from streams.registry.state import Refused
 
-    reports = fresh(control.figures.values(), datetime.now(UTC))
-    refs = {f.active_ref.model_id: f.active_ref for f in reports if f.active_ref is not None}
-    if len(refs) > 1:
-        raise Refused(f"the registry is empty and the workers answer with different models ({', '.join(refs)})")
-    return next(iter(refs.values())) if refs else model_ref(settings.model, settings.encoder)
+    try:
+        found = answering(control.figures.values(), datetime.now(UTC))
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+    return found or model_ref(settings.model, settings.encoder)
 
 
 def _model_id(refs: Any, name: str) -> str:

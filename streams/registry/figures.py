@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 
-from schemas.registry import LATENCY_EDGES_MS, Histogram, ModelFigures, WorkerFigures
+from schemas.registry import LATENCY_EDGES_MS, Histogram, ModelFigures, ModelRef, WorkerFigures
 from streams.registry.verdict import Verdict
 
 FRESH_S = 30.0  # a worker whose figures are older than this has stopped (or left): left out of the group's view
@@ -207,6 +207,15 @@ class GroupModel:
 def fresh(reports: Iterable[WorkerFigures], now: datetime, fresh_s: float = FRESH_S) -> list[WorkerFigures]:
     """The reports of workers still running: a stopped worker's last report stays on the compacted topic."""
     return [report for report in reports if now - report.at <= timedelta(seconds=fresh_s)]
+
+
+def answering(reports: Iterable[WorkerFigures], now: datetime) -> ModelRef | None:
+    """The model the running workers answer with, as each reports it (what an empty registry is seeded with when
+    the workers may not write it); ValueError when they answer with different models."""
+    refs = {f.active_ref.model_id: f.active_ref for f in fresh(reports, now) if f.active_ref is not None}
+    if len(refs) > 1:
+        raise ValueError(f"the registry is empty and the workers answer with different models ({', '.join(refs)})")
+    return next(iter(refs.values()), None)
 
 
 def interleaves(reports: Iterable[WorkerFigures]) -> bool:

@@ -67,12 +67,13 @@ class Learn:
     """One run of the cycle against the group's Kafka; prints each step."""
 
     def __init__(self, settings: Settings, options: Options) -> None:
-        from streams.cli.worker import require_broker
         from streams.clients.kafka import KafkaConnection
 
+        if not settings.broker:
+            raise ConnectionError("no broker configured: set HELPSTREAM_BROKER=host:port")
         self.settings = settings
         self.options = options
-        self.kafka = KafkaConnection.of(settings, require_broker(settings))
+        self.kafka = KafkaConnection.of(settings)
         self.root = settings.data_dir / LEARNED
 
     def run(self) -> int:
@@ -124,8 +125,8 @@ class Learn:
             shutil.rmtree(work, ignore_errors=True)
 
     def _learn_from(self, examples: list[UsageExample], work: Path, stamp: str, started: float) -> ModelRef | None:
-        from index.models import ModelUnavailable
-        from streams.cli.model import export
+        from index.export import export_directory
+        from index.models import resolve
         from streams.tune.run import run_tune
 
         usage_file = work / "usage.jsonl"
@@ -148,28 +149,30 @@ class Learn:
             raise RuntimeError("tune failed: the candidate was not added")
         report = orjson.loads((work / "trained" / "helpstream-tune.json").read_bytes())
         out = self.root / f"learned-{stamp}"
-        print(f"==> exporting it to {out}", flush=True)
-        if export(str(work / "trained"), out, self.settings):
-            raise RuntimeError("export failed: the candidate was not added")
+        print(f"==> exporting it to {out} (ONNX fp32, int8 for this CPU, tokenizer, manifest)", flush=True)
+        export_directory(resolve(str(work / "trained")), out, self.settings.data_dir / "models")
         (out / "helpstream-tune.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
         try:
             ref = asyncio.run(self._add(str(out.resolve()), tune_figures(report, time.monotonic() - started)))
-        except ModelUnavailable as exc:
-            raise RuntimeError(f"the workers may not load {out}: {exc}") from None
+        except ValueError as exc:  # a model the workers may not load, or a registry that refuses it
+            raise RuntimeError(f"{out} not added: {exc}") from None
         print(f"==> {ref.model_id} added {time.monotonic() - started:.0f} s after the command", flush=True)
         return ref
 
     async def _add(self, setting: str, figures: dict[str, float]) -> ModelRef:
-        from streams.cli.model import serving
         from streams.engine.models import model_ref
         from streams.registry import state
         from streams.registry.channel import read_control, write_registry
+        from streams.registry.figures import answering
 
         self.settings.model_policy().allowed(setting)
         control = await read_control(self.kafka, self.settings)
         registry = control.registry
         if registry.active is None:
-            registry = state.seed(registry, serving(control, self.settings)) or registry
+            serving = answering(control.figures.values(), datetime.now(UTC))
+            registry = (
+                state.seed(registry, serving or model_ref(self.settings.model, self.settings.encoder)) or registry
+            )
         ref = model_ref(setting, self.settings.encoder)
         changed = state.add(registry, ref)
         await write_registry(self.kafka, self.settings, state.stamped(changed, OPERATOR, figures=figures))
