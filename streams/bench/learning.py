@@ -76,7 +76,10 @@ def agents(
     return out
 
 
-def run_learning(settings: Settings, *, cycles: int, per_cycle: int, max_steps: int, seed: int, out: Path) -> int:
+def run_learning(
+    settings: Settings, *, cycles: int, per_cycle: int, max_steps: int, seed: int, out: Path, warm: bool
+) -> int:
+    """`warm`: each cycle tunes the model the previous one wrote (as `helpstream learn` does), else the base model."""
     cpu = this_cpu()
     base = str(model_dir(settings.model_policy().allowed("minilm-l6"), settings.data_dir / "models"))
     sparse = sparse_cms(5, seed)
@@ -87,11 +90,14 @@ def run_learning(settings: Settings, *, cycles: int, per_cycle: int, max_steps: 
     print(f"machine: {cpu.describe()}")
     print(
         f"sparse CMS: {len(sparse.content)} items, 5 example queries per saved response (seed {seed}); "
-        f"{cycles} cycles of {per_cycle:,} unseen Banking77 training chats; tune capped at {max_steps} steps",
+        f"{cycles} cycles of {per_cycle:,} unseen Banking77 training chats; tune capped at {max_steps} steps, "
+        f"from {'the model the cycle before wrote' if warm else 'the base model'} every cycle",
         flush=True,
     )
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="learning-", dir=out))
+    # Under the data directory: the models each cycle writes are ones this process may load.
+    (settings.data_dir / "bench").mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="learning-", dir=settings.data_dir / "bench"))
     content_file = work / "content.jsonl"
     content_file.write_bytes(b"".join(encode(c) + b"\n" for c in sparse.content))
     usage: list[UsageExample] = []
@@ -112,7 +118,7 @@ def run_learning(settings: Settings, *, cycles: int, per_cycle: int, max_steps: 
         learned = work / f"learned-{cycle}"
         code = run_tune(
             settings,
-            base="minilm-l6",
+            base=serving if warm and cycle > 1 else "minilm-l6",
             out=learned,
             content_path=content_file,
             chats_path=None,

@@ -26,6 +26,9 @@ def add_parser(commands: Any) -> None:
     bench.add_argument("--cycles", type=int, default=3, help="with --learning: learning cycles")
     bench.add_argument("--per-cycle", type=int, default=2500, help="with --learning: chats per cycle")
     bench.add_argument("--max-steps", type=int, default=100, help="with --learning: each tune's training steps")
+    bench.add_argument(
+        "--from-base", action="store_true", help="with --learning: every cycle tunes the base model, not the last one"
+    )
     bench.add_argument("--chats", type=int, default=3000, help="with --interleaving: chats in the stream")
     bench.add_argument("--orderings", type=int, default=20, help="with --interleaving: orderings of those chats")
     bench.add_argument(
@@ -50,7 +53,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from streams.bench.learning import run_learning
 
         return run_learning(
-            settings, cycles=args.cycles, per_cycle=args.per_cycle, max_steps=args.max_steps, seed=13, out=args.out
+            settings,
+            cycles=args.cycles,
+            per_cycle=args.per_cycle,
+            max_steps=args.max_steps,
+            seed=13,
+            out=args.out,
+            warm=not args.from_base,
         )
     from streams.bench.runner import run_bench
 

@@ -14,7 +14,12 @@ def add_parser(commands: Any) -> None:
     learn = commands.add_parser(
         "learn", help="tune a candidate from agents' usage, add it, and promote or retire it on interleaving's verdict"
     )
-    learn.add_argument("--base", default="minilm-l6", help="the model every cycle tunes from (default: minilm-l6)")
+    learn.add_argument(
+        "--base",
+        default="minilm-l6",
+        help="the model the first cycle tunes (default: minilm-l6); later ones tune the last",
+    )
+    learn.add_argument("--from-base", action="store_true", help="tune the base model, not the last learned one")
     learn.add_argument("--content", type=Path, help="the CMS export, content.updated JSON lines (default: the demo's)")
     learn.add_argument(
         "--chats", type=Path, help="labelled chats CSV (text,category) to report on (default: the demo's)"
@@ -39,6 +44,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         chats=args.chats,
         max_steps=args.max_steps,
         seed=args.seed,
+        from_base=args.from_base,
         decide_within_s=args.decide_within,
     )
     return Learn(settings, options).run()

@@ -22,6 +22,7 @@ from streams.settings import Settings
 
 OPERATOR = "helpstream-learn"
 LEARNED = "learned"  # under HELPSTREAM_DATA_DIR: every directory this command writes
+WEIGHTS = ".weights"  # beside a learned model's export: its torch weights, which the next cycle tunes
 
 Decision = Literal["promote", "approve", "retire", "wait"]
 
@@ -33,6 +34,7 @@ class Options:
     chats: Path | None
     max_steps: int
     seed: int
+    from_base: bool
     decide_within_s: float
 
 
@@ -89,7 +91,7 @@ class Learn:
             ref = pending[-1]
             print(f"==> judging {ref.model_id}, which an earlier run added", flush=True)
         else:
-            added = self._tune_and_add(started)
+            added = self._tune_and_add(started, self._start_from(registry))
             if added is None:
                 return 0
             ref = added
@@ -97,6 +99,15 @@ class Learn:
 
     def _learned(self, ref: ModelRef) -> bool:
         return Path(ref.model).is_relative_to(self.root.resolve())
+
+    def _start_from(self, registry: Registry) -> str:
+        """The weights of the active model when an earlier cycle learned it: each cycle builds on the last, and the
+        usage it learns from includes every earlier cycle's. Else the base model."""
+        active = registry.active
+        if self.options.from_base or active is None or not self._learned(active):
+            return self.options.base
+        weights = Path(active.model + WEIGHTS)
+        return str(weights) if weights.is_dir() else self.options.base
 
     async def _registry(self) -> Registry:
         from streams.registry.channel import read_control
@@ -107,7 +118,7 @@ class Learn:
         await ensure_topics(self.kafka, [t for t in topic_specs(s) if t.name in (s.topic_models, s.topic_figures)])
         return (await read_control(self.kafka, s)).registry
 
-    def _tune_and_add(self, started: float) -> ModelRef | None:
+    def _tune_and_add(self, started: float, base: str) -> ModelRef | None:
         from streams.clients.usage import read_usage
 
         usage = asyncio.run(read_usage(self.kafka, self.settings.topic_usage))
@@ -119,22 +130,24 @@ class Learn:
         work = self.root / f"work-{stamp}"
         work.mkdir(parents=True)
         try:
-            return self._learn_from(usage.examples, work, stamp, started)
+            return self._learn_from(usage.examples, base, work, stamp, started)
         finally:
             # The usage holds customers' (masked) words: nothing of it outlives the run, whatever the chats' retention.
             shutil.rmtree(work, ignore_errors=True)
 
-    def _learn_from(self, examples: list[UsageExample], work: Path, stamp: str, started: float) -> ModelRef | None:
+    def _learn_from(
+        self, examples: list[UsageExample], base: str, work: Path, stamp: str, started: float
+    ) -> ModelRef | None:
         from index.export import export_directory
         from index.models import resolve
         from streams.tune.run import run_tune
 
         usage_file = work / "usage.jsonl"
         usage_file.write_bytes(b"".join(encode(e) + b"\n" for e in examples))
-        print(f"==> tuning {self.options.base} on {len(examples)} chats' usage and the content's queries", flush=True)
+        print(f"==> tuning {base} on {len(examples)} chats' usage and the content's queries", flush=True)
         code = run_tune(
             self.settings,
-            base=self.options.base,
+            base=base,
             out=work / "trained",
             content_path=self.options.content,
             chats_path=self.options.chats,
@@ -152,6 +165,7 @@ class Learn:
         print(f"==> exporting it to {out} (ONNX fp32, int8 for this CPU, tokenizer, manifest)", flush=True)
         export_directory(resolve(str(work / "trained")), out, self.settings.data_dir / "models")
         (out / "helpstream-tune.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+        (work / "trained").rename(Path(str(out) + WEIGHTS))  # where the next cycle starts
         try:
             ref = asyncio.run(self._add(str(out.resolve()), tune_figures(report, time.monotonic() - started)))
         except ValueError as exc:  # a model the workers may not load, or a registry that refuses it
