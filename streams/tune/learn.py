@@ -7,6 +7,7 @@ tuning another, so a cycle longer than the schedule's period is never run twice.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import shutil
 import time
 from dataclasses import dataclass
@@ -39,12 +40,14 @@ class Options:
 
 
 def decide(entry: dict[str, Any], mode: str) -> Decision:
-    """What the candidate's report calls for: retire when agents prefer the active model, promote (or ask for an
-    operator's approval) when every gate passes, else wait for more chats."""
-    if entry.get("interleave_winner") == "active":
-        return "retire"
+    """What the candidate's report calls for: retire when agents prefer the active model (and no worker answers
+    with it), promote (or ask for an operator's approval) when agents prefer it and every gate passes, else wait.
+    Only interleaving's verdict promotes: the paired-MRR gate says a candidate is not clearly worse, not better."""
+    winner = entry.get("interleave_winner")
+    if winner == "active":
+        return "retire" if not entry.get("answering_workers") else "wait"
     gates = entry.get("gates", [])
-    if gates and all(g["passed"] for g in gates):
+    if winner == "candidate" and gates and all(g["passed"] for g in gates):
         return "promote" if mode == "auto" else "approve"
     return "wait"
 
@@ -82,13 +85,34 @@ class Learn:
         if self.settings.learn == "off":
             print("helpstream learn: learning is off (HELPSTREAM_LEARN=off)")
             return 0
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "lock").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print("helpstream learn: another run is under way (it holds the lock in HELPSTREAM_DATA_DIR/learned)")
+                return 0
+            # A run killed mid-tune leaves its work directory: it holds customers' masked words, so it goes now.
+            for stale in self.root.glob("work-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            return self._cycle()
+
+    def _cycle(self) -> int:
         started = time.monotonic()
         registry = asyncio.run(self._registry())
-        # A model once active comes back as a candidate after the next promote (kept for rollback): not pending.
+        ours = self._ours(registry)
+        # A model once active comes back as a candidate after the next promote (kept for rollback); workers
+        # interleave only the first candidate, so a demoted learned model would stand before every new one.
         answered = {c.model_id for c in registry.history if c.action in ("seed", "promote", "rollback")}
-        pending = [ref for ref in registry.candidates if self._learned(ref) and ref.model_id not in answered]
-        if pending:
-            ref = pending[-1]
+        demoted = [r.model_id for r in registry.candidates if r.model_id in ours and r.model_id in answered]
+        if demoted:
+            registry = asyncio.run(self._retire_demoted(demoted))
+        first = registry.candidates[0] if registry.candidates else None
+        if first is not None and first.model_id not in ours:
+            print(f"helpstream learn: {first.model_id} is being judged (added by an operator): learning waits for it")
+            return 0
+        if first is not None:
+            ref = first
             print(f"==> judging {ref.model_id}, which an earlier run added", flush=True)
         else:
             added = self._tune_and_add(started, self._start_from(registry))
@@ -97,14 +121,37 @@ class Learn:
             ref = added
         return asyncio.run(self._judge(ref))
 
-    def _learned(self, ref: ModelRef) -> bool:
-        return Path(ref.model).is_relative_to(self.root.resolve())
+    def _ours(self, registry: Registry) -> set[str]:
+        """The models this command added (an operator's `model add` of a directory under learned/ is not)."""
+        return {c.model_id for c in registry.history if c.action == "add" and c.operator == OPERATOR}
+
+    async def _retire_demoted(self, demoted: list[str]) -> Registry:
+        from streams.registry import state
+        from streams.registry.channel import read_control
+
+        control = await read_control(self.kafka, self.settings)
+        registry = control.registry
+        for model_id in demoted:
+            registry = state.retire(registry, model_id)
+            registry = state.stamped(registry, OPERATOR)
+        await self._write(control.registry.revision, registry)
+        print(f"==> retired {', '.join(demoted)}: learned earlier, since replaced, no longer a candidate", flush=True)
+        return registry
+
+    async def _write(self, revision: int, registry: Registry) -> None:
+        """The registry, unless someone changed it since it was read at `revision`: their change stands."""
+        from streams.registry.channel import read_control, write_registry
+
+        now = (await read_control(self.kafka, self.settings)).registry.revision
+        if now != revision:
+            raise RuntimeError(f"the registry changed while learn decided (revision {revision} → {now}): run it again")
+        await write_registry(self.kafka, self.settings, registry)
 
     def _start_from(self, registry: Registry) -> str:
         """The weights of the active model when an earlier cycle learned it: each cycle builds on the last, and the
         usage it learns from includes every earlier cycle's. Else the base model."""
         active = registry.active
-        if self.options.from_base or active is None or not self._learned(active):
+        if self.options.from_base or active is None or active.model_id not in self._ours(registry):
             return self.options.base
         weights = Path(active.model + WEIGHTS)
         return str(weights) if weights.is_dir() else self.options.base
@@ -115,7 +162,8 @@ class Learn:
         from streams.topology.topics import topic_specs
 
         s = self.settings
-        await ensure_topics(self.kafka, [t for t in topic_specs(s) if t.name in (s.topic_models, s.topic_figures)])
+        needed = (s.topic_models, s.topic_figures, s.topic_usage)
+        await ensure_topics(self.kafka, [t for t in topic_specs(s) if t.name in needed])
         return (await read_control(self.kafka, s)).registry
 
     def _tune_and_add(self, started: float, base: str) -> ModelRef | None:
@@ -176,7 +224,7 @@ class Learn:
     async def _add(self, setting: str, figures: dict[str, float]) -> ModelRef:
         from streams.engine.models import model_ref
         from streams.registry import state
-        from streams.registry.channel import read_control, write_registry
+        from streams.registry.channel import read_control
         from streams.registry.figures import answering
 
         self.settings.model_policy().allowed(setting)
@@ -189,12 +237,12 @@ class Learn:
             )
         ref = model_ref(setting, self.settings.encoder)
         changed = state.add(registry, ref)
-        await write_registry(self.kafka, self.settings, state.stamped(changed, OPERATOR, figures=figures))
+        await self._write(control.registry.revision, state.stamped(changed, OPERATOR, figures=figures))
         return ref
 
     async def _judge(self, ref: ModelRef) -> int:
         from streams.registry import state
-        from streams.registry.channel import read_control, write_registry
+        from streams.registry.channel import read_control
         from streams.registry.report import models_report
 
         deadline = time.monotonic() + self.options.decide_within_s
@@ -224,10 +272,10 @@ class Learn:
             print(f"==> every gate passes; HELPSTREAM_LEARN=approve: `helpstream model promote {ref.model_id}`")
             return 0
         registry = control.registry
-        changed = (
-            state.promote(registry, ref.model_id) if decision == "promote" else state.retire(registry, ref.model_id)
-        )
-        figures = verdict_figures(entry)
-        await write_registry(self.kafka, self.settings, state.stamped(changed, OPERATOR, decided_at, figures))
+        if decision == "promote":
+            changed = state.promote(registry, ref.model_id)
+        else:
+            changed = state.retire(registry, ref.model_id)
+        await self._write(registry.revision, state.stamped(changed, OPERATOR, decided_at, verdict_figures(entry)))
         print(f"==> registry revision {changed.revision}: {decision} {ref.model_id}")
         return 0

@@ -52,8 +52,11 @@ def examination(examples: Iterable[UsageExample]) -> dict[int, float]:
 
 
 def weight(example: UsageExample, looked: dict[int, float]) -> float:
+    """MAX_WEIGHT for a miss; 1 / how often agents look that far for a used rank (1 before any rank-1 use)."""
     if example.source == "search" or example.rank is None:
         return MAX_WEIGHT
+    if not looked:
+        return 1.0
     return 1 / looked.get(example.rank, 1 / MAX_WEIGHT)
 
 
@@ -75,6 +78,10 @@ def usage_data(examples: list[UsageExample], content_ids: set[str], share: float
         raw[example.text] = max(raw.get(example.text, 0.0), weight(example, looked))
         if kept_out(example.chat_id, share, seed):
             held.append((example.text, example.content_id))
+    # Another chat with the same words as a kept-out one would teach the model the answer it is judged on.
+    judged = {text for text, _ in held}
+    for example in usable:
+        if kept_out(example.chat_id, share, seed) or example.text in judged:
             continue
         texts = train.setdefault(example.content_id, [])
         if example.text not in texts:
@@ -83,7 +90,9 @@ def usage_data(examples: list[UsageExample], content_ids: set[str], share: float
 
 
 def merged(queries: dict[str, list[str]], usage: UsageData) -> tuple[dict[str, list[str]], dict[str, float]]:
-    """The example queries (weight 1) and the usage texts together, weights averaging 1 over every text."""
+    """The example queries and the usage texts together; the weights keep their ratios (an example query weighs as
+    much as a response used at the top) and are scaled to average 1 over every text, so the learning rate keeps its
+    meaning whatever the mix."""
     out = {item: list(texts) for item, texts in queries.items()}
     for item, texts in usage.train.items():
         known = set(out.setdefault(item, []))

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.settings import Settings
+from streams.settings import Settings, child_env
 from tests.integration.clients import now, options
 
 
@@ -201,3 +205,24 @@ class Outcomes:
                 if key not in self.recommended and key not in self.dead_lettered
             ],
         )
+
+
+def helpstream(settings: Settings, *args: str, timeout_s: float = 400) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=child_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def report(settings: Settings) -> dict[str, Any]:
+    listed = helpstream(settings, "model", "list", "--json")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    return dict(json.loads(listed.stdout))
+
+
+def entry(listing: dict[str, Any], model_id: str) -> dict[str, Any]:
+    return next(m for m in listing["models"] if m["model_id"] == model_id)

@@ -17,13 +17,12 @@ from streams.demo.sparse import sparse_cms
 from streams.settings import Settings
 from tests.fixtures import READY_S, Workers
 from tests.integration.clients import demo_items, index_holds, now, produce
-from tests.reliability.harness import Outcomes, Traffic
-from tests.reliability.test_model_change import helpstream, report
+from tests.reliability.harness import Outcomes, Traffic, helpstream, report
 from tests.services import wait_until
 
 RATE = 10  # chats per second, throughout
-QUERIES_PER_ITEM = 2  # a CMS with little to learn from: usage teaches the candidate most of what it knows
-MIN_USAGE = 400
+QUERIES_PER_ITEM = 1  # a CMS with little to learn from: usage teaches the candidate most of what it knows
+MIN_USAGE = 600
 
 
 class Agents:
@@ -33,8 +32,10 @@ class Agents:
     def __init__(self, settings: Settings, outcomes: Outcomes, intents: list[str]) -> None:
         self._settings, self._outcomes, self._intents = settings, outcomes, intents
         self._seen: set[str] = set()
+        self._read = 0
         self._stop = threading.Event()
         self.used = {"recommended": 0, "search": 0}
+        self.failed: list[BaseException] = []
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> Agents:
@@ -44,11 +45,20 @@ class Agents:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(30)
+        if self.failed:
+            raise RuntimeError("the simulated agents failed") from self.failed[0]
 
     def _run(self) -> None:
+        try:
+            self._answer()
+        except BaseException as exc:
+            self.failed.append(exc)
+
+    def _answer(self) -> None:
         while not self._stop.wait(0.5):
             events = []
-            for _, _, value in self._outcomes.values():
+            values = self._outcomes.values()
+            for _, _, value in values[self._read :]:
                 rec = Recommendation.model_validate_json(value)
                 if rec.chat_id in self._seen:
                     continue
@@ -65,11 +75,12 @@ class Agents:
                     {"chat_id": rec.chat_id, "content_id": intent, "action": "used", "at": now(), **where}
                 )
                 events.append((rec.chat_id.encode(), encode(feedback)))
+            self._read = len(values)
             if events:
                 produce(self._settings.broker, self._settings.topic_feedback, events)
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(2400)
 def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_chat_is_answered(
     make_settings: Callable[..., Settings], workers: Workers, tmp_path: Path, figures: list[tuple[str, str]]
 ) -> None:
@@ -94,10 +105,10 @@ def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_c
             "--content",
             str(content_file),
             "--max-steps",
-            "30",
+            "40",
             "--decide-within",
             "480",
-            timeout_s=1500,
+            timeout_s=1200,
         )
         cycle_s = time.monotonic() - started
         sent = traffic.stop()

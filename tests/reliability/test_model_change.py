@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 import json
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -31,12 +29,12 @@ from streams.demo.datasets import demo_chats
 from streams.demo.sparse import sparse_cms
 from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
-from streams.settings import Settings, child_env
+from streams.settings import Settings
 from streams.topology.admin import ensure_topics
 from streams.topology.topics import topic_specs
 from tests.fixtures import READY_S, ExportedModel, Workers
 from tests.integration.clients import demo_items, index_holds, now, produce
-from tests.reliability.harness import Outcomes, Traffic
+from tests.reliability.harness import Outcomes, Traffic, entry, helpstream, report
 from tests.services import wait_until
 
 RATE = 30  # chats per second, throughout
@@ -46,27 +44,6 @@ SHARE = 0.5  # of chats shadow-scored: enough feedback within a minute
 QUERIES_PER_ITEM = 10
 COVERED_S = 900
 SCHEMA = json.loads((importlib.resources.files("schemas") / "json" / "recommendations.schema.json").read_text())
-
-
-def helpstream(settings: Settings, *args: str, timeout_s: float = 400) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        env=child_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
-
-
-def report(settings: Settings) -> dict[str, Any]:
-    listed = helpstream(settings, "model", "list", "--json")
-    assert listed.returncode == 0, listed.stderr[-2000:]
-    return dict(json.loads(listed.stdout))
-
-
-def entry(listing: dict[str, Any], model_id: str) -> dict[str, Any]:
-    return next(m for m in listing["models"] if m["model_id"] == model_id)
 
 
 def unique_texts(content: list[ContentUpdated]) -> int:

@@ -28,6 +28,8 @@ def entry(winner: str | None, *passed: bool) -> dict[str, Any]:
         (entry("active", True, True, False), "auto", "retire"),
         (entry("active", True, True, False), "approve", "retire"),
         (entry(None), "auto", "wait"),  # no gates reported yet
+        (entry(None, True, True, True), "auto", "wait"),  # the paired-MRR gate passes: not worse is not better
+        ({**entry("active", True, True, False), "answering_workers": 1}, "auto", "wait"),
     ],
 )
 def test_the_decision_follows_the_verdict_and_the_gates(report: dict[str, Any], mode: str, decision: str) -> None:

@@ -43,6 +43,17 @@ def test_a_miss_weighs_most_and_a_lower_rank_more_than_the_top() -> None:
     assert data.texts() == len(EXAMPLES) and not data.kept_out
 
 
+def test_before_any_top_use_a_used_response_weighs_one_and_a_miss_the_most() -> None:
+    data = usage_data([used("r", "a", 2), used("s", "a", None)], {"a"}, 0.0, seed=1)
+    assert data.weights == {"text of r": 1.0, "text of s": MAX_WEIGHT}
+
+
+def test_a_kept_out_chats_words_are_not_trained_on_through_another_chat() -> None:
+    same = [used(f"k{i}", "a", 1, text="where is my card") for i in range(40)]
+    data = usage_data(same, {"a"}, 0.5, seed=7)
+    assert data.kept_out and "where is my card" not in data.train.get("a", [])
+
+
 def test_usage_of_a_deleted_response_is_left_out() -> None:
     data = usage_data(EXAMPLES, {"a", "b"}, 0.0, seed=1)
     assert "c" not in data.train and data.texts() == 12
