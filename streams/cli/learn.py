@@ -24,7 +24,9 @@ def add_parser(commands: Any) -> None:
     learn.add_argument(
         "--chats", type=Path, help="labelled chats CSV (text,category) to report on (default: the demo's)"
     )
-    learn.add_argument("--max-steps", type=int, default=100, help="training steps: bounds the cycle's time")
+    learn.add_argument(
+        "--max-steps", type=int, default=80, help="training steps: bounds the cycle's time (default: 80)"
+    )
     learn.add_argument("--seed", type=int, default=13, help="seeds the kept-out slices, the batches and the weights")
     learn.add_argument(
         "--decide-within",
