@@ -196,7 +196,7 @@ class Learn:
         code = run_tune(
             self.settings,
             base=base,
-            out=work / "trained",
+            out=work / f"learned-{stamp}",  # the directory's name becomes the model id's
             content_path=self.options.content,
             chats_path=self.options.chats,
             seed=self.options.seed,
@@ -208,12 +208,13 @@ class Learn:
         )
         if code:
             raise RuntimeError("tune failed: the candidate was not added")
-        report = orjson.loads((work / "trained" / "helpstream-tune.json").read_bytes())
+        trained = work / f"learned-{stamp}"
+        report = orjson.loads((trained / "helpstream-tune.json").read_bytes())
         out = self.root / f"learned-{stamp}"
         print(f"==> exporting it to {out} (ONNX fp32, int8 for this CPU, tokenizer, manifest)", flush=True)
-        export_directory(resolve(str(work / "trained")), out, self.settings.data_dir / "models")
+        export_directory(resolve(str(trained)), out, self.settings.data_dir / "models")
         (out / "helpstream-tune.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-        (work / "trained").rename(Path(str(out) + WEIGHTS))  # where the next cycle starts
+        trained.rename(Path(str(out) + WEIGHTS))  # where the next cycle starts
         try:
             ref = asyncio.run(self._add(str(out.resolve()), tune_figures(report, time.monotonic() - started)))
         except ValueError as exc:  # a model the workers may not load, or a registry that refuses it

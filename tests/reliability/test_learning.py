@@ -22,7 +22,7 @@ from tests.services import wait_until
 
 RATE = 10  # chats per second, throughout
 QUERIES_PER_ITEM = 1  # a CMS with little to learn from: usage teaches the candidate most of what it knows
-MIN_USAGE = 600
+MIN_USAGE = 500
 
 
 class Agents:
@@ -105,7 +105,7 @@ def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_c
             "--content",
             str(content_file),
             "--max-steps",
-            "40",
+            "25",
             "--decide-within",
             "480",
             timeout_s=1200,
@@ -126,6 +126,7 @@ def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_c
     verdict = history[-1]
     assert verdict["action"] in ("promote", "retire"), output[-4000:]
     assert verdict["model_id"] == add["model_id"] and verdict["figures"]["interleaved"] > 0, verdict
+    assert add["model_id"].startswith("learned-"), add
     interleaved = sum(rec.candidate == add["model_id"] for rec in recs)
     assert interleaved > 0
     assert not list((settings.data_dir / "learned").glob("work-*"))  # the usage's texts do not outlive the run
