@@ -21,13 +21,10 @@ from index.encoder import Vectors
 from index.models import model_dir
 from schemas import ContentUpdated, UsageExample, encode
 from schemas.pii import mask
+from streams.bench.interleaving import rankings
 from streams.demo.sparse import sparse_cms
 from streams.settings import Settings
-from streams.tune.evaluate import content_index
 from streams.tune.run import CHATS, run_tune
-
-KIND = "saved_response"
-TOP_K = 3
 
 
 @dataclass
@@ -54,11 +51,9 @@ def agents(
             model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False), dtype=np.float32
         )
 
-    hits = content_index(embed, content, KIND).search(embed([t for t, _ in chats]), TOP_K, KIND)
     now = datetime.now(UTC)
     out = []
-    for i, ((text, item), found) in enumerate(zip(chats, hits, strict=True)):
-        shown = [h.content_id for h in found]
+    for i, ((text, item), shown) in enumerate(zip(chats, rankings(embed, content, [t for t, _ in chats]), strict=True)):
         rank = shown.index(item) + 1 if item in shown else None
         out.append(
             UsageExample(

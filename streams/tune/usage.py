@@ -74,14 +74,15 @@ def usage_data(examples: list[UsageExample], content_ids: set[str], share: float
     train: dict[str, list[str]] = {}
     raw: dict[str, float] = {}
     held: list[tuple[str, str]] = []
-    for example in usable:
+    held_out = [kept_out(example.chat_id, share, seed) for example in usable]
+    for example, out in zip(usable, held_out, strict=True):
         raw[example.text] = max(raw.get(example.text, 0.0), weight(example, looked))
-        if kept_out(example.chat_id, share, seed):
+        if out:
             held.append((example.text, example.content_id))
     # Another chat with the same words as a kept-out one would teach the model the answer it is judged on.
     judged = {text for text, _ in held}
-    for example in usable:
-        if kept_out(example.chat_id, share, seed) or example.text in judged:
+    for example, out in zip(usable, held_out, strict=True):
+        if out or example.text in judged:
             continue
         texts = train.setdefault(example.content_id, [])
         if example.text not in texts:
