@@ -169,7 +169,7 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
 
     def _watch_stuck(self, tp: TP, start: int) -> None:
         """Re-reads `tp` from `start` once the event there has stayed undone for `STUCK_S` while later ones of its
-        partition were done. Rarely (README, "Reliability and security"), an event fetched while Faust's
+        partition were done. Rarely (docs/reliability.md), an event fetched while Faust's
         recovery seeks the partition again is delivered but never reaches a batch; without this, its chat would
         wait for the next rebalance. An event still being retried only gets a duplicate."""
         since = self._stuck_since.setdefault(tp, (start, time.monotonic()))

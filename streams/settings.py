@@ -1,4 +1,4 @@
-"""The one settings object, read from `HELPSTREAM_*` environment variables (documented in the README).
+"""The one settings object, read from `HELPSTREAM_*` environment variables (documented in docs/settings.md).
 
 `load_settings()` is the only reader of the environment; a bad value stops the process with a one-line message
 that names the variable and the value (`SettingsError`).

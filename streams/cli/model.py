@@ -208,7 +208,7 @@ def _model_id(refs: Any, name: str) -> str:
 
 async def _wait(args: argparse.Namespace, settings: Settings, kafka: Any, model_id: str, revision: int) -> int:
     """Until every worker reporting has followed: the candidate covers the table (add) or answers (promote,
-    rollback). Prints the seconds it took, the figure the README's timeline quotes."""
+    rollback). Prints the seconds it took, the figure docs/changing-the-model.md quotes."""
     from streams.registry.channel import read_control
     from streams.registry.report import models_report
 

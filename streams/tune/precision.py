@@ -4,7 +4,7 @@ whether it trains a second time.
 Without AVX512_BF16 or AMX_BF16, torch's bf16 autocast on the CPU is emulated through fp32 conversions, and
 training becomes an order of magnitude slower than in plain fp32. A training in fp32 costs about twice one in
 native bf16, so in fp32 `tune` trains once by default: the second training (on every query, averaged with the
-first) bought no quality beyond the spread between seeds (README, "helpstream tune").
+first) bought no quality beyond the spread between seeds (docs/tuning.md).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Which route is on which listener, and the role each internal route needs: the worker's access policy in one
-table (the README's security page lists the same)."""
+table (docs/security.md lists the same)."""
 
 from __future__ import annotations
 
