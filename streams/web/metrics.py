@@ -63,6 +63,41 @@ class _RefusedRecords(Collector):
         yield family
 
 
+class _ConsumerReadings(Collector):
+    """Per assigned partition, how far this worker's reading trails the partition's end; and how often the stuck-
+    event watchdog read a partition again (expected 0: each firing is a delayed chat)."""
+
+    def __init__(self, consumer: Callable[[], Any]) -> None:
+        self._consumer = consumer
+
+    def collect(self) -> Iterator[Metric]:
+        lag = GaugeMetricFamily(
+            "helpstream_consumer_lag", "records not yet read in each assigned partition", labels=["topic", "partition"]
+        )
+        rereads = CounterMetricFamily(
+            "helpstream_partitions_read_again", "partitions read again by the watchdog for a stuck event"
+        )
+        try:
+            consumer = self._consumer()
+            assigned = sorted(consumer.assignment())
+        except Exception:  # not started yet, or stopping: no partitions to report
+            consumer, assigned = None, []
+        for tp in assigned:
+            try:
+                end = consumer.highwater(tp)
+            except Exception:  # revoked between the two calls
+                continue
+            # The next offset to handle: after the last read, else after the last committed (nothing read yet).
+            read = consumer._read_offset.get(tp)
+            committed = consumer._committed_offset.get(tp)
+            done = read if read is not None else committed
+            if end is not None and end >= 0:
+                lag.add_metric([tp.topic, str(tp.partition)], max(0, end - (done + 1 if done is not None else 0)))
+        rereads.add_metric([], getattr(consumer, "rereads", 0))
+        yield lag
+        yield rereads
+
+
 class _ModelReadings(Collector):
     """Per model (label `model`): this worker's index coverage, encoder counters and shadow figures."""
 
@@ -232,6 +267,9 @@ class Metrics:
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.encode_seconds.observe(seconds)
+
+    def watch_consumer(self, consumer: Callable[[], Any]) -> None:
+        self.registry.register(_ConsumerReadings(consumer))
 
     def watch_registry(self, refused: Callable[[], Mapping[str, int]]) -> None:
         self.registry.register(_RefusedRecords(refused))
