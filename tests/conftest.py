@@ -19,6 +19,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how many times in a row the tests of a change of state (workers joining, leaving; a live model "
         "change) repeat it",
     )
+    parser.addoption(
+        "--export-image",
+        action="store_true",
+        help="also build the image's export stage (torch from PyPI, several GB) and serve the model it bakes in",
+    )
 
 
 @pytest.fixture(scope="session")
