@@ -163,6 +163,20 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         stamp(message, self.fetched_at, 0.0 if lag is None else lag.total_s)
         return message
 
+    def lags(self) -> dict[TP, int]:
+        """Per assigned partition, the records at its end not read yet: from after the last event read, else from
+        the committed offset. A partition whose end is not known yet is left out."""
+        found = {}
+        for tp in self.assignment():
+            end = self.highwater(tp)
+            if end is None or end < 0:
+                continue
+            read = self._read_offset.get(tp)
+            committed = self._committed_offset.get(tp)
+            position = read + 1 if read is not None else committed
+            found[tp] = max(0, end - (position or 0))
+        return found
+
     def positioned(self, tp: TP, offset: int) -> None:
         self._floor[tp] = offset
         self._stuck_since.pop(tp, None)

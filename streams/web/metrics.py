@@ -79,21 +79,12 @@ class _ConsumerReadings(Collector):
         )
         try:
             consumer = self._consumer()
-            assigned = sorted(consumer.assignment())
-        except Exception:  # not started yet, or stopping: no partitions to report
-            consumer, assigned = None, []
-        for tp in assigned:
-            try:
-                end = consumer.highwater(tp)
-            except Exception:  # revoked between the two calls
-                continue
-            # The next offset to handle: after the last read, else after the last committed (nothing read yet).
-            read = consumer._read_offset.get(tp)
-            committed = consumer._committed_offset.get(tp)
-            done = read if read is not None else committed
-            if end is not None and end >= 0:
-                lag.add_metric([tp.topic, str(tp.partition)], max(0, end - (done + 1 if done is not None else 0)))
-        rereads.add_metric([], getattr(consumer, "rereads", 0))
+            lags, rereads_so_far = consumer.lags(), consumer.rereads
+        except Exception:  # not started yet, or stopping: nothing to report
+            lags, rereads_so_far = {}, 0
+        for tp, behind in sorted(lags.items()):
+            lag.add_metric([tp.topic, str(tp.partition)], behind)
+        rereads.add_metric([], rereads_so_far)
         yield lag
         yield rereads
 

@@ -271,3 +271,15 @@ def test_an_event_done_in_time_is_not_read_again() -> None:
         clock[0] += STUCK_S + 1
         assert c._new_offset(PARTITION) == 102
     assert scheduled == []
+
+
+def test_lag_counts_from_after_the_last_event_read_else_from_the_committed_offset() -> None:
+    c = consumer(committed=40, acked=[], held=[])
+    other = TP("chat.started", 2)
+    unknown = TP("chat.started", 3)
+    ends = {PARTITION: 50, other: 12, unknown: None}
+    c._thread = SimpleNamespace(assignment=lambda: set(ends), highwater=ends.get)
+    c._read_offset = defaultdict(lambda: None, {PARTITION: 44})
+    c._committed_offset[other] = 10
+    # 45..49 not read yet; the other partition has read nothing since its commit at 10; the third's end is unknown.
+    assert c.lags() == {PARTITION: 5, other: 2}
