@@ -156,7 +156,7 @@ def create_app(settings: Settings) -> Worker:
     )
     metrics.watch(engine, store, tallies)
     metrics.watch_registry(lambda: channel.control.refused)
-    metrics.watch_consumer(lambda: app.consumer)
+    metrics.watch_consumer(app.consumer_if_made)
     dead_letters = DeadLetters(topics.dead_letter, metrics)
     # An event goes to its agent at once while the model is idle, else after up to the batch wait for more.
     take = windowed(settings.batch_wait_ms / 1000, lambda: engine.models.model_busy)

@@ -354,3 +354,8 @@ class App(faust.App):
 
     def _new_transport(self) -> Any:
         return SafeCommitTransport(self.conf.broker_consumer, self)
+
+    def consumer_if_made(self) -> SafeCommitConsumer | None:
+        """The consumer once the worker has made it, else None: reading `consumer` would make one (with its thread's
+        event loop) on a worker that has not started."""
+        return cast("SafeCommitConsumer | None", self._consumer)

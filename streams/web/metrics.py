@@ -7,6 +7,7 @@ helpstream knows.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from streams.engine.recommendation_store import RecommendationStore
 from streams.engine.service import EmbeddingService
 from streams.engine.tallies import Tallies
 from streams.registry.figures import quantile
+
+logger = logging.getLogger(__name__)
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -77,11 +80,13 @@ class _ConsumerReadings(Collector):
         rereads = CounterMetricFamily(
             "helpstream_partitions_read_again", "partitions read again by the watchdog for a stuck event"
         )
-        try:
-            consumer = self._consumer()
-            lags, rereads_so_far = consumer.lags(), consumer.rereads
-        except Exception:  # not started yet, or stopping: nothing to report
-            lags, rereads_so_far = {}, 0
+        consumer = self._consumer()
+        lags, rereads_so_far = {}, 0
+        if consumer is not None:
+            try:
+                lags, rereads_so_far = consumer.lags(), consumer.rereads
+            except Exception:  # starting or stopping: nothing to report yet
+                logger.debug("no consumer readings", exc_info=True)
         for tp, behind in sorted(lags.items()):
             lag.add_metric([tp.topic, str(tp.partition)], behind)
         rereads.add_metric([], rereads_so_far)

@@ -43,3 +43,5 @@ def test_metrics_are_declared_with_help_and_faust_reports_into_the_same_registry
         assert f"# HELP {name}" in text
     assert "# HELP faust_messages_received_per_topic" in text
     assert "helpstream_encoder_calls_total 0.0" in text
+    # A worker not started has no consumer, and reading its metrics makes none (nor its thread's event loop).
+    assert "helpstream_partitions_read_again_total 0.0" in text and built.app.consumer_if_made() is None
