@@ -176,7 +176,7 @@ def test_the_chart_scales_on_chat_lag_up_to_the_partition_count_and_keeps_a_work
     (scaled,) = kinds["ScaledObject"]
     (trigger,) = scaled["spec"]["triggers"]
     assert trigger["type"] == "kafka" and trigger["metadata"]["topic"] == "chat.started"
-    assert trigger["metadata"]["consumerGroup"] == "helpstream" and trigger["metadata"]["lagThreshold"] == "300"
+    assert trigger["metadata"]["consumerGroup"] == "helpstream" and trigger["metadata"]["lagThreshold"] == "60"
     assert scaled["spec"]["maxReplicaCount"] == 4  # chatPartitions
     assert by_kind(render("chatPartitions=12"))["ScaledObject"][0]["spec"]["maxReplicaCount"] == 12
     assert "replicas" not in kinds["Deployment"][0]["spec"]  # KEDA owns the count
