@@ -27,7 +27,7 @@ RUN pip wheel --no-deps --wheel-dir /wheels .
 FROM python AS runtime
 ARG PIP_CERT
 COPY --from=wheel /wheels /wheels
-RUN pip install /wheels/helpstream-*.whl && rm -rf /wheels
+RUN pip install /wheels/helpstream-*.whl
 # Not root: a worker writes only its data directory.
 RUN useradd --system --uid 10001 --no-create-home helpstream \
  && mkdir /data && chown helpstream /data

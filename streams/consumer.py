@@ -164,17 +164,14 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         return message
 
     def lags(self) -> dict[TP, int]:
-        """Per assigned partition, the records at its end not read yet: from after the last event read, else from
-        the committed offset. A partition whose end is not known yet is left out."""
+        """Per assigned stream partition, the records between the offset the group will commit next and the
+        partition's end: the lag the broker reports for the group (and KEDA scales on). Partitions not sought yet
+        since assignment, changelogs included, and those whose end is not known yet are left out."""
         found = {}
         for tp in self.assignment():
-            end = self.highwater(tp)
-            if end is None or end < 0:
-                continue
-            read = self._read_offset.get(tp)
-            committed = self._committed_offset.get(tp)
-            position = read + 1 if read is not None else committed
-            found[tp] = max(0, end - (position or 0))
+            end, start = self.highwater(tp), self._commit_start(tp)
+            if end is not None and end >= 0 and start is not None:
+                found[tp] = max(0, end - start)
         return found
 
     def positioned(self, tp: TP, offset: int) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.types import TP
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -66,22 +67,33 @@ class _RefusedRecords(Collector):
         yield family
 
 
+class ReadingConsumer(Protocol):
+    """What the consumer readings need of the worker's consumer (`streams.consumer.SafeCommitConsumer`)."""
+
+    rereads: int
+
+    def lags(self) -> dict[TP, int]: ...
+
+
 class _ConsumerReadings(Collector):
     """Per assigned partition, how far this worker's reading trails the partition's end; and how often the stuck-
     event watchdog read a partition again (expected 0: each firing is a delayed chat)."""
 
-    def __init__(self, consumer: Callable[[], Any]) -> None:
+    def __init__(self, consumer: Callable[[], ReadingConsumer | None]) -> None:
         self._consumer = consumer
 
     def collect(self) -> Iterator[Metric]:
         lag = GaugeMetricFamily(
-            "helpstream_consumer_lag", "records not yet read in each assigned partition", labels=["topic", "partition"]
+            "helpstream_consumer_lag",
+            "records past the offset the group commits next, per assigned stream partition",
+            labels=["topic", "partition"],
         )
         rereads = CounterMetricFamily(
             "helpstream_partitions_read_again", "partitions read again by the watchdog for a stuck event"
         )
         consumer = self._consumer()
-        lags, rereads_so_far = {}, 0
+        lags: dict[TP, int] = {}
+        rereads_so_far = 0
         if consumer is not None:
             try:
                 lags, rereads_so_far = consumer.lags(), consumer.rereads
@@ -264,7 +276,7 @@ class Metrics:
         self.batch_size.observe(size)
         self.encode_seconds.observe(seconds)
 
-    def watch_consumer(self, consumer: Callable[[], Any]) -> None:
+    def watch_consumer(self, consumer: Callable[[], ReadingConsumer | None]) -> None:
         self.registry.register(_ConsumerReadings(consumer))
 
     def watch_registry(self, refused: Callable[[], Mapping[str, int]]) -> None:

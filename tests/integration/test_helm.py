@@ -21,8 +21,11 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 from streams.local.processes import ServiceMissing
+from streams.registry.signing import generate
+from streams.settings import Settings
 from tests.services import required
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,19 +40,28 @@ CRDS = {"ScaledObject": "keda.sh_scaledobjects.yaml", "TriggerAuthentication": "
 def helm() -> str:
     found = shutil.which("helm")
     if found is None:
-        gopath = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True, check=False).stdout.strip()
-        candidate = Path(gopath or Path.home() / "go") / "bin" / "helm"
+        go = shutil.which("go")
+        gopath = subprocess.run([go, "env", "GOPATH"], capture_output=True, text=True, check=False).stdout if go else ""
+        candidate = Path(gopath.strip() or Path.home() / "go") / "bin" / "helm"
         found = str(candidate) if candidate.is_file() else None
     if found is None:
         raise ServiceMissing("helm is not installed (go install helm.sh/helm/v4/cmd/helm@v4.3.2)")
     return found
 
 
-def render(*sets: str) -> list[dict[str, Any]]:
+ISSUER = "https://id.bank.example/realms/helpstream"
+
+
+def helm_template(*sets: str) -> subprocess.CompletedProcess[str]:
     with required("helm"):
         tool = helm()
     args = [arg for value in sets for arg in ("--set", value)]
-    done = subprocess.run([tool, "template", "hs", str(CHART), *args], capture_output=True, text=True, check=False)
+    return subprocess.run([tool, "template", "hs", str(CHART), *args], capture_output=True, text=True, check=False)
+
+
+def render(*sets: str) -> list[dict[str, Any]]:
+    """The chart's objects, with the one value it cannot default: the sign-in's issuer."""
+    done = helm_template(f"oidc.issuer={ISSUER}", *sets)
     assert done.returncode == 0, done.stderr
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
@@ -113,10 +125,13 @@ def default() -> list[dict[str, Any]]:
 
 VARIANTS = {
     "default values": (),
-    "fixed replicas, a model volume, extra settings": (
+    "fixed replicas, a model volume, console sign-in, extra settings": (
         "keda.enabled=false",
         "replicas=3",
         "models.claimName=helpstream-models",
+        "oidc.clientId=helpstream-console",
+        "oidc.consoleUrl=https://help.bank.example/console",
+        "oidc.secret=helpstream-console",
         "env.HELPSTREAM_LOG_LEVEL=debug",
     ),
 }
@@ -181,7 +196,7 @@ def test_the_chart_scales_on_chat_lag_up_to_the_partition_count_and_keeps_a_work
     assert by_kind(render("chatPartitions=12"))["ScaledObject"][0]["spec"]["maxReplicaCount"] == 12
     assert "replicas" not in kinds["Deployment"][0]["spec"]  # KEDA owns the count
     (pdb,) = kinds["PodDisruptionBudget"]
-    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["maxUnavailable"] == 1  # a drain proceeds even with one worker
     strategy = kinds["Deployment"][0]["spec"]["strategy"]["rollingUpdate"]
     assert strategy == {"maxUnavailable": 0, "maxSurge": 1}
 
@@ -209,4 +224,48 @@ def test_a_model_volume_is_mounted_read_only_and_becomes_a_model_root() -> None:
     (volume,) = [v for v in pod["volumes"] if v["name"] == "models"]
     assert volume["persistentVolumeClaim"] == {"claimName": "helpstream-models", "readOnly": True}
     env = {item["name"]: item.get("value") for item in pod["containers"][0]["env"]}
-    assert env["HELPSTREAM_MODEL_ROOTS"] == "/models"
+    # The volume is a model root beside the image's own, so the model baked into the image stays allowed.
+    assert env["HELPSTREAM_MODEL_ROOTS"] == "/models:/opt/helpstream"
+
+
+def test_without_an_issuer_the_chart_refuses_to_render() -> None:
+    done = helm_template()
+    assert done.returncode != 0 and "oidc.issuer" in done.stderr
+
+
+SECRETS = {
+    ("helpstream-kafka", "username"): "helpstream-worker",
+    ("helpstream-kafka", "password"): "kafka-password",
+    ("helpstream-redis", "url"): "rediss://:redis-password@redis:6380/0",
+    ("helpstream-console", "client-secret"): "client-secret",
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_rendered_environment_is_settings_a_worker_starts_with(variant: str, tmp_path: Path) -> None:
+    """What `helpstream worker` would read in the pod, with the Secrets filled in and their files written: valid
+    settings (an invalid one stops the worker at start, and the pod would restart forever)."""
+    (deployment,) = by_kind(render(*VARIANTS[variant]))["Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    files = {
+        "/run/secrets/registry/public.pem": generate(tmp_path)[1],
+        "/run/secrets/kafka/ca.crt": tmp_path / "ca.crt",
+    }
+    (tmp_path / "ca.crt").write_text("a CA bundle")
+    secrets = {**SECRETS, ("helpstream-console", "session-key"): Fernet.generate_key().decode()}
+    values: dict[str, Any] = {"model_roots": "/opt/helpstream"}  # the image's ENV, which the pod's env overrides
+    for item in container["env"]:
+        field = item["name"].removeprefix("HELPSTREAM_").lower()
+        assert field in Settings.model_fields, item["name"]
+        if "valueFrom" in item:
+            ref = item["valueFrom"]["secretKeyRef"]
+            values[field] = secrets[(ref["name"], ref["key"])]
+        else:
+            values[field] = files.get(item["value"], item["value"])
+    settings = Settings(**values)
+    assert settings.oidc_issuer == ISSUER
+    assert settings.cautions() == []  # nothing a security review would question
+    mounted = {mount["mountPath"] for mount in container["volumeMounts"]}
+    assert {"/run/secrets/kafka", "/run/secrets/registry", "/data"} <= mounted
+    roots = [Path(root) for root in settings.model_roots.split(":")]
+    assert any(Path("/opt/helpstream/model").is_relative_to(root) for root in roots)

@@ -12,13 +12,14 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.local.processes import ServiceMissing
 from streams.settings import Settings
 from tests.fixtures import Workers
 from tests.integration.clients import chat, consume_keys, produce_json
-from tests.services import required
+from tests.services import required, wait_until
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RULES = DEPLOY / "prometheus" / "alerts.yml"
@@ -66,9 +67,20 @@ def test_every_metric_the_dashboard_and_the_alerts_query_is_exposed_by_a_live_wo
     worker = workers.start_with_demo_content(settings, "observed")
     produce_json(settings.broker, settings.topic_chat, [chat(f"o-{i}", "my card has not arrived") for i in range(5)])
     consume_keys(settings.broker, settings.topic_recommendations, [f"o-{i}".encode() for i in range(5)], 60)
-    request = urllib.request.Request(f"{worker.url}/metrics", headers=worker.headers())
-    with urllib.request.urlopen(request, timeout=5) as response:
-        families = {f.name: f.type for f in text_string_to_metric_families(response.read().decode())}
+
+    def scrape() -> list[Metric]:
+        request = urllib.request.Request(f"{worker.url}/metrics", headers=worker.headers())
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return list(text_string_to_metric_families(response.read().decode()))
+
+    def chat_lags() -> dict[str, float]:
+        (lag,) = [f for f in scrape() if f.name == "helpstream_consumer_lag"]
+        return {s.labels["partition"]: s.value for s in lag.samples if s.labels["topic"] == settings.topic_chat}
+
+    # The lag panel and alert get a series per chat partition, back to 0 once the chats are handled and committed.
+    assert len(chat_lags()) == settings.chat_partitions
+    wait_until(lambda: sum(chat_lags().values()) == 0, 30, 0.5)
+    families = {f.name: f.type for f in scrape()}
     names = queried()
     assert len(names) >= 10
     missing = sorted(n for n in names if family(n) not in families)

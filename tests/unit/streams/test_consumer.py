@@ -273,13 +273,17 @@ def test_an_event_done_in_time_is_not_read_again() -> None:
     assert scheduled == []
 
 
-def test_lag_counts_from_after_the_last_event_read_else_from_the_committed_offset() -> None:
-    c = consumer(committed=40, acked=[], held=[])
-    other = TP("chat.started", 2)
+def test_lag_counts_from_the_offset_the_group_commits_next_as_commits_advance() -> None:
+    c = consumer(committed=None, acked=[], held=[], floor=40)
+    changelog = TP("content-vectors-changelog", 0)
     unknown = TP("chat.started", 3)
-    ends = {PARTITION: 50, other: 12, unknown: None}
+    ends = {PARTITION: 50, changelog: 900, unknown: None}
     c._thread = SimpleNamespace(assignment=lambda: set(ends), highwater=ends.get)
-    c._read_offset = defaultdict(lambda: None, {PARTITION: 44})
-    c._committed_offset[other] = 10
-    # 45..49 not read yet; the other partition has read nothing since its commit at 10; the third's end is unknown.
-    assert c.lags() == {PARTITION: 5, other: 2}
+    # Sought to 40, nothing committed yet: 40..49 are behind. The changelog (never sought) and a partition whose
+    # end is not known are left out.
+    assert c.lags() == {PARTITION: 10}
+    c._acked[PARTITION] = [40, 41, 42]
+    c._committed_offset[PARTITION] = c._new_offset(PARTITION)
+    assert c.lags() == {PARTITION: 7}
+    ends[PARTITION] = 60  # more chats arrive
+    assert c.lags() == {PARTITION: 17}
