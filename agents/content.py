@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import faust
 import numpy as np
@@ -22,16 +23,37 @@ from schemas.content_entry import PREVIEW_CHARS, ModelVectors
 
 logger = logging.getLogger(__name__)
 
+Superseded = Callable[[ContentUpdated], bool]
+
 OTHERS_WAIT_S = 2.0  # how long an edit waits for the registry's other models before it is written without them
 
 
+@dataclass(frozen=True)
+class ContentWork:
+    """An item's newest event of a batch that changes the index, and the texts it costs the model (0: a delete)."""
+
+    event: faust.EventT
+    update: ContentUpdated
+
+    @property
+    def texts(self) -> int:
+        return len(self.update.texts()) if self.update.op == "upsert" else 0
+
+    @property
+    def content_id(self) -> str:
+        return self.update.content_id
+
+
 class ContentHandler:
-    """One batch of `content.updated` events in, one table row per item that changed out.
+    """`content.updated` events in, one table row per item that changed out, in two steps: `plan` a batch (what
+    changes), then `apply` its work in parts (`agents.content_queue` orders them; `__call__` does both at once).
 
     Within a batch only the newest event of each item counts; an event no newer than the row the table holds
     is counted as unchanged and costs no encoder call, unless that row lacks the texts or a loaded model's
-    vectors. Each row is embedded by every model loaded here (the active one first: its failure is the
-    event's); a model that fails or is still loading leaves its vectors to the backfill.
+    vectors. The same check runs again just before the model and just before the write, so work that waited
+    while a newer version of its item was written is dropped, never written over it. Each row is embedded by
+    every model loaded here (the active one first: its failure is the event's); a model that fails or is still
+    loading leaves its vectors to the backfill.
     """
 
     def __init__(
@@ -50,32 +72,57 @@ class ContentHandler:
         self._metrics = metrics
 
     async def __call__(self, batch: Sequence[faust.EventT]) -> None:
+        await self.apply(await self.plan(batch))
+
+    async def plan(self, batch: Sequence[faust.EventT]) -> list[ContentWork]:
+        """The batch's work, one per item it changes; its malformed events are dead-lettered once this returns,
+        and the rest (older versions, unchanged rows) need nothing more."""
         decoded = await self._dead_letters.decode(ContentUpdated, batch)
-        latest: dict[str, tuple[faust.EventT, ContentUpdated]] = {}
+        latest: dict[str, ContentWork] = {}
         for event, update in zip(decoded.events, decoded.records, strict=True):
             pending = latest.get(update.content_id)
-            if (update.version > pending[1].version) if pending is not None else self._is_news(update):
-                latest[update.content_id] = (event, update)
+            # A delete of an item the table does not hold yet is kept: a queued upsert of it may still be written.
+            news = update.op == "delete" or self._is_news(update)
+            if (update.version > pending.update.version) if pending is not None else news:
+                latest[update.content_id] = ContentWork(event, update)
         self._metrics.handled(self._topic, UNCHANGED, len(decoded.records) - len(latest))
-        upserts = [(event, u) for event, u in latest.values() if u.op == "upsert"]
+        await asyncio.gather(*decoded.dead_letters)
+        return list(latest.values())
+
+    async def apply(self, work: Sequence[ContentWork], superseded: Superseded = lambda update: False) -> None:
+        """Embeds and writes the work that still changes the index and is not `superseded` (a newer version of its
+        item is on its way); an item the model cannot embed is dead-lettered once this returns."""
+
+        def current(update: ContentUpdated) -> bool:
+            return self._is_news(update) and not superseded(update)
+
+        current_work = [w for w in work if current(w.update)]
+        self._metrics.handled(self._topic, UNCHANGED, len(work) - len(current_work))
+        upserts = [w for w in current_work if w.update.op == "upsert"]
         embedded = await run_isolated(
-            [event for event, _ in upserts],
-            [u for _, u in upserts],
+            [w.event for w in upserts],
+            [w.update for w in upserts],
             self._embed,
             healthy=self._embedder.healthy,
             dead_letters=self._dead_letters,
             what="embedding",
         )
         rows = {u.content_id: vectors for _, u, vectors in embedded.done}
-        written = 0
-        for _, update in latest.values():
+        written = overtaken = 0
+        for w in current_work:
+            update = w.update
             if update.op == "delete" or update.content_id in rows:
+                # Checked again with no await before the write: a newer version written meanwhile stays.
+                if not current(update):
+                    overtaken += 1
+                    continue
                 entry = self._entry(update, rows.get(update.content_id, {}))
                 self._rows[update.content_id] = encode(self._keep_vectors(entry))
                 written += 1
                 logger.info("content %s v%s: %s", update.content_id, update.version, update.op)
+        self._metrics.handled(self._topic, UNCHANGED, overtaken)
         self._metrics.handled(self._topic, INDEXED, written)
-        await asyncio.gather(*decoded.dead_letters, *embedded.dead_letters)
+        await asyncio.gather(*embedded.dead_letters)
 
     async def _embed(self, updates: list[ContentUpdated]) -> list[dict[str, Vectors]]:
         """All texts of all updates in one call per model, split back per update."""

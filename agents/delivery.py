@@ -69,23 +69,25 @@ async def run_batches(
 
 
 async def _deliver(app: faust.App, stream: faust.StreamT, batch: Sequence[faust.EventT], handle: BatchHandler) -> None:
-    await _handle_with_retries(app, batch, handle)
+    await with_retries(app, len(batch), lambda: handle(batch))
     for event in batch:
         await stream.ack(event)
 
 
-async def _handle_with_retries(app: faust.App, batch: Sequence[faust.EventT], handle: BatchHandler) -> None:
+async def with_retries(app: faust.App, size: int, handle: Callable[[], Awaitable[None]]) -> None:
+    """`handle()` (the work of `size` events), retried with backoff; when it keeps failing the app crashes, so its
+    unacked events are redelivered on restart."""
     backoff = FIRST_BACKOFF_S
     for attempt in range(1, RETRIES + 2):
         try:
-            await handle(batch)
+            await handle()
             return
         except Exception as exc:
             if attempt > RETRIES:
-                logger.critical("batch of %s failed %s times; crashing so it is redelivered", len(batch), attempt)
+                logger.critical("batch of %s failed %s times; crashing so it is redelivered", size, attempt)
                 await app.crash(exc)
                 raise
-            logger.exception("batch of %s failed (attempt %s); retrying in %.1f s", len(batch), attempt, backoff)
+            logger.exception("batch of %s failed (attempt %s); retrying in %.1f s", size, attempt, backoff)
             await asyncio.sleep(backoff)
             backoff *= 2
 

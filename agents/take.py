@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
@@ -22,6 +23,19 @@ import faust
 from mode.utils.futures import notify
 
 logger = logging.getLogger(__name__)
+
+# Messages the stream handed to a batch, for as long as something else holds them (Faust's plain `Message` takes
+# no attributes, its `ConsumerMessage` does: a weak set serves both).
+_taken: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def mark_taken(message: Any) -> None:
+    _taken.add(message)
+
+
+def was_taken(message: Any) -> bool:
+    """Whether the stream handed this consumer message to an agent's batch (the consumer's watchdog asks)."""
+    return message in _taken
 
 
 def ready_batches(
@@ -54,6 +68,7 @@ async def _ready_batches(
             event = stream.current_event
             if event is None:
                 raise RuntimeError("take buffer found current_event is None")
+            mark_taken(event.message)
             buffer.append(event)
             filled.set()
             if len(buffer) >= max_:

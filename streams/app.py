@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import faust
 
 from agents.chat import ChatHandler, register_chat_agent
-from agents.content import ContentHandler, register_content_agent
+from agents.content import ContentHandler
+from agents.content_queue import register_content_agent
 from agents.dead_letters import DeadLetters
 from agents.delivery import windowed
 from agents.feedback import FeedbackHandler, register_feedback_agent
@@ -196,6 +197,8 @@ def create_app(settings: Settings) -> Worker:
         ),
         max_batch=settings.batch_max,
         take=take,
+        part_texts=settings.content_part_texts,
+        backlog_texts=settings.content_backlog_texts,
     )
     register_feedback_agent(
         app,

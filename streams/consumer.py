@@ -46,6 +46,7 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 
+from agents.take import was_taken
 from agents.timeline import stamp
 from streams.engine.loop_lag import LoopLag
 from streams.fetch_runs import FetchRuns
@@ -180,9 +181,14 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
 
     def _watch_stuck(self, tp: TP, start: int) -> None:
         """Re-reads `tp` from `start` once the event there has stayed undone for `STUCK_S` while later ones of its
-        partition were done. Rarely (docs/reliability.md), an event fetched while Faust's
-        recovery seeks the partition again is delivered but never reaches a batch; without this, its chat would
-        wait for the next rebalance. An event still being retried only gets a duplicate."""
+        partition were done, unless an agent's batch holds it (retried, or queued behind other work: it is not
+        lost, however long it takes). Rarely (docs/reliability.md), an event fetched while Faust's recovery seeks
+        the partition again is delivered but never reaches a batch; without this, its chat would wait for the next
+        rebalance. Each firing is counted (`rereads`, an alert) and logged with where the event was."""
+        held = next((m for m in self._unacked_messages if m.tp == tp and m.offset == start), None)
+        if held is not None and was_taken(held):
+            self._stuck_since.pop(tp, None)
+            return
         since = self._stuck_since.setdefault(tp, (start, time.monotonic()))
         if since[0] != start:
             self._stuck_since[tp] = (start, time.monotonic())
@@ -190,7 +196,11 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         if time.monotonic() - since[1] < STUCK_S or tp not in self.assignment():
             return
         logger.warning(
-            "%s: the event at offset %s is not done %.0f s after later ones: reading again from it", tp, start, STUCK_S
+            "%s: the event at offset %s is not done %.0f s after later ones (%s): reading again from it",
+            tp,
+            start,
+            STUCK_S,
+            "delivered to the stream, never taken into a batch" if held is not None else "never delivered",
         )
         self.rereads += 1
         self._stuck_since.pop(tp, None)

@@ -232,6 +232,20 @@ class Settings(BaseSettings):
         "texts (with the model idle, neither waits)",
     )
     top_k: int = Field(3, ge=1, le=50, description="saved responses per recommendation")
+    content_part_texts: int = Field(
+        128,
+        ge=1,
+        le=100_000,
+        description="most texts of content work the content agent gives the model at once: an edit or a delete "
+        "taken during a bulk import waits for one such part, not for the import",
+    )
+    content_backlog_texts: int = Field(
+        20_000,
+        ge=1,
+        le=10_000_000,
+        description="texts of bulk content work queued behind the edits before the content agent takes no more "
+        "events (what it holds in memory)",
+    )
     recommendation_ttl_s: int = Field(86400, ge=1, description="how long `/recommendations/{chat_id}` keeps one")
     recommendation_timings: bool = Field(
         False,

@@ -11,7 +11,7 @@ from typing import Any
 import faust
 import pytest
 
-from agents.take import ready_batches
+from agents.take import ready_batches, was_taken
 
 WINDOW_S = 0.3  # long, so that "waited for the window" and "went out at once" cannot be confused on a busy machine
 
@@ -20,6 +20,7 @@ class Recorder:
     def __init__(self) -> None:
         self.busy = False
         self.batches: list[tuple[float, list[Any]]] = []
+        self.taken: list[bool] = []
 
 
 @pytest.fixture
@@ -43,6 +44,7 @@ def agent_of(recorder: Recorder, max_: int, apps: list[faust.App]) -> Any:
     async def agent(stream: faust.StreamT) -> None:
         async for batch in ready_batches(stream, max_, WINDOW_S, lambda: recorder.busy):
             recorder.batches.append((time.monotonic(), [event.value for event in batch]))
+            recorder.taken += [was_taken(event.message) for event in batch]
             for event in batch:
                 await stream.ack(event)
 
@@ -86,3 +88,4 @@ async def test_a_full_batch_goes_out_without_waiting_and_no_batch_is_larger_than
     assert max(sizes) <= 4
     assert recorder.batches[0][0] - sent < WINDOW_S / 2  # the first four filled a batch: no window
     assert [value for _, values in recorder.batches for value in values] == list(range(10))
+    assert recorder.taken == [True] * 10  # the consumer's watchdog never reads an event an agent holds again

@@ -14,6 +14,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from intervaltree import IntervalTree
 
+from agents.take import mark_taken
 from streams.consumer import STUCK_S, ConsumerThread, SafeCommitConsumer
 from streams.fetch_runs import FetchRuns
 
@@ -255,6 +256,22 @@ def test_an_event_left_undone_while_later_ones_are_done_is_read_again_after_a_wh
     scheduled[0].close()
     assert not c._unacked_messages  # the lost copy no longer holds back commits once it is read again
     assert c.rereads == 1
+
+
+def test_an_event_an_agent_holds_is_never_read_again_however_long_it_takes() -> None:
+    # A content edit queued behind a bulk import stays undone for minutes while later events are done: not lost.
+    c = consumer(100, [101, 102], held=[100])
+    (message,) = c._unacked_messages
+    mark_taken(message)
+    c.assignment = lambda: {PARTITION}
+    scheduled: list[Any] = []
+    c.add_future = scheduled.append
+    clock = [1000.0]
+    with patch("streams.consumer.time.monotonic", lambda: clock[0]):
+        for _ in range(3):
+            assert c._new_offset(PARTITION) is None
+            clock[0] += STUCK_S * 10
+    assert scheduled == [] and c.rereads == 0
 
 
 def test_an_event_done_in_time_is_not_read_again() -> None:
