@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +18,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.clients.kafka import KafkaConnection
+from streams.local.worker import WorkerProcess
 from streams.settings import Settings, child_env
-from tests.integration.clients import now, options
+from tests.integration.clients import now, options, produce_json, search
+from tests.services import wait_until
 
 
 @dataclass
@@ -226,3 +230,37 @@ def report(settings: Settings) -> dict[str, Any]:
 
 def entry(listing: dict[str, Any], model_id: str) -> dict[str, Any]:
     return next(m for m in listing["models"] if m["model_id"] == model_id)
+
+
+class EditProbe:
+    """A CMS edit a test sends right after a fault or behind a bulk import, and its time to searchable: a new help
+    article that no other item outranks for its query."""
+
+    QUERY = "can I rent a safe deposit box for my jewellery"
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self._settings = settings
+        self.content_id = f"probe_{name}_{uuid.uuid4().hex[:6]}"
+        self.sent_at = 0.0
+
+    def send(self) -> EditProbe:
+        article = {"content_id": self.content_id, "kind": "help_article", "op": "upsert", "version": 1,
+                   "title": "Safe deposit boxes",
+                   "body": "Rent a safe deposit box in a branch vault for jewellery, documents and other valuables.",
+                   "updated_at": now()}  # fmt: skip
+        produce_json(KafkaConnection.of(self._settings), self._settings.topic_content, [(self.content_id, article)])
+        self.sent_at = time.monotonic()
+        return self
+
+    def searchable_s(self, worker: WorkerProcess, timeout_s: float) -> float:
+        """Seconds from the send until the worker's `/search` finds it (the worker may still be starting)."""
+
+        def found() -> bool:
+            try:
+                status, body = search(worker, self.QUERY, k=3)
+            except OSError:
+                return False
+            return status == 200 and self.content_id in [r["content_id"] for r in body["results"]]
+
+        wait_until(found, timeout_s, 0.05)
+        return time.monotonic() - self.sent_at

@@ -23,7 +23,7 @@ from streams.local.redis_server import RunningRedis
 from streams.settings import Settings
 from tests.fixtures import Workers
 from tests.integration.clients import chat, produce, produce_json
-from tests.reliability.harness import Outcomes, Traffic
+from tests.reliability.harness import EditProbe, Outcomes, Traffic
 from tests.services import redis_server
 
 PAUSE_S = 10
@@ -46,12 +46,15 @@ def test_kill_9_under_100_chats_per_second_loses_nothing_and_duplicates_at_most_
         time.sleep(8)
         killed_at = time.monotonic()
         worker.kill()
-        workers.start(settings, "after-kill").wait_ready(120)
+        probe = EditProbe(settings, "kill").send()
+        restarted = workers.start(settings, "after-kill")
+        restarted.wait_ready(120)
+        edit_s = probe.searchable_s(restarted, 60)
         time.sleep(8)
         sent = traffic.stop()
         outcomes.wait_settled(sent, 180)
         account = outcomes.account("kill -9 under 100 chats/s, restarted at once", sent, recover_from=killed_at)
-    figures.append(account.row())
+    figures += [account.row(), ("reliability: a CMS edit sent right after a kill -9", f"searchable in {edit_s:.1f} s")]
     assert account.lost == 0
     assert account.dead_lettered == 0
     assert account.duplicates <= 0.01 * account.sent
@@ -100,11 +103,12 @@ def test_broker_paused_under_load_delivers_every_chat_after_it_resumes(
         finally:
             os.kill(running_kafka.pid, signal.SIGCONT)
         resumed = time.monotonic()
+        edit_s = EditProbe(settings, "pause").send().searchable_s(worker, 60)
         time.sleep(5)
         sent = traffic.stop()
         outcomes.wait_settled(sent, 180)
         account = outcomes.account(f"broker paused {PAUSE_S} s under 40 chats/s", sent, recover_from=resumed)
-    figures.append(account.row())
+    figures += [account.row(), ("reliability: a CMS edit sent as the broker resumed", f"searchable in {edit_s:.1f} s")]
     assert account.lost == 0 and account.dead_lettered == 0
     assert worker.process is not None and worker.process.poll() is None
 
