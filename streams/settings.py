@@ -233,7 +233,7 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(3, ge=1, le=50, description="saved responses per recommendation")
     content_part_texts: int = Field(
-        128,
+        64,
         ge=1,
         le=100_000,
         description="most texts of content work the content agent gives the model at once: an edit or a delete "
