@@ -1,17 +1,19 @@
 """Orders content work so that an edit or a delete never waits behind a bulk import.
 
-Each batch the content agent takes is planned at once (`ContentHandler.plan`). Its deletes, and its upserts
-smallest first up to `part_texts` texts, are applied before the next batch is taken; the rest joins a backlog
-that a background task applies in arrival order, at most `part_texts` texts per part (an item larger than that
-is a part alone). So an edit taken while a bulk import is being embedded waits on the model for one part of the
-import at most, not for all of it: the model's content lane is first come, first served.
+Each batch the content agent takes is planned at once (`ContentHandler.plan`: the newest event of each item that
+changes the table) and its work goes to the front of a queue, newest event first: an import is a burst of events,
+and an edit or a delete sent behind it is newer than all of them. One background task applies the queue from the
+front, a part of at most `part_texts` texts at a time (an item larger than that is a part alone), so an edit waits
+on the model for the part already there and its own work, not for the import (the model's content lane is first
+come, first served). An old item waits while newer work keeps coming: a steady flow of edits is far below what the
+model embeds, and an import larger than the queue holds the stream (below) until it is through.
 
-Per-item order holds: a newer version of an item waiting in the backlog replaces it there, and the handler checks
-the table again just before it writes, so a part that finishes after a newer version was written leaves it be.
-An event is acked once its work is written or found needless, so the committed offset never passes an event
-still in the backlog: after a crash it is read again. The backlog holds about `backlog_texts` texts at most:
-beyond that the agent takes no more batches until a part is done (the stream, and so the fetches, wait). Work of a
-partition this worker no longer owns is dropped unacked: its new owner reads it again from the committed offset.
+Per-item order holds: a newer version of a queued item replaces it (a delete withdraws it), and the handler checks
+the table and the newest version planned just before it writes, so nothing is written over a newer version. An
+event is acked once its work is written or found needless, so the committed offset never passes a queued event:
+after a crash it is read again. The queue holds about `backlog_texts` texts at most: beyond that the agent takes no
+more batches until a part is done (the stream, and so the fetches, wait). Work of a partition this worker no longer
+owns is dropped unacked: its new owner reads it again from the committed offset.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ logger = logging.getLogger(__name__)
 Ack = Callable[[Sequence[faust.EventT]], Awaitable[None]]
 Retry = Callable[[int, Callable[[], Awaitable[None]]], Awaitable[None]]
 Owned = Callable[[faust.EventT], bool]
+Crash = Callable[[BaseException], Awaitable[None]]
 
 
 class ContentQueue:
-    """A batch's light work now, the rest in a backlog applied in parts of bounded model work."""
+    """Content work newest first, applied in parts of bounded model work by one background task."""
 
     def __init__(
         self,
@@ -47,6 +50,7 @@ class ContentQueue:
         ack: Ack,
         retry: Retry,
         owned: Owned,
+        crash: Crash,
     ) -> None:
         self._handler = handler
         self._part_texts = part_texts
@@ -54,20 +58,22 @@ class ContentQueue:
         self._ack = ack
         self._retry = retry
         self._owned = owned
-        self._backlog: dict[str, ContentWork] = {}  # by item, in arrival order
+        self._crash = crash
+        self._closing = False
+        self._backlog: dict[str, ContentWork] = {}  # by item, newest first
         self._newest: dict[str, int] = {}  # the newest version planned of each item: older work is not written
-        self._queued_texts = 0  # the backlog's and the part being applied
+        self._queued_texts = 0  # the queue's and the part being applied
         self._changed = asyncio.Condition()
         self._drainer: asyncio.Task[None] | None = None
         self._failed: BaseException | None = None
 
     @property
     def queued_texts(self) -> int:
-        """Texts waiting in the backlog or being embedded from it."""
+        """Texts waiting in the queue or being embedded from it."""
         return self._queued_texts
 
     async def put(self, batch: Sequence[faust.EventT]) -> None:
-        """Plans `batch`, applies its light work and queues the rest; returns once the backlog has room."""
+        """Plans `batch` and queues its work ahead of the older; returns once the queue has room."""
         self._raise_if_failed()
         planned: list[ContentWork] = []
 
@@ -90,15 +96,13 @@ class ContentQueue:
                 self._queued_texts -= waiting.texts
                 settled.append(waiting.event)
             work.append(w)
-        now, later = self._split(work)
-        if now:
-            await self._retry(len(now), lambda: self._handler.apply(now, self._superseded))
-        await self._ack([*settled, *(w.event for w in now)])
-        if later:
-            for w in later:
-                self._backlog[w.content_id] = w
-                self._queued_texts += w.texts
-            logger.info("content: %s items (%s texts) queued behind the light work", len(later), self._queued_texts)
+        position = {id(event): i for i, event in enumerate(batch)}
+        work.sort(key=lambda w: position[id(w.event)], reverse=True)
+        await self._ack(settled)
+        if work:
+            self._backlog = {**{w.content_id: w for w in work}, **self._backlog}
+            self._queued_texts += sum(w.texts for w in work)
+            logger.info("content: %s items queued, %s texts in all", len(work), self._queued_texts)
             self._start_drainer()
             async with self._changed:
                 self._changed.notify_all()
@@ -108,6 +112,7 @@ class ContentQueue:
 
     async def close(self) -> None:
         """Stops the backlog's task; its work stays unacked, to be read again."""
+        self._closing = True
         if self._drainer is not None:
             self._drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -115,18 +120,6 @@ class ContentQueue:
 
     def _superseded(self, update: ContentUpdated) -> bool:
         return self._newest.get(update.content_id, update.version) > update.version
-
-    def _split(self, work: list[ContentWork]) -> tuple[list[ContentWork], list[ContentWork]]:
-        """Deletes and the smallest upserts up to one part of model work now, the rest later."""
-        now = [w for w in work if not w.texts]
-        upserts = sorted((w for w in work if w.texts), key=lambda w: w.texts)
-        texts = 0
-        for i, w in enumerate(upserts):
-            if texts + w.texts > self._part_texts:
-                return now, upserts[i:]
-            now.append(w)
-            texts += w.texts
-        return now, []
 
     def _drop_unowned(self) -> None:
         for content_id, w in list(self._backlog.items()):
@@ -160,13 +153,21 @@ class ContentQueue:
                     self._queued_texts -= sum(w.texts for w in part)
                 async with self._changed:
                     self._changed.notify_all()
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            if not self._closing:
+                await self._fail(exc)
             raise
         except Exception as exc:
-            # `with_retries` has crashed the app; the agent raises it on its next batch.
-            self._failed = exc
-            async with self._changed:
-                self._changed.notify_all()
+            await self._fail(exc)
+
+    async def _fail(self, exc: BaseException) -> None:
+        """The backlog's work cannot go on: the worker crashes (its events stay unacked, to be read again) and the
+        agent raises on its next batch."""
+        logger.critical("the content backlog stopped (%r): crashing the worker", exc)
+        self._failed = exc
+        await self._crash(exc)
+        async with self._changed:
+            self._changed.notify_all()
 
     def _raise_if_failed(self) -> None:
         if self._failed is not None:
@@ -198,6 +199,7 @@ def register_content_agent(
             ack=ack,
             retry=lambda size, work: with_retries(app, size, work),
             owned=lambda event: _owned(app, event),
+            crash=app.crash,
         )
         try:
             async for batch in take(stream, max_batch):

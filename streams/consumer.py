@@ -185,8 +185,9 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         lost, however long it takes). Rarely (docs/reliability.md), an event fetched while Faust's recovery seeks
         the partition again is delivered but never reaches a batch; without this, its chat would wait for the next
         rebalance. Each firing is counted (`rereads`, an alert) and logged with where the event was."""
-        held = next((m for m in self._unacked_messages if m.tp == tp and m.offset == start), None)
-        if held is not None and was_taken(held):
+        copies = [m for m in self._unacked_messages if m.tp == tp and m.offset == start]
+        held = copies[0] if copies else None
+        if copies and all(was_taken(m) for m in copies):
             self._stuck_since.pop(tp, None)
             return
         since = self._stuck_since.setdefault(tp, (start, time.monotonic()))

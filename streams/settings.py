@@ -236,15 +236,15 @@ class Settings(BaseSettings):
         64,
         ge=1,
         le=100_000,
-        description="most texts of content work the content agent gives the model at once: an edit or a delete "
-        "taken during a bulk import waits for one such part, not for the import",
+        description="most texts of content work the content agent gives the model at once (one item larger than "
+        "that goes alone): an edit sent behind a bulk import waits for the part at the model, not for the import",
     )
     content_backlog_texts: int = Field(
         20_000,
         ge=1,
         le=10_000_000,
-        description="texts of bulk content work queued behind the edits before the content agent takes no more "
-        "events (what it holds in memory)",
+        description="texts of content work queued before the content agent takes no more events (what it holds "
+        "in memory)",
     )
     recommendation_ttl_s: int = Field(86400, ge=1, description="how long `/recommendations/{chat_id}` keeps one")
     recommendation_timings: bool = Field(

@@ -238,8 +238,10 @@ class EditProbe:
 
     QUERY = "can I rent a safe deposit box for my jewellery"
 
-    def __init__(self, settings: Settings, name: str) -> None:
+    def __init__(self, settings: Settings, name: str, queries: int = 0) -> None:
+        """`queries` example queries make it as large as a typical saved response (the demo's have about 110)."""
         self._settings = settings
+        self._queries = queries
         self.content_id = f"probe_{name}_{uuid.uuid4().hex[:6]}"
         self.sent_at = 0.0
 
@@ -247,6 +249,7 @@ class EditProbe:
         article = {"content_id": self.content_id, "kind": "help_article", "op": "upsert", "version": 1,
                    "title": "Safe deposit boxes",
                    "body": "Rent a safe deposit box in a branch vault for jewellery, documents and other valuables.",
+                   "example_queries": [f"renting a safe deposit box, question {i}" for i in range(self._queries)],
                    "updated_at": now()}  # fmt: skip
         produce_json(KafkaConnection.of(self._settings), self._settings.topic_content, [(self.content_id, article)])
         self.sent_at = time.monotonic()

@@ -43,7 +43,7 @@ def test_an_edit_and_a_delete_behind_a_bulk_import_go_ahead_of_it(
         time.sleep(2)
         imported_at = time.monotonic()
         publish_demo_content(settings)  # the whole export, thousands of texts for the model
-        probe = EditProbe(settings, "bulk").send()
+        probe = EditProbe(settings, "bulk", queries=110).send()  # as large as a typical item: more than a part
         produce_json(settings.broker, settings.topic_content, [(DELETED, {"content_id": DELETED, "op": "delete",
                                                                            "version": 2})])  # fmt: skip
         edit_s = probe.searchable_s(worker, 120)

@@ -21,7 +21,7 @@ PART = 100
 
 
 class GatedEmbedder(FakeEmbedder):
-    """Embeds an item of the bulk import (its texts start with "bulk") only once the gate opens."""
+    """Embeds the bulk import's items (their texts start with "bulk") only once the gate opens."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -38,6 +38,7 @@ class GatedEmbedder(FakeEmbedder):
 class Wired:
     def __init__(self, *, backlog_texts: int = 10_000, owned: Callable[[Any], bool] = lambda event: True) -> None:
         self.rows: dict[str, bytes] = {}
+        self.crashed: list[BaseException] = []
         self.embedder = GatedEmbedder()
         self.metrics = FakeMetrics()
         self.acked: list[int] = []
@@ -49,8 +50,17 @@ class Wired:
             metrics=self.metrics,
         )
         self.queue = ContentQueue(
-            handler, part_texts=PART, backlog_texts=backlog_texts, ack=self.ack, retry=once, owned=owned
+            handler,
+            part_texts=PART,
+            backlog_texts=backlog_texts,
+            ack=self.ack,
+            retry=once,
+            owned=owned,
+            crash=self.crash,
         )
+
+    async def crash(self, exc: BaseException) -> None:
+        self.crashed.append(exc)
 
     async def ack(self, events: Sequence[Any]) -> None:
         self.acked += [e.message.offset for e in events]
@@ -87,19 +97,20 @@ def bulk(n: int, *, first_offset: int = 0) -> list[Any]:
     return [item(f"bulk-{i}", 1, queries=PART + 20, offset=first_offset + i) for i in range(n)]
 
 
-async def test_an_edit_taken_behind_a_bulk_import_is_written_before_the_import_is_embedded() -> None:
+async def test_an_edit_and_a_delete_sent_behind_a_bulk_import_go_ahead_of_it() -> None:
     wired = Wired()
-    await wired.queue.put(bulk(5))  # returns at once: the import waits in the backlog
-    await wired.queue.put([item("card_arrival", 2, queries=3, offset=5, marker="edit")])
-
-    assert wired.version("card_arrival") == 2
-    assert [k for k in wired.rows] == ["card_arrival"]
-    assert wired.acked == [5]  # the import's events stay unacked: a crash now reads them again
+    await wired.queue.put(bulk(4))  # bulk-3, the newest, goes to the model first; the rest waits
+    await asyncio.sleep(0.05)
+    edits = [item(f"edit-{c}", 2, queries=PART + 10, offset=4 + i, marker="edit") for i, c in enumerate("ab")]
+    await wired.queue.put([*edits, delete("bulk-0", 2, offset=6)])  # the CMS withdraws an item still waiting
+    assert wired.acked == [0]  # the withdrawn upsert's; the rest stays unacked until written: a crash reads it again
 
     wired.embedder.gate.set()
     await wired.drained()
-    assert sorted(wired.rows) == [*(f"bulk-{i}" for i in range(5)), "card_arrival"]
-    assert sorted(wired.acked) == list(range(6))
+    firsts = [call[0].split(".")[0] for call in wired.embedder.calls]
+    assert firsts == ["bulk bulk-3", "edit edit-b", "edit edit-a", "bulk bulk-2", "bulk bulk-1"]
+    assert sorted(wired.rows) == ["bulk-1", "bulk-2", "bulk-3", "edit-a", "edit-b"]
+    assert sorted(wired.acked) == list(range(7))
 
 
 async def test_model_work_comes_in_parts_of_at_most_the_part_size_unless_one_item_is_larger() -> None:
@@ -108,48 +119,33 @@ async def test_model_work_comes_in_parts_of_at_most_the_part_size_unless_one_ite
     small = [item(f"s{i}", 1, queries=29, offset=i, marker="small") for i in range(10)]  # 30 texts each
     await wired.queue.put([*small, *bulk(2, first_offset=10)])
     await wired.drained()
-    assert wired.embedder.sizes == [90, 90, 90, 30, PART + 21, PART + 21]
+    assert wired.embedder.sizes == [PART + 21, PART + 21, 90, 90, 90, 30]
     assert len(wired.rows) == 12 and sorted(wired.acked) == list(range(12))
-
-
-async def test_a_delete_goes_ahead_of_the_import_and_withdraws_its_item_from_the_backlog() -> None:
-    wired = Wired()
-    await wired.queue.put(bulk(3))  # bulk-0 goes to the model, bulk-1 and bulk-2 wait
-    await asyncio.sleep(0.05)
-    await wired.queue.put([delete("bulk-2", 2, offset=3)])  # the CMS withdraws an item still waiting
-    assert sorted(wired.acked) == [2, 3]  # the withdrawn upsert's event and the delete's
-
-    wired.embedder.gate.set()
-    await wired.drained()
-    assert sorted(wired.rows) == ["bulk-0", "bulk-1"]
-    assert not any(text.startswith("bulk bulk-2") for call in wired.embedder.calls for text in call)
 
 
 async def test_a_delete_of_an_item_at_the_model_keeps_it_out_of_the_index() -> None:
     wired = Wired()
     await wired.queue.put(bulk(1))
-    await asyncio.sleep(0.05)  # its part is at the model, out of the backlog
+    await asyncio.sleep(0.05)  # its part is at the model, out of the queue
     await wired.queue.put([delete("bulk-0", 2, offset=1)])
     wired.embedder.gate.set()
     await wired.drained()
-    assert "bulk-0" not in wired.rows
+    assert wired.rows == {}
     assert sorted(wired.acked) == [0, 1]
 
 
-async def test_a_part_that_finishes_after_a_newer_version_was_written_leaves_the_newer_one() -> None:
+async def test_a_part_that_finishes_after_a_newer_version_was_queued_leaves_the_newer_one() -> None:
     wired = Wired()
     await wired.queue.put(bulk(1))
-    await asyncio.sleep(0.05)  # its part is at the model, out of the backlog
+    await asyncio.sleep(0.05)
     await wired.queue.put([item("bulk-0", 2, queries=3, offset=1, marker="edit")])
-    assert wired.version("bulk-0") == 2
-
     wired.embedder.gate.set()
     await wired.drained()
     assert wired.version("bulk-0") == 2
     assert sorted(wired.acked) == [0, 1]
 
 
-async def test_the_agent_takes_no_more_batches_while_the_backlog_is_full() -> None:
+async def test_the_agent_takes_no_more_batches_while_the_queue_is_full() -> None:
     wired = Wired(backlog_texts=PART * 2)
     putting = asyncio.ensure_future(wired.queue.put(bulk(3)))
     await asyncio.sleep(0.1)
@@ -166,25 +162,26 @@ async def test_work_of_a_partition_this_worker_no_longer_owns_is_dropped_unacked
     wired = Wired(owned=lambda event: owned["yes"])
     await wired.queue.put(bulk(3))
     await asyncio.sleep(0.05)
-    owned["yes"] = False  # revoked while the first part was at the model
+    owned["yes"] = False  # revoked while bulk-2 was at the model
     wired.embedder.gate.set()
     await wired.drained()
-    assert sorted(wired.rows) == ["bulk-0"]  # the part already at the model is written; its new owner redoes it
-    assert wired.acked == [0]
+    assert sorted(wired.rows) == ["bulk-2"]  # it was at the model already; its new owner redoes the rest
+    assert wired.acked == [2]
 
 
-async def test_a_backlog_part_that_keeps_failing_stops_the_agent() -> None:
+async def test_a_part_that_keeps_failing_crashes_the_worker_and_stops_the_agent() -> None:
     wired = Wired()
-    wired.embedder.failing = {"fake-model"}
+    wired.embedder.poison = "bulk query 0"
 
     async def broken() -> bool:
         return False  # the canary fails too: the system's failure, not the event's
 
     wired.embedder.healthy = broken  # type: ignore[method-assign]
-    await wired.queue.put(bulk(1))
     wired.embedder.gate.set()
+    await wired.queue.put([*bulk(1), item("x", 1, queries=1, offset=1, marker="edit")])
     await asyncio.sleep(0.05)
+    assert len(wired.crashed) == 1
     with pytest.raises(RuntimeError, match="content backlog failed"):
-        await wired.queue.put([item("x", 1, queries=1, offset=9, marker="edit")])
-    assert wired.acked == []
+        await wired.queue.put([item("y", 1, queries=1, offset=9, marker="edit")])
+    assert wired.acked == [1]  # x, the newest, was written first
     await wired.queue.close()

@@ -239,12 +239,18 @@ async def test_a_reset_that_starts_during_the_livelock_check_does_not_crash_the_
         thread(partitions).verify_event_path(0.0, tp)
 
 
-def test_an_event_left_undone_while_later_ones_are_done_is_read_again_after_a_while() -> None:
-    c = consumer(100, [101, 102], held=[100])
+def watched(c: Any) -> tuple[list[Any], list[float]]:
+    """The consumer assigned its partition, the re-reads it schedules, and a clock the test moves
+    (`streams.consumer.time.monotonic` patched to read it)."""
     c.assignment = lambda: {PARTITION}
     scheduled: list[Any] = []
     c.add_future = scheduled.append
-    clock = [1000.0]
+    return scheduled, [1000.0]
+
+
+def test_an_event_left_undone_while_later_ones_are_done_is_read_again_after_a_while() -> None:
+    c = consumer(100, [101, 102], held=[100])
+    scheduled, clock = watched(c)
     with patch("streams.consumer.time.monotonic", lambda: clock[0]):
         assert c._new_offset(PARTITION) is None
         clock[0] += STUCK_S - 1
@@ -263,10 +269,7 @@ def test_an_event_an_agent_holds_is_never_read_again_however_long_it_takes() -> 
     c = consumer(100, [101, 102], held=[100])
     (message,) = c._unacked_messages
     mark_taken(message)
-    c.assignment = lambda: {PARTITION}
-    scheduled: list[Any] = []
-    c.add_future = scheduled.append
-    clock = [1000.0]
+    scheduled, clock = watched(c)
     with patch("streams.consumer.time.monotonic", lambda: clock[0]):
         for _ in range(3):
             assert c._new_offset(PARTITION) is None
@@ -274,12 +277,22 @@ def test_an_event_an_agent_holds_is_never_read_again_however_long_it_takes() -> 
     assert scheduled == [] and c.rereads == 0
 
 
+def test_a_copy_an_agent_holds_does_not_hide_a_lost_copy_of_the_same_offset() -> None:
+    c = consumer(100, [101, 102], held=[100, 100])
+    taken, _lost = c._unacked_messages
+    mark_taken(taken)
+    scheduled, clock = watched(c)
+    with patch("streams.consumer.time.monotonic", lambda: clock[0]):
+        c._new_offset(PARTITION)
+        clock[0] += STUCK_S + 1
+        c._new_offset(PARTITION)
+    assert len(scheduled) == 1 and c.rereads == 1
+    scheduled[0].close()
+
+
 def test_an_event_done_in_time_is_not_read_again() -> None:
     c = consumer(100, [101], held=[100])
-    c.assignment = lambda: {PARTITION}
-    scheduled: list[Any] = []
-    c.add_future = scheduled.append
-    clock = [1000.0]
+    scheduled, clock = watched(c)
     with patch("streams.consumer.time.monotonic", lambda: clock[0]):
         c._new_offset(PARTITION)
         for held in c._unacked_messages:
