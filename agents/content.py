@@ -81,9 +81,12 @@ class ContentHandler:
         latest: dict[str, ContentWork] = {}
         for event, update in zip(decoded.events, decoded.records, strict=True):
             pending = latest.get(update.content_id)
-            # A delete of an item the table does not hold yet is kept: a queued upsert of it may still be written.
-            news = update.op == "delete" or self._is_news(update)
-            if (update.version > pending.update.version) if pending is not None else news:
+            if pending is not None:
+                newer = update.version > pending.update.version
+            else:
+                # A delete of an item the table does not hold yet is kept: a queued upsert of it may still be written.
+                newer = update.op == "delete" or self._is_news(update)
+            if newer:
                 latest[update.content_id] = ContentWork(event, update)
         self._metrics.handled(self._topic, UNCHANGED, len(decoded.records) - len(latest))
         await asyncio.gather(*decoded.dead_letters)

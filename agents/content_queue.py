@@ -61,8 +61,8 @@ class ContentQueue:
         self._crash = crash
         self._closing = False
         self._backlog: dict[str, ContentWork] = {}  # by item, newest first
+        self._applying: list[ContentWork] = []  # the part at the model
         self._newest: dict[str, int] = {}  # the newest version planned of each item: older work is not written
-        self._queued_texts = 0  # the queue's and the part being applied
         self._changed = asyncio.Condition()
         self._drainer: asyncio.Task[None] | None = None
         self._failed: BaseException | None = None
@@ -70,7 +70,7 @@ class ContentQueue:
     @property
     def queued_texts(self) -> int:
         """Texts waiting in the queue or being embedded from it."""
-        return self._queued_texts
+        return sum(w.texts for w in self._backlog.values()) + sum(w.texts for w in self._applying)
 
     async def put(self, batch: Sequence[faust.EventT]) -> None:
         """Plans `batch` and queues its work ahead of the older; returns once the queue has room."""
@@ -93,7 +93,6 @@ class ContentQueue:
                 continue
             if waiting is not None:
                 del self._backlog[w.content_id]
-                self._queued_texts -= waiting.texts
                 settled.append(waiting.event)
             work.append(w)
         position = {id(event): i for i, event in enumerate(batch)}
@@ -101,13 +100,10 @@ class ContentQueue:
         await self._ack(settled)
         if work:
             self._backlog = {**{w.content_id: w for w in work}, **self._backlog}
-            self._queued_texts += sum(w.texts for w in work)
-            logger.info("content: %s items queued, %s texts in all", len(work), self._queued_texts)
+            logger.info("content: %s items queued, %s texts in all", len(work), self.queued_texts)
             self._start_drainer()
-            async with self._changed:
-                self._changed.notify_all()
         async with self._changed:
-            await self._changed.wait_for(lambda: self._queued_texts <= self._backlog_limit or self._failed is not None)
+            await self._changed.wait_for(lambda: self.queued_texts <= self._backlog_limit or self._failed is not None)
         self._raise_if_failed()
 
     async def close(self) -> None:
@@ -125,7 +121,6 @@ class ContentQueue:
         for content_id, w in list(self._backlog.items()):
             if not self._owned(w.event):
                 del self._backlog[content_id]
-                self._queued_texts -= w.texts
 
     def _next_part(self) -> list[ContentWork]:
         part: list[ContentWork] = []
@@ -146,11 +141,11 @@ class ContentQueue:
         try:
             while self._backlog:
                 self._drop_unowned()
-                part = self._next_part()
+                part = self._applying = self._next_part()
                 if part:
                     await self._retry(len(part), functools.partial(self._handler.apply, part, self._superseded))
                     await self._ack([w.event for w in part])
-                    self._queued_texts -= sum(w.texts for w in part)
+                self._applying = []
                 async with self._changed:
                     self._changed.notify_all()
         except asyncio.CancelledError as exc:
