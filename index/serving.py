@@ -57,6 +57,7 @@ class ServingModel:
         on_batch: BatchObserver | None = None,
         defer_to: Callable[[], MicroBatcher | None] | None = None,
         clock: Clock = time.time,
+        cache_ttl_s: float | None = None,
     ) -> None:
         self.encoder = encoder
         self.index = index
@@ -72,7 +73,9 @@ class ServingModel:
             clock=clock,
         )
         self._searches = SearchBatcher(index.search, index_thread)
-        self.embedder = CachedEmbedder(self.batcher, EmbeddingCache(kv, encoder.model_id, encoder.dimension))
+        self.embedder = CachedEmbedder(
+            self.batcher, EmbeddingCache(kv, encoder.model_id, encoder.dimension, cache_ttl_s)
+        )
 
     @property
     def model_id(self) -> str:

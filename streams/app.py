@@ -77,12 +77,17 @@ def faust_app(settings: Settings) -> App:
         broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Faust waits 20 minutes for a produce answer; a leader that was paused and lost its leadership holds a
+        # request that long. Kafka's own producers give up after 30 s, and a batch that fails is sent again.
+        producer_request_timeout=30,
         topic_partitions=settings.chat_partitions,
+        topic_replication_factor=settings.replication_factor,
         stream_wait_empty=False,
         table_standby_replicas=0,
         Topic=Topic,
     )
     app.fetch_wait_ms = settings.fetch_wait_ms
+    app.producer_idempotence = settings.producer_idempotence
     return app
 
 

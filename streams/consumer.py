@@ -6,21 +6,26 @@ faust-streaming 0.15.3 and aiokafka 0.14 lose events or crash in these ways, eac
 
 - While a rebalance or a stop is under way, a stream *skips* the events already fetched, and acks them as if
   they had been handled. A rebalance forgets the committed position, so the next commit covers them: with the
-  broker paused for 10 s under load (the group rebalanced), 21 of 722 chats got no recommendation.
+  broker paused for 10 s under load (the group rebalanced), 21 of 722 chats got no recommendation. Upstream: the
+  skip came with faust-streaming PR #223 (the fix of #221, closed); no open issue covers its acks.
 - It checks for an unacked event before the acked ones with `min(acked) - committed > 1` (off by one), and not
   at all while nothing has been committed yet. So when event N is still being retried and N+1 is acked, it
   commits N+2: a chat whose dead letter could not be written crashed the worker, and was gone after the restart.
+  Upstream: faust-streaming #606 (open; its fix, PR #707, is not released).
 - It keeps the events still being handled in a `WeakSet`: once a crashed batch's events are dropped, nothing
-  remembers that they were never acked.
+  remembers that they were never acked. Upstream: part of #606.
 - While a new worker recovers its table, aiokafka prefetches its stream partitions and Faust drops what arrives.
   Faust then seeks back to the committed offsets, but aiokafka seeks only to a committed offset above 0: a
   partition with nothing committed keeps the advanced position: under load, a restarted worker found its position
-  past the one chat it had to redo in 5 of 8 restarts, and never handled it in 1 of 4.
+  past the one chat it had to redo in 5 of 8 restarts, and never handled it in 1 of 4. Upstream: a neighbour of
+  #216 (closed: the order of seek and resume), not reported as such.
 - Rewinding such a partition with aiokafka's `seek_to_beginning` leaves its position unset until the broker
   answers, and Faust's livelock check reads it unguarded: a worker joining a fresh group crashed at start.
+  Upstream: faust-streaming #629 (open: the same check misfiring for partitions after a rebalance).
 - After a seek back to the committed offset, Faust drops every fetched event below the last offset it delivered,
   and takes a record fetched before the seek but delivered after it for a jump over missing offsets, which it
-  counts as done (`streams.fetch_runs`): chats lost while workers joined and left.
+  counts as done (`streams.fetch_runs`): chats lost while workers joined and left. Upstream: neighbours of #221
+  and #236 (closed: prefetched events delivered out of order after a rebalance).
 
 This consumer rewinds every stream partition with nothing committed to its beginning (the app's reset policy is
 `earliest`) with a seek that sets the position at once, skips the livelock check of a partition whose position
@@ -50,6 +55,7 @@ from agents.take import was_taken
 from agents.timeline import stamp
 from streams.engine.loop_lag import LoopLag
 from streams.fetch_runs import FetchRuns
+from streams.producer import Producer as IdempotentProducer
 
 logger = logging.getLogger(__name__)
 
@@ -352,12 +358,14 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
 
 class SafeCommitTransport(faust_aiokafka.Transport):
     Consumer = SafeCommitConsumer
+    Producer = IdempotentProducer
 
 
 class App(faust.App):
     """faust.App whose consumer commits safely and fetches with `fetch_wait_ms` (see the module's docstring)."""
 
     fetch_wait_ms: int | None = None
+    producer_idempotence: bool = False
     loop_lag: LoopLag | None = None
 
     def _new_transport(self) -> Any:

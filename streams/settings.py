@@ -214,6 +214,25 @@ class Settings(BaseSettings):
         200, ge=1, description="chats with a used response `helpstream learn` needs before it tunes a candidate"
     )
     chat_partitions: int = Field(4, ge=1, description="partitions of the chat and recommendations topics")
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        le=32,
+        description="replicas of every topic helpstream creates (its own, the table's changelog, Faust's); 3 on a "
+        "production cluster",
+    )
+    min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        le=32,
+        description="`min.insync.replicas` of every topic helpstream creates (empty: the broker's default): a write "
+        "is acknowledged once this many replicas hold it; 2 with a replication factor of 3",
+    )
+    producer_idempotence: bool = Field(
+        False,
+        description="idempotent producers (Apache Kafka; the embedded Tansu broker lacks them): a send retried after "
+        "a leader change is written once",
+    )
     model: str = Field(
         DEFAULT_MODEL,
         description=f"sentence-embedding model: {', '.join(LADDER)} (the ladder), a directory `helpstream model "
@@ -247,6 +266,13 @@ class Settings(BaseSettings):
         "in memory)",
     )
     recommendation_ttl_s: int = Field(86400, ge=1, description="how long `/recommendations/{chat_id}` keeps one")
+    embedding_cache_days: float = Field(
+        30,
+        gt=0,
+        le=3650,
+        description="how long Redis keeps a content text's vector after it was embedded: texts edited away and "
+        "retired models' vectors leave in time",
+    )
     recommendation_timings: bool = Field(
         False,
         description="each recommendation and search response carries `timings`, its stages in ms (the "
@@ -300,6 +326,11 @@ class Settings(BaseSettings):
             found.append(
                 f"HELPSTREAM_BROKER_SECURITY_PROTOCOL={self.broker_security_protocol}: customers' chats cross the "
                 "network to Kafka unencrypted (SASL_SSL encrypts them)"
+            )
+        if self.broker and self.replication_factor == 1 and not self._broker_on_loopback():
+            found.append(
+                "HELPSTREAM_REPLICATION_FACTOR=1: the topics helpstream creates live on one broker, and losing it "
+                "loses them (3, with HELPSTREAM_MIN_INSYNC_REPLICAS=2, on a production cluster)"
             )
         if self.registry_public_key is None:
             found.append(
@@ -390,6 +421,11 @@ class Settings(BaseSettings):
             )
         if self.web_port == self.public_port and self.web_host == self.public_host:
             raise ValueError("HELPSTREAM_WEB_PORT and HELPSTREAM_PUBLIC_PORT must differ: two listeners, two ports")
+        if self.min_insync_replicas is not None and self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"HELPSTREAM_MIN_INSYNC_REPLICAS={self.min_insync_replicas} is more than "
+                f"HELPSTREAM_REPLICATION_FACTOR={self.replication_factor}: Kafka would refuse every write"
+            )
         if self.shadow_share + self.interleave_share > 1:
             raise ValueError(
                 f"HELPSTREAM_INTERLEAVE_SHARE={self.interleave_share} with HELPSTREAM_SHADOW_SHARE={self.shadow_share} "

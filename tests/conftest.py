@@ -19,6 +19,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="how many times in a row the tests of a change of state (workers joining, leaving; a live model "
         "change) repeat it",
     )
+    parser.addoption("--soak-minutes", type=float, default=2, help="the soak's measured minutes, after its warm-up")
+    parser.addoption("--soak-warmup", type=float, default=0.5, help="the soak's warm-up minutes, not fitted")
+    parser.addoption("--soak-interval", type=float, default=5, help="seconds between the soak's samples")
+    parser.addoption("--soak-items", type=int, default=12, help="items of the demo export the soak's CMS holds")
+    parser.addoption("--soak-rate", type=float, default=10, help="the soak's chats per second")
+    parser.addoption("--soak-out", default=None, help="where the soak writes soak.md and soak.png (default: its tmp)")
     parser.addoption(
         "--export-image",
         action="store_true",

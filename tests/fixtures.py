@@ -20,12 +20,13 @@ from schemas import encode
 from streams.clients.publish import read_chats, read_content
 from streams.demo.datasets import demo_chats, demo_content
 from streams.local.apache_kafka import RunningKafka
+from streams.local.kafka_cluster import KafkaCluster
 from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings, child_env, isolated
 from tests.integration.clients import demo_items, index_holds, publish_demo_content
 from tests.oidc import Oidc, keycloak
-from tests.services import apache_kafka, redis_server, wait_until
+from tests.services import apache_kafka, kafka_cluster, redis_server, wait_until
 
 # Ceilings, not expectations: a busy 2-core machine may be slow; the tests report the real times as figures.
 READY_S = 120
@@ -36,6 +37,16 @@ INDEXED_S = 240
 def running_kafka(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[RunningKafka]:
     with apache_kafka(tmp_path_factory.mktemp("kafka")) as (running, version):
         figures.append(("integration broker", f"Apache Kafka {version} (KRaft) at {running.bootstrap}"))
+        yield running
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, str]]) -> Iterator[KafkaCluster]:
+    """Three Apache Kafka nodes (KRaft, replication factor 3, min.insync.replicas 2) for one test module: its
+    faults leave the cluster as a module found it, or stop it."""
+    with kafka_cluster(tmp_path_factory.mktemp("cluster")) as (running, version):
+        nodes = f"{len(running.nodes)} nodes (KRaft) at {running.bootstrap}"
+        figures.append(("cluster", f"Apache Kafka {version}, {nodes}"))
         yield running
 
 

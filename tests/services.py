@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from streams.local import apache_kafka as kafka
+from streams.local import kafka_cluster as cluster
 from streams.local import redis_server as redis
 from streams.local.ports import free_port, wait_for_port
 from streams.local.processes import ServiceMissing, stop
@@ -45,6 +46,15 @@ def apache_kafka(
     with required("Apache Kafka"):
         jars = kafka.kafka_jars(KAFKA_JARS)
     with kafka.apache_kafka(jars, workdir, sasl_ssl=sasl_ssl) as running:
+        yield running, kafka.kafka_version(jars)
+
+
+@contextmanager
+def kafka_cluster(workdir: Path) -> Iterator[tuple[cluster.KafkaCluster, str]]:
+    """Yields (the running three-node cluster, Kafka's version)."""
+    with required("Apache Kafka"):
+        jars = kafka.kafka_jars(KAFKA_JARS)
+    with cluster.kafka_cluster(jars, workdir) as running:
         yield running, kafka.kafka_version(jars)
 
 

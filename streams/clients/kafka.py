@@ -28,6 +28,7 @@ class KafkaConnection:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    idempotent: bool = False
 
     @classmethod
     def of(cls, settings: Settings, bootstrap: str | None = None) -> KafkaConnection:
@@ -41,6 +42,7 @@ class KafkaConnection:
             ca_file=str(settings.broker_ca_file) if settings.broker_ca_file else None,
             cert_file=str(settings.broker_cert_file) if settings.broker_cert_file else None,
             key_file=str(settings.broker_key_file) if settings.broker_key_file else None,
+            idempotent=settings.producer_idempotence,
         )
 
     @property
@@ -71,6 +73,11 @@ class KafkaConnection:
                 sasl_plain_password=self.password,
             )
         return options
+
+    def producer_options(self) -> dict[str, Any]:
+        """`client_options` plus what every producer of helpstream sends with: acknowledged by all in-sync replicas,
+        and idempotent where the settings ask for it (a send retried after a leader change is written once)."""
+        return {**self.client_options(), "acks": "all", "enable_idempotence": self.idempotent}
 
     def faust_credentials(self) -> faust.types.auth.CredentialsT | None:
         if self.uses_sasl:

@@ -63,6 +63,7 @@ class ModelSet:
         policy: ModelPolicy,
         on_batch: BatchObserver | None = None,
         own_setting: str | None = None,
+        cache_ttl_s: float | None = None,
     ) -> None:
         self._index_thread = index_thread
         self._policy = policy
@@ -71,6 +72,7 @@ class ModelSet:
         self._threads = threads
         self._max_batch = max_batch
         self._max_wait_s = max_wait_s
+        self._cache_ttl_s = cache_ttl_s
         self._on_batch = on_batch
         self._indexes: dict[str, ContentIndex] = {}  # every index that follows the table's rows
         self._seeding: dict[str, list[tuple[str, bytes | None]]] = {}  # rows held back while an index is built
@@ -210,6 +212,7 @@ class ModelSet:
             max_wait_s=self._max_wait_s,
             on_batch=self._on_batch,
             defer_to=self._active_batcher,
+            cache_ttl_s=self._cache_ttl_s,
         )
         self.load_seconds[ref.model_id] = time.perf_counter() - started
         logger.info("model %s loaded in %.1f s", ref.model_id, self.load_seconds[ref.model_id])

@@ -47,6 +47,7 @@ class EmbeddingService(Service):
             policy=settings.model_policy(),
             on_batch=on_batch,
             own_setting=settings.model,
+            cache_ttl_s=settings.embedding_cache_days * 86400,
         )
         self._kv: KeyValue | None = None
         self._following = False

@@ -132,7 +132,7 @@ def _consumer(kafka: KafkaConnection) -> AIOKafkaConsumer:
 
 
 def _producer(kafka: KafkaConnection) -> AIOKafkaProducer:
-    return AIOKafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=False)
+    return AIOKafkaProducer(**kafka.producer_options())
 
 
 async def read_control(kafka: KafkaConnection, settings: Settings) -> ControlState:

@@ -3,7 +3,7 @@ it keeps records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import faust
 
@@ -16,9 +16,6 @@ DEAD_LETTER_PARTITIONS = 1
 FEEDBACK_PARTITIONS = 1
 # The registry's and the figures' records are read in order by every worker and command: one partition each.
 MODELS_PARTITIONS = 1
-# What the worker creates topics with; on a multi-broker cluster create them beforehand with yours.
-REPLICATION_FACTOR = 1
-
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -28,16 +25,18 @@ class TopicSpec:
     name: str
     partitions: int
     compacted: bool = False
-    replication: int = REPLICATION_FACTOR
+    replication: int = 1
+    min_insync: int | None = None  # None: the broker's default
     retention_ms: int | None = None  # None: the broker's default (compacted topics keep each live key)
 
     def configs(self) -> dict[str, str]:
         """The topic configs helpstream creates it with and checks an existing one against."""
-        if self.compacted:
-            return {"cleanup.policy": "compact"}
-        if self.retention_ms is None:
-            return {"cleanup.policy": "delete"}
-        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+        configs = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        if self.retention_ms is not None and not self.compacted:
+            configs["retention.ms"] = str(self.retention_ms)
+        if self.min_insync is not None:
+            configs["min.insync.replicas"] = str(self.min_insync)
+        return configs
 
 
 def _days(days: float) -> int:
@@ -56,7 +55,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         _days(settings.retention_dead_letter_days),
         _days(settings.retention_events_days),
     )
-    return [
+    specs = [
         TopicSpec(settings.topic_chat, settings.chat_partitions, retention_ms=chats),
         TopicSpec(settings.topic_recommendations, settings.chat_partitions, retention_ms=chats),
         TopicSpec(settings.topic_content, CONTENT_PARTITIONS, retention_ms=events),
@@ -68,6 +67,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_models, MODELS_PARTITIONS, compacted=True),
         TopicSpec(settings.topic_figures, MODELS_PARTITIONS, compacted=True),
     ]
+    replicas, min_insync = settings.replication_factor, settings.min_insync_replicas
+    return [replace(spec, replication=replicas, min_insync=min_insync) for spec in specs]
 
 
 @dataclass(frozen=True)

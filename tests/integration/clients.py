@@ -92,10 +92,11 @@ def demo_items() -> int:
     return len(read_content(demo_content()))
 
 
-def publish_demo_content(settings: Settings) -> None:
-    """The CMS export, produced line for line as the CMS would (plain JSON, keyed by content_id)."""
+def publish_demo_content(settings: Settings, items: int | None = None) -> None:
+    """The CMS export (its first `items` lines), produced line for line as the CMS would (plain JSON, keyed by
+    content_id)."""
     with demo_content().open("rb") as f:
-        lines = [line for line in f if line.strip()]
+        lines = [line for line in f if line.strip()][:items]
     produce(
         KafkaConnection.of(settings),
         settings.topic_content,

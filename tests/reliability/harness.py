@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from streams.clients.kafka import KafkaConnection
 from streams.local.worker import WorkerProcess
@@ -65,6 +66,8 @@ class Traffic:
         self._stop = threading.Event()
         self.sent: list[str] = []
         self.placed: dict[str, tuple[int, int]] = {}
+        self.resent: list[str] = []
+        self.sent_at: dict[str, float] = {}  # monotonic, as the outcomes' receipts
         self._failed: list[BaseException] = []
         self._thread = threading.Thread(target=self._run_thread, daemon=True)
 
@@ -88,21 +91,32 @@ class Traffic:
             self._failed.append(exc)
 
     async def _produce(self) -> None:
-        async with AIOKafkaProducer(**options(self._settings.broker), acks="all", linger_ms=2) as producer:
-            started, pending = time.monotonic(), []
+        idempotent = self._settings.producer_idempotence
+        async with AIOKafkaProducer(
+            **options(self._settings.broker), acks="all", linger_ms=2, enable_idempotence=idempotent
+        ) as producer:
+            started, confirming = time.monotonic(), []
             while not self._stop.is_set():
                 n = len(self.sent)
                 await asyncio.sleep(max(0.0, started + n / self._rate - time.monotonic()))
                 chat_id = f"{self._run}-{n}"
                 text = self._texts[n % len(self._texts)]  # chat `<run>-<n>` says texts[n % len(texts)]
                 value = orjson.dumps({"chat_id": chat_id, "text": text, "created_at": now()})
-                pending.append(
-                    (chat_id, await producer.send(self._settings.topic_chat, key=chat_id.encode(), value=value))
-                )
+                self.sent_at[chat_id] = time.monotonic()
+                delivery = await producer.send(self._settings.topic_chat, key=chat_id.encode(), value=value)
+                confirming.append(asyncio.ensure_future(self._confirm(producer, chat_id, value, delivery)))
                 self.sent.append(chat_id)
-            for chat_id, delivery in pending:
-                record = await delivery
-                self.placed[chat_id] = (record.partition, record.offset)
+            await asyncio.gather(*confirming)
+
+    async def _confirm(self, producer: AIOKafkaProducer, chat_id: str, value: bytes, delivery: Any) -> None:
+        """A send the cluster could not acknowledge in time (its partition without a leader or in-sync replicas
+        for longer than the request timeout) is sent again, as a chat platform does; `resent` counts them."""
+        try:
+            record = await delivery
+        except KafkaError:
+            self.resent.append(chat_id)
+            record = await producer.send_and_wait(self._settings.topic_chat, key=chat_id.encode(), value=value)
+        self.placed[chat_id] = (record.partition, record.offset)
 
 
 @dataclass
@@ -175,6 +189,12 @@ class Outcomes:
             later = [t for times in self.recommended.values() for t in times if t > moment]
         return min(later) - moment if later else None
 
+    def longest_wait(self, keys: list[str], sent_at: dict[str, float]) -> tuple[float, str]:
+        """The longest any of `keys` waited from its send to its first recommendation, and which chat it was."""
+        with self._lock:
+            waits = [(min(self.recommended[key]) - sent_at[key], key) for key in keys if self.recommended.get(key)]
+        return max(waits, default=(0.0, ""))
+
     def longest_stall(self, keys: list[str]) -> float:
         """The longest time without a recommendation for any of `keys`, from the first to the last."""
         with self._lock:
@@ -211,6 +231,29 @@ class Outcomes:
         )
 
 
+def read_compacted(settings: Settings, topic: str, timeout_s: float = 60) -> dict[bytes, bytes | None]:
+    """A compacted topic of one partition (the table's changelog, the registry): the last value of each key, read
+    to its end from the partition's leader."""
+
+    async def read() -> dict[bytes, bytes | None]:
+        consumer = AIOKafkaConsumer(**options(settings.broker), group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partition = TopicPartition(topic, 0)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            end = (await consumer.end_offsets([partition]))[partition]
+            state: dict[bytes, bytes | None] = {}
+            while await consumer.position(partition) < end:
+                for records in (await consumer.getmany(partition, timeout_ms=500)).values():
+                    state.update((record.key or b"", record.value) for record in records)
+            return state
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(asyncio.wait_for(read(), timeout_s))
+
+
 def helpstream(settings: Settings, *args: str, timeout_s: float = 400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
@@ -244,6 +287,7 @@ class EditProbe:
         self._queries = queries
         self.content_id = f"probe_{name}_{uuid.uuid4().hex[:6]}"
         self.sent_at = 0.0
+        self.accepted_s = 0.0
 
     def send(self) -> EditProbe:
         article = {"content_id": self.content_id, "kind": "help_article", "op": "upsert", "version": 1,
@@ -251,12 +295,14 @@ class EditProbe:
                    "body": "Rent a safe deposit box in a branch vault for jewellery, documents and other valuables.",
                    "example_queries": [f"renting a safe deposit box, question {i}" for i in range(self._queries)],
                    "updated_at": now()}  # fmt: skip
-        produce_json(KafkaConnection.of(self._settings), self._settings.topic_content, [(self.content_id, article)])
         self.sent_at = time.monotonic()
+        produce_json(KafkaConnection.of(self._settings), self._settings.topic_content, [(self.content_id, article)])
+        self.accepted_s = time.monotonic() - self.sent_at  # the CMS's wait for Kafka (a new leader, in-sync replicas)
         return self
 
     def searchable_s(self, worker: WorkerProcess, timeout_s: float) -> float:
-        """Seconds from the send until the worker's `/search` finds it (the worker may still be starting)."""
+        """Seconds from the send until the worker's `/search` finds it (the worker may still be starting), Kafka's
+        acknowledgement of the send (`accepted_s`) included."""
 
         def found() -> bool:
             try:

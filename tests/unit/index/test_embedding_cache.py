@@ -46,3 +46,14 @@ async def test_memory_store_expires_keys_after_their_ttl() -> None:
     await kv.set_many({"k": b"v"}, ttl_s=-1)
     await kv.set_many({"kept": b"v"})
     assert await kv.get_many(["k", "kept"]) == [None, b"v"]
+
+
+async def test_a_cached_vector_expires_after_the_caches_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("index.kv.time.monotonic", lambda: clock[0])
+    kv = MemoryKeyValue()
+    await EmbeddingCache(kv, "model-a", 8, ttl_s=3600).store(["t"], vector("t")[None, :])
+    clock[0] += 3599
+    assert (await EmbeddingCache(kv, "model-a", 8).lookup(["t"]))[0] is not None
+    clock[0] += 2
+    assert await EmbeddingCache(kv, "model-a", 8).lookup(["t"]) == [None]

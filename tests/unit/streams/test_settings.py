@@ -274,6 +274,15 @@ def test_sasl_plain_over_plaintext_off_loopback_is_refused_and_unencrypted_kafka
     assert not any("unencrypted" in c for c in local.cautions())
 
 
+def test_more_in_sync_replicas_than_replicas_is_refused_and_one_replica_off_loopback_is_a_caution() -> None:
+    with pytest.raises(ValidationError, match="HELPSTREAM_MIN_INSYNC_REPLICAS=3 is more than HELPSTREAM_REPLICATION"):
+        Settings(replication_factor=2, min_insync_replicas=3)  # type: ignore[call-arg]
+    assert any("HELPSTREAM_REPLICATION_FACTOR=1" in c for c in Settings(broker="kafka-1:9092").cautions())  # type: ignore[call-arg]
+    replicated = Settings(broker="kafka-1:9092", replication_factor=3, min_insync_replicas=2)  # type: ignore[call-arg]
+    assert not any("REPLICATION" in c for c in replicated.cautions())
+    assert not any("REPLICATION" in c for c in Settings(broker="127.0.0.1:9092").cautions())  # type: ignore[call-arg]
+
+
 def test_a_registry_key_that_is_not_ed25519_is_refused_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

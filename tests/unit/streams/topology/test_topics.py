@@ -14,3 +14,11 @@ def test_every_topic_is_created_with_its_partitions_and_only_the_changelog_regis
     assert compacted == [content_changelog(settings), settings.topic_models, settings.topic_figures]
     assert specs[settings.topic_models].partitions == 1
     assert content_changelog(settings) == "helpstream-content-vectors-changelog"
+
+
+def test_every_topic_gets_the_replication_and_min_insync_replicas_the_settings_give() -> None:
+    specs = topic_specs(Settings(replication_factor=3, min_insync_replicas=2))  # type: ignore[call-arg]
+    assert {(spec.replication, spec.configs()["min.insync.replicas"]) for spec in specs} == {(3, "2")}
+    defaults = topic_specs(Settings())  # type: ignore[call-arg]
+    assert {spec.replication for spec in defaults} == {1}
+    assert not [spec.name for spec in defaults if "min.insync.replicas" in spec.configs()]
