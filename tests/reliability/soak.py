@@ -28,11 +28,14 @@ def open_files(pid: int) -> float:
 
 @dataclass(frozen=True)
 class Series:
-    """One thing sampled: `judged` series fail the soak when they grow beyond their noise."""
+    """One thing sampled: `judged` series fail the soak when they grow beyond their noise and by more than
+    `tolerance` (in `unit`) over the measured window (a value read in steps, such as RSS or a count, can have no
+    noise at all)."""
 
     name: str
     unit: str
     read: Callable[[], float]
+    tolerance: float
     judged: bool = True
 
 
@@ -88,17 +91,20 @@ class Trend:
     noise: float  # the residuals' standard deviation
     window_h: float
     intercept: float  # the fitted value at minute 0
+    tolerance: float
 
     @property
     def grows(self) -> bool:
-        """Growth beyond the noise: the whole interval above zero, and more over the window than twice the noise."""
-        return self.low > 0 and self.slope * self.window_h > 2 * self.noise
+        """Growth beyond the noise: the whole interval above zero, and more over the window than twice the noise
+        and than the series' tolerance."""
+        return self.low > 0 and self.slope * self.window_h > max(2 * self.noise, self.tolerance)
 
     def row(self) -> str:
         verdict = ("grows" if self.grows else "flat") if self.judged else "shown"
+        tolerance = f"{self.tolerance:g}" if self.judged else "-"
         return (
-            f"| {self.name} | {self.first:.1f} | {self.last:.1f} | {self.slope:+.2f} "
-            f"[{self.low:+.2f}, {self.high:+.2f}] | {self.noise:.2f} | {verdict} |"
+            f"| {self.name} ({self.unit}) | {self.first:.1f} | {self.last:.1f} | {self.slope:+.2f} "
+            f"[{self.low:+.2f}, {self.high:+.2f}] | {self.noise:.2f} | {tolerance} | {verdict} |"
         )
 
 
@@ -112,7 +118,8 @@ def trend(series: Series, times_min: list[float], values: list[float], after_min
         raise ValueError(f"{series.name}: {len(t)} samples after the warm-up, a slope needs 3")
     fit = stats.linregress(t, v)
     residuals = v - (fit.intercept + fit.slope * t)
-    margin = float(stats.t.ppf(0.975, len(t) - 2) * fit.stderr)
+    stderr = float(fit.stderr) if math.isfinite(fit.stderr) else 0.0  # a constant series has no spread to scale
+    margin = float(stats.t.ppf(0.975, len(t) - 2)) * stderr
     return Trend(
         series.name,
         series.unit,
@@ -125,11 +132,13 @@ def trend(series: Series, times_min: list[float], values: list[float], after_min
         float(np.std(residuals, ddof=2)),
         float(t[-1] - t[0]),
         float(fit.intercept),
+        series.tolerance,
     )
 
 
 TABLE_HEAD = (
-    "| series | first | last | slope per hour [95% interval] | noise (sd) | verdict |\n|---|---|---|---|---|---|"
+    "| series | first | last | slope per hour [95% interval] | noise (sd) | tolerance | verdict |\n"
+    "|---|---|---|---|---|---|---|"
 )
 
 
