@@ -22,6 +22,7 @@ from streams.demo.datasets import demo_chats, demo_content
 from streams.local.apache_kafka import RunningKafka
 from streams.local.kafka_cluster import KafkaCluster
 from streams.local.ports import listener_ports
+from streams.local.redis_server import RunningRedis
 from streams.local.worker import WorkerProcess
 from streams.settings import Settings, child_env, isolated
 from tests.integration.clients import demo_items, index_holds, publish_demo_content
@@ -47,6 +48,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, figures: list[tuple[str, s
     with kafka_cluster(tmp_path_factory.mktemp("cluster")) as (running, version):
         nodes = f"{len(running.nodes)} nodes (KRaft) at {running.bootstrap}"
         figures.append(("cluster", f"Apache Kafka {version}, {nodes}"))
+        yield running
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RunningRedis]:
+    """A redis-server of one test's own: to hang and to kill, or to count its keys."""
+    with redis_server(tmp_path) as running:
         yield running
 
 

@@ -137,7 +137,8 @@ class KafkaCluster:
         os.kill(self.nodes[node_id].pid, signal.SIGCONT)
 
     def controller(self) -> int:
-        """The node leading the controller quorum now: the newest leader epoch any running node has written."""
+        """The running node leading the controller quorum now: the newest leader epoch any running node has
+        written (a node killed a moment ago may still be named: then there is no running leader yet)."""
         newest: tuple[int, int] = (-1, -1)
         for node in self.nodes.values():
             state = node.workdir / "data" / "__cluster_metadata-0" / "quorum-state"
@@ -149,22 +150,18 @@ class KafkaCluster:
                 continue
             if data.get("leaderId", -1) >= 0:
                 newest = max(newest, (int(data["leaderEpoch"]), int(data["leaderId"])))
-        if newest[1] < 0:
-            raise RuntimeError("no running node knows the quorum's leader")
+        if newest[1] < 0 or not self.nodes[newest[1]].running():
+            raise RuntimeError("the controller quorum has no running leader")
         return newest[1]
 
     def wait_controller(self, timeout_s: float = 60) -> int:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                leader = self.controller()
-                if self.nodes[leader].running():
-                    return leader
+                return self.controller()
             except RuntimeError:
                 if time.monotonic() > deadline:
                     raise
-            if time.monotonic() > deadline:
-                raise RuntimeError("the controller quorum has no running leader")
             time.sleep(0.2)
 
     def partitions(self, topics: list[str] | None = None) -> list[PartitionState]:

@@ -91,10 +91,7 @@ class Traffic:
             self._failed.append(exc)
 
     async def _produce(self) -> None:
-        idempotent = self._settings.producer_idempotence
-        async with AIOKafkaProducer(
-            **options(self._settings.broker), acks="all", linger_ms=2, enable_idempotence=idempotent
-        ) as producer:
+        async with AIOKafkaProducer(**KafkaConnection.of(self._settings).producer_options(), linger_ms=2) as producer:
             started, confirming = time.monotonic(), []
             while not self._stop.is_set():
                 n = len(self.sent)

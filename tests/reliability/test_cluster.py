@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from streams.clients.kafka import KafkaConnection
 from streams.local.kafka_cluster import KafkaCluster
 from streams.settings import Settings
+from streams.topology.admin import ensure_topics
 from streams.topology.topics import content_changelog, topic_specs
 from tests.fixtures import READY_S, Workers, isolated_settings
 from tests.integration.clients import demo_items, index_holds
@@ -159,23 +159,10 @@ def test_a_three_broker_cluster_losing_a_broker_loses_no_chat_and_keeps_the_tabl
 
 
 def assert_replicated(cluster: KafkaCluster, settings: Settings) -> None:
-    """Every topic helpstream created has three replicas and `min.insync.replicas=2`."""
+    """Every topic helpstream created has three replicas and the configs of its spec (`min.insync.replicas=2`)."""
     names = [spec.name for spec in topic_specs(settings)]
     described = cluster.partitions(names)
     assert {p.topic for p in described} == set(names)
     assert {len(p.replicas) for p in described} == {3}
-
-    async def min_insync() -> set[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap)
-        await admin.start()
-        try:
-            resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
-            found = set()
-            for response in await admin.describe_configs(resources):
-                for _, _, _, _, entries in response.resources:
-                    found |= {entry[1] for entry in entries if entry[0] == "min.insync.replicas"}
-            return found
-        finally:
-            await admin.close()
-
-    assert asyncio.run(min_insync()) == {"2"}
+    # Every topic exists: ensure_topics only compares each one's configs (min.insync.replicas among them).
+    assert asyncio.run(ensure_topics(KafkaConnection.of(settings), topic_specs(settings))) == []

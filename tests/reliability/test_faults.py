@@ -11,10 +11,8 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -24,16 +22,8 @@ from streams.settings import Settings
 from tests.fixtures import Workers
 from tests.integration.clients import chat, produce, produce_json
 from tests.reliability.harness import EditProbe, Outcomes, Traffic
-from tests.services import redis_server
 
 PAUSE_S = 10
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RunningRedis]:
-    """A redis-server of this test's own, to hang and to kill."""
-    with redis_server(tmp_path) as running:
-        yield running
 
 
 def test_kill_9_under_100_chats_per_second_loses_nothing_and_duplicates_at_most_1_percent(

@@ -16,7 +16,6 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,16 +33,9 @@ from tests.fixtures import INDEXED_S, READY_S, Workers, isolated_settings
 from tests.integration.clients import index_holds, now, produce, produce_json, publish_demo_content, search
 from tests.reliability.harness import Outcomes, Traffic, helpstream, report
 from tests.reliability.soak import TABLE_HEAD, Sampler, Series, open_files, plot, rss_mb, trend
-from tests.services import redis_server, wait_until
+from tests.services import wait_until
 
 TEXTS = 300  # distinct chat texts: the embedding cache fills within the warm-up, so its keys are flat after it
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RunningRedis]:
-    """A redis-server of this test's own: its key count is the soak's alone."""
-    with redis_server(tmp_path) as running:
-        yield running
 
 
 def test_an_hour_of_everything_grows_nothing_beyond_its_noise(
