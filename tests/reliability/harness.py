@@ -277,6 +277,7 @@ class EditProbe:
     article that no other item outranks for its query."""
 
     QUERY = "can I rent a safe deposit box for my jewellery"
+    GIVE_UP_S = 180
 
     def __init__(self, settings: Settings, name: str, queries: int = 0) -> None:
         """`queries` example queries make it as large as a typical saved response (the demo's have about 110)."""
@@ -285,6 +286,7 @@ class EditProbe:
         self.content_id = f"probe_{name}_{uuid.uuid4().hex[:6]}"
         self.sent_at = 0.0
         self.accepted_s = 0.0
+        self.resent = 0
 
     def send(self) -> EditProbe:
         article = {"content_id": self.content_id, "kind": "help_article", "op": "upsert", "version": 1,
@@ -293,7 +295,18 @@ class EditProbe:
                    "example_queries": [f"renting a safe deposit box, question {i}" for i in range(self._queries)],
                    "updated_at": now()}  # fmt: skip
         self.sent_at = time.monotonic()
-        produce_json(KafkaConnection.of(self._settings), self._settings.topic_content, [(self.content_id, article)])
+        while True:
+            try:
+                produce_json(
+                    KafkaConnection.of(self._settings), self._settings.topic_content, [(self.content_id, article)]
+                )
+                break
+            except KafkaError:
+                # A CMS sends again what Kafka did not acknowledge in time (a producer's batch expires after its
+                # request timeout while the partition has no reachable leader); the edit is an idempotent upsert.
+                if time.monotonic() - self.sent_at > self.GIVE_UP_S:
+                    raise
+                self.resent += 1
         self.accepted_s = time.monotonic() - self.sent_at  # the CMS's wait for Kafka (a new leader, in-sync replicas)
         return self
 

@@ -153,6 +153,9 @@ def test_a_three_broker_cluster_losing_a_broker_loses_no_chat_and_keeps_the_tabl
     placed = traffic.placed.get(waited_most[1])
     figures.append(("cluster: the chat that waited longest", f"{waited_most[1]} at {placed}: {waited_most[0]:.1f} s"))
     figures.append(("cluster: chats the chat platform sent again (not acknowledged in time)", str(len(traffic.resent))))
+    figures.append(
+        ("cluster: CMS edits the CMS sent again (not acknowledged in time)", str(sum(p.resent for p in probes)))
+    )
     assert everything.lost == 0, everything.lost_keys
     assert everything.dead_lettered == 0
     assert worker.process is not None and worker.process.poll() is None  # the same worker throughout
