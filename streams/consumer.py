@@ -50,11 +50,14 @@ from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from agents.take import was_taken
 from agents.timeline import stamp
 from streams.engine.loop_lag import LoopLag
 from streams.fetch_runs import FetchRuns
+from streams.flow_control import FlowControl
 from streams.producer import Producer as IdempotentProducer
 
 logger = logging.getLogger(__name__)
@@ -362,11 +365,17 @@ class SafeCommitTransport(faust_aiokafka.Transport):
 
 
 class App(faust.App):
-    """faust.App whose consumer commits safely and fetches with `fetch_wait_ms` (see the module's docstring)."""
+    """faust.App whose consumer commits safely and fetches with `fetch_wait_ms` (see the module's docstring), and
+    whose flow control keeps the events already queued for agents when recovery resumes a flowing stream
+    (`streams.flow_control`)."""
 
     fetch_wait_ms: int | None = None
     producer_idempotence: bool = False
     loop_lag: LoopLag | None = None
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return FlowControl(loop=self.loop)
 
     def _new_transport(self) -> Any:
         return SafeCommitTransport(self.conf.broker_consumer, self)
