@@ -26,6 +26,10 @@ faust-streaming 0.15.3 and aiokafka 0.14 lose events or crash in these ways, eac
   and takes a record fetched before the seek but delivered after it for a jump over missing offsets, which it
   counts as done (`streams.fetch_runs`): chats lost while workers joined and left. Upstream: neighbours of #221
   and #236 (closed: prefetched events delivered out of order after a rebalance).
+- When recovery resumes the flow for the last time, after the stream partitions were sought and read, Faust
+  clears the agents' queues and drops the events handed over since the seek: chats delayed until the watchdog
+  below read their partition again, after workers joined and left. Upstream: faust-streaming #596 (open). The
+  app's flow control (`streams.flow_control`) keeps them.
 
 This consumer rewinds every stream partition with nothing committed to its beginning (the app's reset policy is
 `earliest`) with a seek that sets the position at once, skips the livelock check of a partition whose position
@@ -191,9 +195,10 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
     def _watch_stuck(self, tp: TP, start: int) -> None:
         """Re-reads `tp` from `start` once the event there has stayed undone for `STUCK_S` while later ones of its
         partition were done, unless an agent's batch holds it (retried, or queued behind other work: it is not
-        lost, however long it takes). Rarely (docs/reliability.md), an event fetched while Faust's recovery seeks
-        the partition again is delivered but never reaches a batch; without this, its chat would wait for the next
-        rebalance. Each firing is counted (`rereads`, an alert) and logged with where the event was."""
+        lost, however long it takes). A safety net expected never to fire: the one known cause, recovery clearing
+        the agents' queues after its seek, is fixed in `streams.flow_control`; without it, an event lost that way
+        would wait for the next rebalance. Each firing is counted (`rereads`, an alert) and logged with where the
+        event was."""
         copies = [m for m in self._unacked_messages if m.tp == tp and m.offset == start]
         held = copies[0] if copies else None
         if copies and all(was_taken(m) for m in copies):

@@ -68,6 +68,7 @@ class Traffic:
         self.placed: dict[str, tuple[int, int]] = {}
         self.resent: list[str] = []
         self.sent_at: dict[str, float] = {}  # monotonic, as the outcomes' receipts
+        self.acked_at: dict[str, float] = {}  # when Kafka acknowledged it: from then on the wait is helpstream's
         self._failed: list[BaseException] = []
         self._thread = threading.Thread(target=self._run_thread, daemon=True)
 
@@ -113,6 +114,7 @@ class Traffic:
         except KafkaError:
             self.resent.append(chat_id)
             record = await producer.send_and_wait(self._settings.topic_chat, key=chat_id.encode(), value=value)
+        self.acked_at[chat_id] = time.monotonic()
         self.placed[chat_id] = (record.partition, record.offset)
 
 
