@@ -9,7 +9,10 @@ partition stopped just before it until the consumer's watchdog read the partitio
 #596 (open: recovery clears the queues and leaves gaps in the acked offsets that block committing).
 
 Here only a resume that ends a suspension clears the queues: what was queued while suspended belongs to a group
-generation that is over (and the stream skips it anyway). A resume while flowing changes nothing.
+generation that is over (and the stream skips it anyway). A resume while flowing changes nothing: what is queued
+then belongs to the current generation. An event queued before recovery's seek is handled, and fetched again by
+the seek: a duplicate, never a gap. The tables' changelog queues keep their events the same way (recovery skips
+an offset it has already applied).
 """
 
 from __future__ import annotations
@@ -20,5 +23,5 @@ from mode.utils.queues import FlowControlEvent
 class FlowControl(FlowControlEvent):
     def resume(self) -> None:
         if self.is_active():
-            return  # already flowing: the queues hold events of this generation, delivered after its seeks
+            return
         super().resume()
