@@ -68,6 +68,19 @@ def tune_figures(report: dict[str, Any], seconds: float) -> dict[str, float]:
     return out
 
 
+def unreferenced(root: Path, registry: Registry) -> list[Path]:
+    """The learned models under `root` that no worker may load any more (neither active, previous nor a candidate),
+    each with its kept torch weights, and weights whose export is gone: retired or never added, they only take disk,
+    and their weights were tuned on customers' words."""
+    live = {Path(m.model).resolve() for m in registry.live()}
+    out: list[Path] = []
+    for path in sorted(root.glob("learned-*")):
+        export = Path(str(path).removesuffix(WEIGHTS))
+        if path.is_dir() and export.resolve() not in live:
+            out.append(path)
+    return out
+
+
 class Learn:
     """One run of the cycle against the group's Kafka; prints each step."""
 
@@ -100,6 +113,9 @@ class Learn:
     def _cycle(self) -> int:
         started = time.monotonic()
         registry = asyncio.run(self._registry())
+        for gone in unreferenced(self.root, registry):
+            shutil.rmtree(gone, ignore_errors=True)
+            print(f"==> removed {gone}: no longer active, previous or a candidate", flush=True)
         ours = self._ours(registry)
         # A model once active comes back as a candidate after the next promote (kept for rollback); workers
         # interleave only the first candidate, so a demoted learned model would stand before every new one.

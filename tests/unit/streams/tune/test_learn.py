@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from streams.tune.learn import decide, tune_figures, verdict_figures
+from schemas.registry import ModelRef, Registry
+from streams.tune.learn import WEIGHTS, decide, tune_figures, unreferenced, verdict_figures
 
 
 def entry(winner: str | None, *passed: bool) -> dict[str, Any]:
@@ -49,3 +51,19 @@ def test_the_history_keeps_the_tune_figures_before_and_after_and_the_votes() -> 
     assert "usage_top1_after" not in figures and figures["cycle_s"] == 500.0 and figures["usage_chats"] == 900
     votes = verdict_figures({"interleaved": 300, "interleave_wins": 40, "interleave_losses": 12, "interleave_p": None})
     assert votes == {"interleaved": 300.0, "interleave_wins": 40.0, "interleave_losses": 12.0}
+
+
+def test_learned_models_no_worker_may_load_are_removed_with_their_weights(tmp_path: Path) -> None:
+    def learned(name: str) -> ModelRef:
+        (tmp_path / name).mkdir()
+        (tmp_path / f"{name}{WEIGHTS}").mkdir()
+        return ModelRef(model_id=name, model=str(tmp_path / name), backend="onnx")
+
+    active, previous, candidate, retired = (learned(f"learned-{n}") for n in ("1", "2", "3", "4"))
+    (tmp_path / f"learned-5{WEIGHTS}").mkdir()  # weights whose export never got written
+    (tmp_path / "lock").touch()
+    registry = Registry(active=active, previous=previous, candidates=[candidate], retired=[retired.model_id])
+
+    gone = unreferenced(tmp_path, registry)
+
+    assert sorted(p.name for p in gone) == ["learned-4", f"learned-4{WEIGHTS}", f"learned-5{WEIGHTS}"]
