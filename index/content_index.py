@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 
 import numpy as np
 
+from index.encoder import Vectors
 from index.vector_index import Hit, VectorIndex
 from schemas import ContentEntry, IndexWatermark
 
@@ -19,11 +21,15 @@ class ContentIndex:
 
     Not thread-safe: `apply` and `missing` run on the index thread; `watermark` and `textless` are replaced
     whole at the end of each row, so a reader on another thread sees one state or the next.
+
+    `memory` is the model's usage memory (`index.usage_memory`): an item it names is held with those vectors
+    beside its texts' for as long as the item is live.
     """
 
-    def __init__(self, model_id: str, dimension: int) -> None:
+    def __init__(self, model_id: str, dimension: int, memory: Mapping[str, Vectors] | None = None) -> None:
         self.model_id = model_id
         self.vectors = VectorIndex(dimension)
+        self._memory = memory or {}
         self._versions: dict[str, int] = {}
         self._live: set[str] = set()
         self._missing: set[str] = set()  # live, with stored texts, not in the index: what a backfill can fill
@@ -88,6 +94,9 @@ class ContentIndex:
         held = (entry.version, hash(stored.data)) if stored is not None else None
         if held is not None and held != self._held.get(content_id):
             # Not when only another model's vectors changed (a backfill's row): this model's stay as they are.
+            learned = self._memory.get(content_id)
+            if learned is not None:
+                rows = np.vstack([rows, learned])
             self.vectors.upsert(content_id, entry.kind or "help_article", entry.title or content_id, rows)
             self._held[content_id] = held
 

@@ -16,6 +16,7 @@ from index.manifest import MANIFEST, Manifest, sha256, write_manifest
 from index.models import Model, pooling_and_length, tokenizer_file
 from index.onnx_encoder import exported_model
 from index.onnx_export import graph_file, int8_config
+from index.usage_memory import MEMORY
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def export_directory(model: Model, out: Path, cache_dir: Path) -> Manifest:
         graph_file(int8.name): exported_model(model, cache_dir, "int8"),
         TOKENIZER: tokenizer_file(model, cache_dir),
     }
+    if model.directory is not None and (model.directory / MEMORY).is_file():
+        sources[MEMORY] = model.directory / MEMORY  # a learned model's usage memory travels with its graphs
     staging, previous = out.with_name(out.name + ".partial"), out.with_name(out.name + ".previous")
     for leftover in (staging, previous):
         shutil.rmtree(leftover, ignore_errors=True)

@@ -21,8 +21,9 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from index.manifest import MANIFEST, BadExport, Manifest, read_manifest, sha256, verified
+from index.usage_memory import MEMORY
 
-MODEL_FILES = ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json")
+MODEL_FILES = ("model.safetensors", "pytorch_model.bin", "config.json", "tokenizer.json", MEMORY)
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -190,7 +191,7 @@ def max_tokens(model_dir: Path) -> int:
 
 
 def weights_digest(model_dir: Path) -> str:
-    """Changes whenever the weights, config or tokenizer change: exports and ids follow the files.
+    """Changes whenever the weights, config, tokenizer or usage memory change: exports and ids follow the files.
 
     Settings, the worker and the ONNX export each ask; the files are hashed once per version of them."""
     stamps = []

@@ -13,7 +13,7 @@ import logging
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from index.backends import Backend, load_encoder
 from index.cpu import this_cpu
 from index.encoder import Vectors
 from index.models import fetched, resolve
+from index.usage_memory import model_memory
 from schemas import ContentUpdated
 from streams.clients.publish import LabelledChat, read_chats
 from streams.demo.datasets import demo_chats
@@ -57,8 +58,13 @@ class Judged:
     paired_mrr: tuple[float, float]  # candidate's, active's, on the shadow-scored chats
 
 
-def rankings(encode: Callable[[list[str]], Vectors], content: list[ContentUpdated], chats: list[str]) -> Rankings:
-    index = content_index(encode, content, KIND)
+def rankings(
+    encode: Callable[[list[str]], Vectors],
+    content: list[ContentUpdated],
+    chats: list[str],
+    memory: Mapping[str, Vectors] | None = None,
+) -> Rankings:
+    index = content_index(encode, content, KIND, memory)
     return [[h.content_id for h in hits] for hits in index.search(encode(chats), TOP_K, KIND)]
 
 
@@ -109,9 +115,11 @@ def run_interleaving(cache_dir: Path, *, chats: int, orderings: int, threads: in
     models = {}
     for name, (setting, backend) in chosen.items():
         started = time.perf_counter()
-        encoder = load_encoder(fetched(resolve(setting)), backend, cache_dir, threads=threads, batch_size=32)
-        alone = quality(encoder.encode, sparse.content, held_out, KIND)
-        ranked = rankings(encoder.encode, sparse.content, [c.text for c in stream])
+        model = fetched(resolve(setting))
+        encoder = load_encoder(model, backend, cache_dir, threads=threads, batch_size=32)
+        memory = model_memory(model.directory, model.dimension, model.manifest)  # a learned model's, as served
+        alone = quality(encoder.encode, sparse.content, held_out, KIND, memory)
+        ranked = rankings(encoder.encode, sparse.content, [c.text for c in stream], memory)
         models[name] = (alone, ranked)
         logger.info("%s embedded %s chats in %.0f s", name, len(stream), time.perf_counter() - started)
     truth = [str(c.intent) for c in stream]

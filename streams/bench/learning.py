@@ -1,8 +1,9 @@
 """Learning from usage, simulated: a sparse CMS (a few example queries per saved response) serves a stream of
 Banking77 training chats it has never seen; simulated agents use the right response when the model shows it in
 its top three and find it by search otherwise; after each cycle `helpstream tune` learns from the example queries
-and all the usage so far, and the model it writes serves the next cycle. Printed per cycle: top-1 / top-3 on the
-demo's held-out chats (never example queries, never in the stream), the usage it learned from, the cycle's time.
+and all the usage so far, and the model it writes (its weights and its usage memory) serves the next cycle. Printed
+per cycle: top-1 / top-3 on the demo's held-out chats (never example queries, never in the stream), the usage it
+learned from, its memory's size, the cycle's time, and the untrained model with a memory of the same usage.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ import orjson
 from index.cpu import this_cpu
 from index.encoder import Vectors
 from index.models import model_dir
+from index.usage_memory import model_memory
 from schemas import ContentUpdated, UsageExample, encode
 from schemas.pii import mask
 from streams.bench.interleaving import rankings
+from streams.clients.publish import read_chats
+from streams.clients.usage import first_per_chat
+from streams.demo.datasets import demo_chats
 from streams.demo.sparse import sparse_cms
 from streams.settings import Settings
+from streams.tune.data import KIND
+from streams.tune.evaluate import quality
+from streams.tune.memory import usage_memory
 from streams.tune.run import CHATS, run_tune
+from streams.tune.usage import usage_data
+
+KEPT_OUT = 0.1  # of the usage, as `helpstream learn` keeps it out
 
 
 @dataclass
@@ -35,6 +46,8 @@ class Cycle:
     learned_from: int  # chats' usage the model learned from
     seconds: float  # from the cycle's first chat to the model written
     shown_right: float | None = None  # in the stream it served next: chats whose right response it showed
+    memory_vectors: int = 0  # the usage memory the model carries
+    frozen_memory_top1: float | None = None  # the base model, untrained, with a memory of the same usage
 
 
 def agents(
@@ -45,6 +58,7 @@ def agents(
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
+    memory = model_memory(Path(model_path), model.get_sentence_embedding_dimension() or 0, None)
 
     def embed(texts: list[str]) -> Vectors:
         return np.asarray(
@@ -53,7 +67,8 @@ def agents(
 
     now = datetime.now(UTC)
     out = []
-    for i, ((text, item), shown) in enumerate(zip(chats, rankings(embed, content, [t for t, _ in chats]), strict=True)):
+    shown_lists = rankings(embed, content, [t for t, _ in chats], memory)
+    for i, ((text, item), shown) in enumerate(zip(chats, shown_lists, strict=True)):
         rank = shown.index(item) + 1 if item in shown else None
         out.append(
             UsageExample(
@@ -69,6 +84,33 @@ def agents(
             )
         )
     return out
+
+
+class FrozenWithMemory:
+    """The base model, never trained, with a usage memory of the same usage: how much of a cycle's gain the memory
+    alone gives, and how much the new weights add."""
+
+    def __init__(self, base: str, content: list[ContentUpdated], seed: int) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(base, device="cpu", local_files_only=True)
+        self.content = content
+        self.seed = seed
+        ids = {c.content_id for c in content if c.op == "upsert" and c.kind == KIND}
+        self.ids = ids
+        self.held_out = [(mask(c.text), str(c.intent)) for c in read_chats(demo_chats()) if c.intent in ids]
+
+    def embed(self, texts: list[str]) -> Vectors:
+        return np.asarray(
+            self.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False),
+            dtype=np.float32,
+        )
+
+    def top1(self, usage: list[UsageExample]) -> float:
+        """Top-1 on the held-out chats, the usage learned from as `tune` takes it (its kept-out slice left out)."""
+        used = usage_data(first_per_chat(usage), self.ids, KEPT_OUT, self.seed)
+        memory = usage_memory(self.embed, used.train, self.seed)
+        return quality(self.embed, self.content, self.held_out, KIND, memory).top1
 
 
 def run_learning(
@@ -97,6 +139,7 @@ def run_learning(
     content_file.write_bytes(b"".join(encode(c) + b"\n" for c in sparse.content))
     usage: list[UsageExample] = []
     serving = base
+    untrained = FrozenWithMemory(base, sparse.content, seed)
     rows: list[Cycle] = []
     for cycle in range(1, cycles + 1):
         started = time.monotonic()
@@ -118,7 +161,7 @@ def run_learning(
             content_path=content_file,
             chats_path=None,
             seed=seed,
-            kept_out=0.1,
+            kept_out=KEPT_OUT,
             epochs=None,
             precision="auto",
             trainings=1,
@@ -128,19 +171,40 @@ def run_learning(
         if code:
             return code
         report = orjson.loads((learned / "helpstream-tune.json").read_bytes())
+        elapsed = time.monotonic() - started
+        print("    the base model, untrained, with a usage memory of the same chats", flush=True)
+        frozen_memory = untrained.top1(usage)
         if cycle == 1:
             frozen = report["before"][CHATS]
             rows.append(Cycle("sparse CMS, frozen", frozen["top1"], frozen["top3"], 0, 0.0, shown_right))
         after = report["written_model"][CHATS]
-        elapsed = time.monotonic() - started
-        rows.append(Cycle(f"after cycle {cycle}", after["top1"], after["top3"], len(usage), elapsed))
+        rows.append(
+            Cycle(
+                f"after cycle {cycle}",
+                after["top1"],
+                after["top3"],
+                len(usage),
+                elapsed,
+                memory_vectors=report["memory"]["vectors"],
+                frozen_memory_top1=frozen_memory,
+            )
+        )
         serving = str(learned)
     print(f"\nlearning from usage on {cpu.describe()}: the demo's held-out chats")
-    print(f"  {'model':<22} {'top-1':>7} {'top-3':>7} {'usage learned':>14} {'cycle time':>11} {'shown live':>11}")
+    print(
+        f"  {'model':<22} {'top-1':>7} {'top-3':>7} {'usage learned':>14} {'memory':>7} {'cycle time':>11} "
+        f"{'shown live':>11} {'untrained + memory':>19}"
+    )
     for row in rows:
         spent = f"{row.seconds / 60:.1f} min" if row.seconds else "-"
         live = f"{row.shown_right:.1%}" if row.shown_right is not None else "-"
-        print(f"  {row.name:<22} {row.top1:7.2%} {row.top3:7.2%} {row.learned_from:>14,} {spent:>11} {live:>11}")
+        ablation = f"{row.frozen_memory_top1:.2%}" if row.frozen_memory_top1 is not None else "-"
+        print(
+            f"  {row.name:<22} {row.top1:7.2%} {row.top3:7.2%} {row.learned_from:>14,} {row.memory_vectors:>7,} "
+            f"{spent:>11} {live:>11} {ablation:>19}"
+        )
+    print("  memory: the usage memory's vectors; untrained + memory: top-1 of the base model with a memory of the same")
+    print("  usage, no training (what the memory alone gives)")
     (out / "learning.json").write_bytes(
         orjson.dumps({"machine": cpu.as_dict(), "cycles": [r.__dict__ for r in rows]}, option=orjson.OPT_INDENT_2)
     )

@@ -15,11 +15,12 @@ from pydantic import ValidationError
 from index.backends import load_encoder, model_id
 from index.batcher import BatchObserver, Lane, MicroBatcher
 from index.content_index import ContentIndex
-from index.encoder import Encoder
+from index.encoder import Encoder, Vectors
 from index.kv import KeyValue
 from index.model_policy import ModelPolicy
 from index.models import Model, ModelUnavailable, fetched, resolve
 from index.serving import Answer, ServingModel
+from index.usage_memory import model_memory
 from schemas import ContentEntry
 from schemas.registry import ModelRef, Registry
 
@@ -194,7 +195,8 @@ class ModelSet:
         started = time.perf_counter()
         try:
             model = await loop.run_in_executor(None, lambda: self._resolve(ref))
-            await self._build_index(ref.model_id, model.dimension)
+            memory = await loop.run_in_executor(None, model_memory, model.directory, model.dimension, model.manifest)
+            await self._build_index(ref.model_id, model.dimension, memory)
             encoder = await loop.run_in_executor(None, self._load_encoder, ref)
         except asyncio.CancelledError:
             raise
@@ -218,10 +220,10 @@ class ModelSet:
         logger.info("model %s loaded in %.1f s", ref.model_id, self.load_seconds[ref.model_id])
         self._switch()
 
-    async def _build_index(self, model_id: str, dimension: int) -> None:
+    async def _build_index(self, model_id: str, dimension: int, memory: dict[str, Vectors]) -> None:
         """The rows the table holds now, a chunk per index-thread job so searches are not held up; rows that
-        arrive meanwhile are held back and applied after them, in order."""
-        index = ContentIndex(model_id, dimension)
+        arrive meanwhile are held back and applied after them, in order. `memory`: the model's usage memory."""
+        index = ContentIndex(model_id, dimension, memory)
         held: list[tuple[str, bytes | None]] = []
         self._seeding[model_id] = held
         self._indexes[model_id] = index

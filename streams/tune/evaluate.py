@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,23 +24,36 @@ class Quality:
         return f"top-1 {self.top1:.2%}  top-3 {self.top3:.2%}  ({self.queries} queries)"
 
 
-def content_index(encode: Encode, content: list[ContentUpdated], kind: str) -> VectorIndex:
-    """The items of `kind` with every text embedded, as the product's index holds them."""
+def content_index(
+    encode: Encode, content: list[ContentUpdated], kind: str, memory: Mapping[str, Vectors] | None = None
+) -> VectorIndex:
+    """The items of `kind` with every text embedded and the model's usage memory, as the product's index holds
+    them."""
+    memory = memory or {}
     items = [c for c in content if c.op == "upsert" and c.kind == kind]
     vectors = encode([text for item in items for text in item.texts()])
     index = VectorIndex(vectors.shape[1])
     start = 0
     for item in items:
         end = start + len(item.texts())
-        index.upsert(item.content_id, kind, item.title or item.content_id, vectors[start:end])
+        rows = vectors[start:end]
+        if item.content_id in memory:
+            rows = np.vstack([rows, memory[item.content_id]])
+        index.upsert(item.content_id, kind, item.title or item.content_id, rows)
         start = end
     return index
 
 
-def quality(encode: Encode, content: list[ContentUpdated], queries: list[tuple[str, str]], kind: str) -> Quality:
+def quality(
+    encode: Encode,
+    content: list[ContentUpdated],
+    queries: list[tuple[str, str]],
+    kind: str,
+    memory: Mapping[str, Vectors] | None = None,
+) -> Quality:
     """Top-1 / top-3: is the query's item the first, or among the first three, distinct items of `kind` found
-    for it (each item scored by its best-matching text, as `/search` and the chat agent do)."""
-    hits = content_index(encode, content, kind).search(encode([q for q, _ in queries]), 3, kind)
+    for it (each item scored by its best-matching text or memory vector, as `/search` and the chat agent do)."""
+    hits = content_index(encode, content, kind, memory).search(encode([q for q, _ in queries]), 3, kind)
     firsts = [bool(h) and h[0].content_id == item for h, (_, item) in zip(hits, queries, strict=True)]
     threes = [item in {x.content_id for x in h} for h, (_, item) in zip(hits, queries, strict=True)]
     return Quality(len(queries), float(np.mean(firsts)), float(np.mean(threes)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import orjson
 from index.cpu import this_cpu
 from index.encoder import Vectors
 from index.models import ModelUnavailable, model_dir, resolve
+from index.usage_memory import model_memory, write_memory
 from schemas import ContentUpdated, UsageExample, decode
 from schemas.pii import mask
 from streams.clients.publish import read_chats, read_content
@@ -24,6 +26,7 @@ from streams.demo.datasets import demo_chats, demo_content
 from streams.settings import Settings
 from streams.tune.data import KIND, split, without_kept_out
 from streams.tune.evaluate import Encode, Quality, quality
+from streams.tune.memory import usage_memory
 from streams.tune.precision import Requested, choose
 from streams.tune.precision import trainings as planned_trainings
 from streams.tune.train import MIXES, RECIPE, mixed, train
@@ -62,16 +65,19 @@ class Evaluation:
     usage: list[tuple[str, str]]
     chats: list[tuple[str, str]]
 
-    def figures(self, encode: Encode, *, chats: bool = True) -> dict[str, Quality]:
-        """Top-1 / top-3 on each non-empty set; the held-out chats (the largest) only when `chats`."""
+    def figures(
+        self, encode: Encode, *, chats: bool = True, memory: Mapping[str, Vectors] | None = None
+    ) -> dict[str, Quality]:
+        """Top-1 / top-3 on each non-empty set, the model's usage memory in its index; the held-out chats (the
+        largest) only when `chats`."""
         memo = Memo(encode)
         out: dict[str, Quality] = {}
         if self.slice:
-            out[SLICE] = quality(memo, self.reduced, self.slice, KIND)
+            out[SLICE] = quality(memo, self.reduced, self.slice, KIND, memory)
         if self.usage:
-            out[USAGE] = quality(memo, self.content, self.usage, KIND)
+            out[USAGE] = quality(memo, self.content, self.usage, KIND, memory)
         if chats and self.chats:
-            out[CHATS] = quality(memo, self.content, self.chats, KIND)
+            out[CHATS] = quality(memo, self.content, self.chats, KIND, memory)
         return out
 
     def chooser(self) -> str | None:
@@ -151,8 +157,10 @@ def run_tune(
             dtype=np.float32,
         )
 
-    stage("quality before")
-    before = judged.figures(encode)
+    # A learned model tuned again brings the memory it learned with: "before" is that model as it serves.
+    base_memory = model_memory(source, model.get_sentence_embedding_dimension() or 0, None)
+    stage("quality before" + (f" (with its usage memory of {len(base_memory)} saved responses)" if base_memory else ""))
+    before = judged.figures(encode, memory=base_memory)
     for name, q in before.items():
         print(f"    {name:<26} {q}")
     stage(f"training: {recipe.describe()}")
@@ -189,9 +197,19 @@ def run_tune(
     else:
         stage(f"the model written: the fine-tune, {chosen:.0%} of the way from the base weights")
     model.load_state_dict(mixed(base_weights, tuned_weights, chosen))
-    final = judged.figures(encode)
+    # The mix is chosen without it: a memory per share would embed every chat once per share.
+    memory = usage_memory(encode, used.train, seed)
+    if memory:
+        vectors = sum(len(rows) for rows in memory.values())
+        stage(
+            f"usage memory: {vectors:,} vectors for {len(memory)} saved responses, "
+            "each the mean of chats agents answered with it"
+        )
+    final = judged.figures(encode, memory=memory)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
+    if memory:
+        write_memory(out, memory)
     report = {
         "base": base,
         "seed": seed,
@@ -206,6 +224,7 @@ def run_tune(
             "kept_out": len(used.kept_out),
             "examination": {str(rank): share for rank, share in used.examination.items()},
         },
+        "memory": {"items": len(memory), "vectors": sum(len(rows) for rows in memory.values())},
         "train_seconds": round(train_s + refit_s, 1),
         "fine_tuned_share": chosen,
         "before": {k: q.__dict__ for k, q in before.items()},

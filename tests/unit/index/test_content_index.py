@@ -100,3 +100,18 @@ def test_vectors_that_cannot_be_read_count_as_missing_so_a_backfill_writes_them_
     broken = row(1, "x", "y").model_copy(update={"vectors": {"fake": ModelVectors(data=b"\x00" * 6)}})
     index.apply("a", broken)
     assert len(index) == 0 and index.missing(10) == ["a"]
+
+
+def test_a_learned_models_usage_memory_is_searched_with_its_item_and_goes_with_it() -> None:
+    index = ContentIndex("fake", 8, memory={"a": vector("what customers say")[None, :]})
+    index.apply("a", row(1, "the item's own text", title="A"))
+    index.apply("b", row(1, "another item's text", title="B", content_id="b"))
+    query = vector("what customers say")[None, :]
+
+    first = index.search(query, 2, "help_article")[0][0]
+    assert first.title == "A" and first.score > 0.99
+    assert index.vectors.vector_count == 3
+
+    index.apply("a", row(2, deleted=True))
+    assert [h.title for h in index.search(query, 2, "help_article")[0]] == ["B"]
+    assert index.vectors.vector_count == 1

@@ -41,7 +41,7 @@ async def test_rows_that_arrive_while_a_new_models_index_is_built_are_applied_af
     models.read_table_with(lambda: list(table.items()))
     busy = threading.Event()
     thread.submit(busy.wait, 5)  # the index thread is busy: the snapshot's rows queue behind this
-    build = asyncio.ensure_future(models._build_index("m", 8))
+    build = asyncio.ensure_future(models._build_index("m", 8, {}))
     await asyncio.sleep(0.01)
     for content_id, raw in (("a", row("a", 2)), ("b", row("b", 2, deleted=True)), ("c", row("c", 1))):
         table[content_id] = raw
@@ -64,7 +64,7 @@ async def test_a_model_covers_the_content_once_every_item_with_texts_has_its_vec
     textless = lacking.model_copy(update={"content_id": "c", "texts": [], "text_hashes": []})
     table = {"a": row("a", 1), "b": encode(lacking), "c": encode(textless)}
     models.read_table_with(lambda: list(table.items()))
-    await models._build_index("m", 8)
+    await models._build_index("m", 8, {})
     await models.synced()
     assert not models.covers("m")  # b has texts to embed; c has none, so only the CMS can fill it
     table["b"] = row("b", 1)
