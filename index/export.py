@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from index.cpu import this_cpu
-from index.manifest import MANIFEST, Manifest, sha256, write_manifest
+from index.manifest import MANIFEST, Manifest, sha256, verified, write_manifest
 from index.models import Model, pooling_and_length, tokenizer_file
 from index.onnx_encoder import exported_model
 from index.onnx_export import graph_file, int8_config
@@ -38,7 +38,9 @@ def export_directory(model: Model, out: Path, cache_dir: Path) -> Manifest:
         graph_file(int8.name): exported_model(model, cache_dir, "int8"),
         TOKENIZER: tokenizer_file(model, cache_dir),
     }
-    if model.directory is not None and (model.directory / MEMORY).is_file():
+    if model.manifest is not None and model.directory is not None and MEMORY in model.manifest.files:
+        sources[MEMORY] = verified(model.directory, model.manifest, MEMORY)
+    elif model.manifest is None and model.directory is not None and (model.directory / MEMORY).is_file():
         sources[MEMORY] = model.directory / MEMORY  # a learned model's usage memory travels with its graphs
     staging, previous = out.with_name(out.name + ".partial"), out.with_name(out.name + ".previous")
     for leftover in (staging, previous):

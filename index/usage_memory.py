@@ -3,13 +3,14 @@ answered with it, kept in the model's directory and added to that response's vec
 
 A model that learned from usage carries what it learned two ways: its weights, and these vectors, which put the
 phrasings customers really use beside the few example queries a CMS holds. They hold no text, and no vector is one
-chat's: each is the mean of at least `MIN_CHATS` chats' (masked) texts, so none can be read back to one customer.
+chat's: each is the mean of the embeddings of at least `MIN_CHATS` distinct (masked) chat texts.
 The file is written by `helpstream tune`, copied by `helpstream model export` (its SHA-256 in the manifest) and read
 when a worker loads the model; it is part of the model's id.
 """
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -37,13 +38,15 @@ def write_memory(directory: Path, memory: Mapping[str, Vectors]) -> Path:
 def read_memory(path: Path, dimension: int) -> dict[str, Vectors]:
     """The memory at `path` (`BadExport` when it is unreadable or of another dimension); no pickles are loaded."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # The file opened here, not by numpy: numpy leaves it open when the zip is broken.
+        with path.open("rb") as f, np.load(f, allow_pickle=False) as data:
             ids, counts, rows = data["ids"], data["counts"], data["vectors"]
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise BadExport(f"{path} is not a usage memory: {exc}") from None
-    if rows.ndim != 2 or rows.shape[1] != dimension or len(ids) != len(counts) or counts.sum() != len(rows):
+    shaped = ids.ndim == 1 and counts.shape == ids.shape and rows.ndim == 2 and bool((counts >= 0).all())
+    if not shaped or rows.shape[1] != dimension or counts.sum() != len(rows):
         raise BadExport(
-            f"{path}: {rows.shape} vectors for {len(ids)} items do not fit a model of dimension {dimension}"
+            f"{path}: {rows.shape} vectors for {ids.shape} items do not fit a model of dimension {dimension}"
         )
     bounds = np.concatenate([[0], np.cumsum(counts)])
     return {

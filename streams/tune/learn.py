@@ -13,13 +13,16 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
 from schemas import UsageExample, encode
 from schemas.registry import ModelRef, Registry
 from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from streams.registry.channel import ControlState
 
 OPERATOR = "helpstream-learn"
 LEARNED = "learned"  # under HELPSTREAM_DATA_DIR: every directory this command writes
@@ -71,14 +74,11 @@ def tune_figures(report: dict[str, Any], seconds: float) -> dict[str, float]:
 def unreferenced(root: Path, registry: Registry) -> list[Path]:
     """The learned models under `root` that no worker may load any more (neither active, previous nor a candidate),
     each with its kept torch weights, and weights whose export is gone: retired or never added, they only take disk,
-    and their weights were tuned on customers' words."""
-    live = {Path(m.model).resolve() for m in registry.live()}
-    out: list[Path] = []
-    for path in sorted(root.glob("learned-*")):
-        export = Path(str(path).removesuffix(WEIGHTS))
-        if path.is_dir() and export.resolve() not in live:
-            out.append(path)
-    return out
+    and their weights were tuned on customers' words. Matched by directory name: workers may mount `root` elsewhere."""
+    live = {Path(m.model).name for m in registry.live()}
+    return [
+        path for path in sorted(root.glob("learned-*")) if path.is_dir() and path.name.removesuffix(WEIGHTS) not in live
+    ]
 
 
 class Learn:
@@ -112,10 +112,14 @@ class Learn:
 
     def _cycle(self) -> int:
         started = time.monotonic()
-        registry = asyncio.run(self._registry())
-        for gone in unreferenced(self.root, registry):
-            shutil.rmtree(gone, ignore_errors=True)
-            print(f"==> removed {gone}: no longer active, previous or a candidate", flush=True)
+        control = asyncio.run(self._control())
+        registry = control.registry
+        # A registry read without an active model or with records refused may not be the one workers follow: then
+        # nothing is removed, or a model a worker serves could go.
+        if registry.active is not None and not control.refused:
+            for gone in unreferenced(self.root, registry):
+                shutil.rmtree(gone, ignore_errors=True)
+                print(f"==> removed {gone}: no longer active, previous or a candidate", flush=True)
         ours = self._ours(registry)
         # A model once active comes back as a candidate after the next promote (kept for rollback); workers
         # interleave only the first candidate, so a demoted learned model would stand before every new one.
@@ -172,7 +176,7 @@ class Learn:
         weights = Path(active.model + WEIGHTS)
         return str(weights) if weights.is_dir() else self.options.base
 
-    async def _registry(self) -> Registry:
+    async def _control(self) -> ControlState:
         from streams.registry.channel import read_control
         from streams.topology.admin import ensure_topics
         from streams.topology.topics import topic_specs
@@ -180,7 +184,7 @@ class Learn:
         s = self.settings
         needed = (s.topic_models, s.topic_figures, s.topic_usage)
         await ensure_topics(self.kafka, [t for t in topic_specs(s) if t.name in needed])
-        return (await read_control(self.kafka, s)).registry
+        return await read_control(self.kafka, s)
 
     def _tune_and_add(self, started: float, base: str) -> ModelRef | None:
         from streams.clients.usage import read_usage

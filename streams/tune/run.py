@@ -205,6 +205,8 @@ def run_tune(
             f"usage memory: {vectors:,} vectors for {len(memory)} saved responses, "
             "each the mean of chats agents answered with it"
         )
+    elif base_memory:
+        stage("the base's usage memory is not carried over (the base's weights made it): --usage makes one for these")
     final = judged.figures(encode, memory=memory)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))

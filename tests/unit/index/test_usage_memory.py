@@ -38,8 +38,12 @@ def test_a_memory_of_another_dimension_is_refused_with_the_path(tmp_path: Path) 
         read_memory(path, 384)
 
 
-def test_a_file_that_is_not_a_memory_is_refused(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_memory_or_a_truncated_one_is_refused(tmp_path: Path) -> None:
     (tmp_path / MEMORY).write_bytes(b"not an npz")
+    with pytest.raises(BadExport, match="not a usage memory"):
+        read_memory(tmp_path / MEMORY, 8)
+    whole = write_memory(tmp_path, memory()).read_bytes()
+    (tmp_path / MEMORY).write_bytes(whole[: len(whole) // 2])
     with pytest.raises(BadExport, match="not a usage memory"):
         read_memory(tmp_path / MEMORY, 8)
 

@@ -53,13 +53,16 @@ def test_the_history_keeps_the_tune_figures_before_and_after_and_the_votes() -> 
     assert votes == {"interleaved": 300.0, "interleave_wins": 40.0, "interleave_losses": 12.0}
 
 
-def test_learned_models_no_worker_may_load_are_removed_with_their_weights(tmp_path: Path) -> None:
+def test_learned_models_no_worker_may_load_are_removed_with_their_weights_wherever_workers_mount_them(
+    tmp_path: Path,
+) -> None:
     def learned(name: str) -> ModelRef:
         (tmp_path / name).mkdir()
         (tmp_path / f"{name}{WEIGHTS}").mkdir()
         return ModelRef(model_id=name, model=str(tmp_path / name), backend="onnx")
 
     active, previous, candidate, retired = (learned(f"learned-{n}") for n in ("1", "2", "3", "4"))
+    active = active.model_copy(update={"model": "/mnt/where-workers-mount-it/learned-1"})
     (tmp_path / f"learned-5{WEIGHTS}").mkdir()  # weights whose export never got written
     (tmp_path / "lock").touch()
     registry = Registry(active=active, previous=previous, candidates=[candidate], retired=[retired.model_id])
