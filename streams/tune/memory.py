@@ -3,7 +3,8 @@ response's chats embedded by the model and clustered (spherical k-means, seeded)
 least `MIN_CHATS` chats kept.
 
 Why a memory beside the weights: a CMS holds a handful of phrasings per saved response, and on the demo's sparse
-CMS the chats agents answered, added to the index, lift top-1 more than the fine-tune does (docs/learning.md).
+CMS the chats agents answered, added to the index, lift top-1 more than fine-tuning on them does (docs/learning.md,
+"Learning cycles, simulated").
 Why means: no vector is one customer's chat, and one agent's wrong pick moves a mean, not a whole vector."""
 
 from __future__ import annotations
