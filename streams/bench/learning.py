@@ -14,23 +14,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import orjson
 
 from index.cpu import this_cpu
-from index.encoder import Vectors
 from index.models import model_dir
 from index.usage_memory import model_memory
 from schemas import ContentUpdated, UsageExample, encode
 from schemas.pii import mask
 from streams.bench.interleaving import rankings
-from streams.clients.publish import read_chats
 from streams.clients.usage import first_per_chat
-from streams.demo.datasets import demo_chats
 from streams.demo.sparse import sparse_cms
 from streams.settings import Settings
-from streams.tune.data import KIND
-from streams.tune.evaluate import quality
+from streams.tune.data import KIND, held_out_chats
+from streams.tune.evaluate import quality, torch_encode
 from streams.tune.memory import usage_memory
 from streams.tune.run import CHATS, run_tune
 from streams.tune.usage import usage_data
@@ -59,15 +55,9 @@ def agents(
 
     model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
     memory = model_memory(Path(model_path), model.get_sentence_embedding_dimension() or 0, None)
-
-    def embed(texts: list[str]) -> Vectors:
-        return np.asarray(
-            model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False), dtype=np.float32
-        )
-
     now = datetime.now(UTC)
     out = []
-    shown_lists = rankings(embed, content, [t for t, _ in chats], memory)
+    shown_lists = rankings(torch_encode(model), content, [t for t, _ in chats], memory)
     for i, ((text, item), shown) in enumerate(zip(chats, shown_lists, strict=True)):
         rank = shown.index(item) + 1 if item in shown else None
         out.append(
@@ -93,18 +83,11 @@ class FrozenWithMemory:
     def __init__(self, base: str, content: list[ContentUpdated], seed: int) -> None:
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(base, device="cpu", local_files_only=True)
+        self.embed = torch_encode(SentenceTransformer(base, device="cpu", local_files_only=True))
         self.content = content
         self.seed = seed
-        ids = {c.content_id for c in content if c.op == "upsert" and c.kind == KIND}
-        self.ids = ids
-        self.held_out = [(mask(c.text), str(c.intent)) for c in read_chats(demo_chats()) if c.intent in ids]
-
-    def embed(self, texts: list[str]) -> Vectors:
-        return np.asarray(
-            self.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False),
-            dtype=np.float32,
-        )
+        self.ids = {c.content_id for c in content if c.op == "upsert" and c.kind == KIND}
+        self.held_out = held_out_chats(self.ids)
 
     def top1(self, usage: list[UsageExample]) -> float:
         """Top-1 on the held-out chats, the usage learned from as `tune` takes it (its kept-out slice left out)."""

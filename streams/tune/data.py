@@ -1,11 +1,16 @@
-"""The tuning data: each saved response's example queries, a seeded slice of them kept out for evaluation."""
+"""The tuning data: each saved response's example queries, a seeded slice of them kept out for evaluation, and the
+held-out chats every figure is reported on."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from schemas import ContentUpdated
+from schemas.pii import mask
+from streams.clients.publish import read_chats
+from streams.demo.datasets import demo_chats
 
 KIND = "saved_response"
 
@@ -54,3 +59,9 @@ def without_kept_out(content: list[ContentUpdated], data: Split) -> list[Content
             item = item.model_copy(update={"example_queries": [q for q in item.example_queries if q not in held]})
         out.append(item)
     return out
+
+
+def held_out_chats(ids: set[str], path: Path | None = None) -> list[tuple[str, str]]:
+    """(masked text, content id) of the labelled chats at `path` (the demo's held-out chats by default) whose
+    saved response is one of `ids`: customers' words, read with their personal data masked as the model serves them."""
+    return [(mask(c.text), c.intent) for c in read_chats(path or demo_chats()) if c.intent in ids]

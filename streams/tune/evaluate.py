@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,7 +12,22 @@ from index.encoder import Vectors
 from index.vector_index import VectorIndex
 from schemas import ContentUpdated
 
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
 Encode = Callable[[list[str]], Vectors]
+
+
+def torch_encode(model: SentenceTransformer) -> Encode:
+    """`model`'s unit vectors, as the product's encoders give them: what training and its figures embed with."""
+
+    def encode(texts: list[str]) -> Vectors:
+        vectors = model.encode(
+            texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    return encode
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,12 @@ from index.encoder import Vectors
 from index.models import ModelUnavailable, model_dir, resolve
 from index.usage_memory import model_memory, write_memory
 from schemas import ContentUpdated, UsageExample, decode
-from schemas.pii import mask
-from streams.clients.publish import read_chats, read_content
+from streams.clients.publish import read_content
 from streams.clients.usage import first_per_chat
-from streams.demo.datasets import demo_chats, demo_content
+from streams.demo.datasets import demo_content
 from streams.settings import Settings
-from streams.tune.data import KIND, split, without_kept_out
-from streams.tune.evaluate import Encode, Quality, quality
+from streams.tune.data import KIND, held_out_chats, split, without_kept_out
+from streams.tune.evaluate import Encode, Quality, quality, torch_encode
 from streams.tune.memory import usage_memory
 from streams.tune.precision import Requested, choose
 from streams.tune.precision import trainings as planned_trainings
@@ -124,8 +123,7 @@ def run_tune(
     torch.set_num_threads(settings.inference_threads)
     content = read_content(content_path or demo_content())
     ids = {c.content_id for c in content if c.op == "upsert" and c.kind == KIND}
-    # Customers' words: training and its report read them with their personal data masked, as the model serves them.
-    chats = [(mask(c.text), c.intent) for c in read_chats(chats_path or demo_chats()) if c.intent in ids]
+    chats = held_out_chats(ids, chats_path)
     data = split(content, kept_out, seed)
     used = usage_data(read_usage_file(usage_path) if usage_path else [], ids, kept_out, seed)
     queries, weights = merged(data.train, used)
@@ -149,14 +147,7 @@ def run_tune(
         )
     model = SentenceTransformer(str(source), device="cpu", local_files_only=True)
 
-    def encode(texts: list[str]) -> Vectors:
-        return np.asarray(
-            model.encode(
-                texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            ),
-            dtype=np.float32,
-        )
-
+    encode = torch_encode(model)
     # A learned model tuned again brings the memory it learned with: "before" is that model as it serves.
     base_memory = model_memory(source, model.get_sentence_embedding_dimension() or 0, None)
     stage("quality before" + (f" (with its usage memory of {len(base_memory)} saved responses)" if base_memory else ""))

@@ -1,9 +1,14 @@
-"""The tuning split: seeded, stable, per item, and never empties an item's training queries."""
+"""The tuning split: seeded, stable, per item, and never empties an item's training queries; the held-out chats
+masked."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import orjson
+
 from schemas import ContentUpdated
-from streams.tune.data import split, without_kept_out
+from streams.tune.data import held_out_chats, split, without_kept_out
 
 
 def item(content_id: str, queries: list[str], kind: str = "saved_response") -> ContentUpdated:
@@ -53,3 +58,17 @@ def test_the_model_written_learns_from_every_example_query_once() -> None:
     assert sorted(every["lost_card"]) == sorted(CONTENT[0].example_queries)
     assert sorted(every["fees"]) == sorted(CONTENT[1].example_queries)
     assert "help_article" not in every
+
+
+def test_held_out_chats_are_masked_and_only_those_of_known_items(tmp_path: Path) -> None:
+    chats = tmp_path / "chats.jsonl"
+    rows = [
+        {"text": "my card is gone, write to jane.doe@example.com", "category": "lost_card"},
+        {"text": "what fees", "category": "fees"},
+        {"text": "unlabelled"},
+        {"text": "other", "category": "not_in_the_cms"},
+    ]
+    chats.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    held = held_out_chats({"lost_card", "fees"}, chats)
+    assert [item for _, item in held] == ["lost_card", "fees"]
+    assert held[0][0] == "my card is gone, write to [email]"
