@@ -104,11 +104,13 @@ def judge(active: Rankings, candidate: Rankings, truth: list[str], order: list[i
     return Judged(winner, chats, untied_winner, untied_chats, votes, passed, mrr)
 
 
-def run_interleaving(cache_dir: Path, *, chats: int, orderings: int, threads: int, tuned: Path | None = None) -> int:
-    """With `tuned` (a model `helpstream bench --learning` wrote on the sparse CMS of seed 13): that model against
-    the frozen one it was tuned from, on the held-out chats, which neither ever trained on."""
+def run_interleaving(
+    cache_dir: Path, *, chats: int, orderings: int, threads: int, tuned: Path | None = None, seed: int = 13
+) -> int:
+    """With `tuned` (a model `helpstream bench --learning --seed SEED` wrote on the sparse CMS of that seed): that
+    model against the frozen one it was tuned from, on the held-out chats, which neither ever trained on."""
     cpu = this_cpu()
-    sparse = sparse_cms(5, seed=1 if tuned is None else 13)
+    sparse = sparse_cms(5, seed=1 if tuned is None else seed)
     held_out = [(c.text, str(c.intent)) for c in read_chats(demo_chats())]
     stream = sparse.unseen[:chats] if tuned is None else [LabelledChat(t, i) for t, i in held_out]
     chosen = dict(MODELS) if tuned is None else {**MODELS, "tuned": (str(tuned), "onnx")}

@@ -29,6 +29,12 @@ def add_parser(commands: Any) -> None:
     bench.add_argument(
         "--from-base", action="store_true", help="with --learning: every cycle tunes the base model, not the last one"
     )
+    bench.add_argument(
+        "--seed",
+        type=int,
+        default=13,
+        help="with --learning, and --interleaving --tuned: the sparse CMS's seed, the kept-out slices' and training's",
+    )
     bench.add_argument("--chats", type=int, default=3000, help="with --interleaving: chats in the stream")
     bench.add_argument("--orderings", type=int, default=20, help="with --interleaving: orderings of those chats")
     bench.add_argument(
@@ -48,6 +54,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             orderings=args.orderings,
             threads=settings.inference_threads,
             tuned=args.tuned,
+            seed=args.seed,
         )
     if args.learning:
         from streams.bench.learning import run_learning
@@ -57,7 +64,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             cycles=args.cycles,
             per_cycle=args.per_cycle,
             max_steps=args.max_steps,
-            seed=13,
+            seed=args.seed,
             out=args.out,
             warm=not args.from_base,
         )
