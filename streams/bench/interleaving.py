@@ -151,8 +151,8 @@ def run_interleaving(
         truth_says = "same" if active_setting == candidate_setting else "close" if abs(gap) < CLOSE else "better"
         truth_says = "worse" if gap <= -CLOSE else truth_says
         judged = [
-            judge(active, candidate, truth, random.Random(seed).sample(range(len(stream)), len(stream)), seed)
-            for seed in range(orderings)
+            judge(active, candidate, truth, random.Random(ordering).sample(range(len(stream)), len(stream)), ordering)
+            for ordering in range(orderings)
         ]
         verdicts = {w: sum(j.interleaved_winner == w for j in judged) for w in ("candidate", "active", None)}
         needed = [j.interleaved_chats for j in judged if j.interleaved_winner is not None]

@@ -33,7 +33,8 @@ def add_parser(commands: Any) -> None:
         "--seed",
         type=int,
         default=13,
-        help="with --learning, and --interleaving --tuned: the sparse CMS's seed, the kept-out slices' and training's",
+        help="with --learning: the sparse CMS's, kept-out slices' and training's seed; with --interleaving --tuned: "
+        "the seed that --learning run used (it picks the sparse CMS)",
     )
     bench.add_argument("--chats", type=int, default=3000, help="with --interleaving: chats in the stream")
     bench.add_argument("--orderings", type=int, default=20, help="with --interleaving: orderings of those chats")
