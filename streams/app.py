@@ -140,6 +140,7 @@ def create_app(settings: Settings) -> Worker:
     app.add_dependency(engine)
     rankings = RankingStore(lambda: engine.kv, store, settings.recommendation_ttl_s)
     tallies = Tallies()
+    channel.on_read(tallies.resume)
     channel.on_registry(tallies.follow)
     shadow = ShadowScorer(engine.models, rankings, tallies, share=settings.shadow_share, top_k=settings.top_k)
     app.add_dependency(shadow)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from agents.ports import Vote
-from schemas.registry import Registry
-from streams.registry.figures import ModelTally
+from schemas.registry import Registry, WorkerFigures
+from streams.registry.figures import ModelTally, votes_hold
 
 
 class Tallies:
@@ -30,6 +30,16 @@ class Tallies:
     def shown(self, candidate_id: str, chats: int) -> None:
         """Chats shown interleaved with this candidate (`agents.ports.InterleaveTally`)."""
         self._by_model[candidate_id].interleaved += chats
+
+    def resume(self, registry: Registry, last: WorkerFigures | None) -> None:
+        """At start: the registry read, and the report this worker's run before made under the same worker id, whose
+        votes that still hold (`votes_hold`) carry on: that report is about to be replaced by this run's."""
+        self._active = None if registry.active is None else registry.active.model_id
+        if last is None:
+            return
+        for model_id, figures in last.models.items():
+            if votes_hold(last, registry, model_id):
+                self._by_model[model_id].add_votes(figures)
 
     def follow(self, registry: Registry) -> None:
         """Forget models that left the registry (one added again starts from zero), and every model's votes when

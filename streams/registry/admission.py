@@ -32,8 +32,9 @@ def refusal(
         return f"{model_id} became active with no promote or rollback in the registry's history"
     if change.action == "rollback":
         return None
-    reports = fresh(figures_at(change.at), change.at)
-    group = merge(reports, change.at).get(model_id)
+    reported = list(figures_at(change.at))
+    reports = fresh(reported, change.at)
+    group = merge(reported, change.at, current).get(model_id)
     if change.forced:
         if not (change.reason or "").strip() or not (change.operator or "").strip():
             return f"forced promote of {model_id} without a reason and an operator"

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 FIGURES_EVERY_S = 2.0
 RECENT_REPORTS = 16  # a worker's reports kept to judge a promote by: longer than a record takes to arrive
 RegistryListener = Callable[[Registry], None]
+StartListener = Callable[[Registry, WorkerFigures | None], None]
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,7 @@ class ControlChannel(Service):
         self._seed_ref = seed_ref
         self.control = state
         self._listeners: list[RegistryListener] = []
+        self._starters: list[StartListener] = []
         self._figures: Callable[[], WorkerFigures] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -190,6 +192,11 @@ class ControlChannel(Service):
 
     def on_registry(self, listener: RegistryListener) -> None:
         self._listeners.append(listener)
+
+    def on_read(self, listener: StartListener) -> None:
+        """Called once the topics are read at start, with the registry and this worker's last report (from a run
+        before under the same worker id), before this run publishes its own."""
+        self._starters.append(listener)
 
     def publish_figures_with(self, figures: Callable[[], WorkerFigures]) -> None:
         self._figures = figures
@@ -206,6 +213,8 @@ class ControlChannel(Service):
         seeded = seed(self.control.registry, self._seed_ref())
         if seeded is not None:
             await self._seed(seeded)
+        for listener in self._starters:
+            listener(self.registry, self.control.figures.get(self.worker_id))
         logger.info(
             "model registry revision %s: active %s, previous %s, candidates %s",
             self.registry.revision,

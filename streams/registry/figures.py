@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 
-from schemas.registry import LATENCY_EDGES_MS, Histogram, ModelFigures, ModelRef, WorkerFigures
+from schemas.registry import LATENCY_EDGES_MS, Histogram, ModelFigures, ModelRef, Registry, WorkerFigures
 from streams.registry.verdict import Verdict
 
 FRESH_S = 30.0  # a worker whose figures are older than this has stopped (or left): left out of the group's view
@@ -90,6 +90,11 @@ class ModelTally:
     def forget_votes(self) -> None:
         self.interleaved = self.interleave_wins = self.interleave_losses = self.interleave_no_vote = 0
 
+    def add_votes(self, figures: ModelFigures) -> None:
+        """Another report's interleaving counts: the chats shown and the votes cast on them."""
+        for name in _VOTES:
+            setattr(self, name, getattr(self, name) + getattr(figures, name))
+
     def figures(self, **coverage: object) -> ModelFigures:
         counters = asdict(self)
         histograms = {name: Histogram(counts=counters.pop(name)) for name in _HISTOGRAMS}
@@ -106,6 +111,7 @@ class ModelTally:
 
 
 _HISTOGRAMS = ("encode_ms", "chat_ms")
+_VOTES = ("interleaved", "interleave_wins", "interleave_losses", "interleave_no_vote")
 
 
 @dataclass
@@ -223,10 +229,34 @@ def interleaves(reports: Iterable[WorkerFigures]) -> bool:
     return any(report.interleave_share > 0 for report in reports)
 
 
-def merge(reports: Iterable[WorkerFigures], now: datetime, fresh_s: float = FRESH_S) -> dict[str, GroupModel]:
-    """The group's figures per model from each worker's latest report (stale ones left out)."""
+def votes_hold(report: WorkerFigures, registry: Registry, candidate_id: str) -> bool:
+    """Whether the interleaving votes `report` counts for `candidate_id` still judge it under `registry`: cast
+    against the model active now, since it became active, and since the candidate was last added."""
+    active = registry.active
+    if active is None or report.active != active.model_id:
+        return False
+    if candidate_id not in {c.model_id for c in registry.candidates}:
+        return False
+    since = [
+        change.at
+        for change in registry.history
+        if (change.model_id == candidate_id and change.action == "add")
+        or (change.model_id == active.model_id and change.action in ("seed", "promote", "rollback"))
+    ]
+    return not since or report.at >= max(since)
+
+
+def merge(
+    reports: Iterable[WorkerFigures], now: datetime, registry: Registry | None = None, fresh_s: float = FRESH_S
+) -> dict[str, GroupModel]:
+    """The group's figures per model from each worker's latest report. A stale report (its worker stopped or left)
+    is left out, except, given the `registry`, for the interleaving votes it counts that still hold
+    (`votes_hold`): a rolling update or a crash does not throw a verdict's evidence away. Latency, coverage and
+    shadow scores are the running workers' own."""
+    reports = list(reports)
+    running = fresh(reports, now, fresh_s)
     group: dict[str, GroupModel] = {}
-    for report in fresh(reports, now, fresh_s):
+    for report in running:
         for model_id, f in report.models.items():
             g = group.setdefault(model_id, GroupModel(model_id))
             g.workers += 1
@@ -237,4 +267,10 @@ def merge(reports: Iterable[WorkerFigures], now: datetime, fresh_s: float = FRES
             g.table_items = max(g.table_items, f.table_items)
             g.covered_everywhere &= f.loaded and f.items >= f.table_items
             g.tally.add(f)
+    if registry is not None:
+        gone = [r for r in reports if not any(r is live for live in running)]
+        for report in gone:
+            for model_id, f in report.models.items():
+                if model_id in group and votes_hold(report, registry, model_id):
+                    group[model_id].tally.add_votes(f)
     return group

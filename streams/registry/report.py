@@ -16,8 +16,9 @@ def models_report(control: ControlState, budget_chat_p99_ms: float, now: datetim
     registry = control.registry
     now = now or datetime.now(UTC)
     # As workers judge a promote: each worker's last report made by `now`.
-    running = fresh(control.figures_at(now) if control.recent else control.figures.values(), now)
-    group = merge(running, now)
+    reports = list(control.figures_at(now) if control.recent else control.figures.values())
+    running = fresh(reports, now)
+    group = merge(reports, now, registry)
     role = registry.roles()
     models = []
     for ref in registry.live():

@@ -185,3 +185,50 @@ def test_an_operator_with_only_the_signing_key_skips_records_it_did_not_sign(tmp
     state = ControlState.of(Settings(registry_signing_key=private))  # type: ignore[call-arg]
     assert not state.apply(record(state.topics.registry, REGISTRY_KEY, encode(with_candidate())))
     assert state.registry.revision == 0 and state.refused == {"unsigned": 1}
+
+
+def interleaved(worker: str, at: datetime, wins: int, losses: int, active: str = ACTIVE.model_id) -> WorkerFigures:
+    tally = ModelTally()
+    tally.answered(5, [40] * 30)
+    tally.interleaved = 10 * (wins + losses)
+    for vote, count in (("candidate", wins), ("active", losses)):
+        for _ in range(count):
+            tally.voted(vote)
+    return WorkerFigures(
+        worker=worker,
+        at=at,
+        registry_revision=2,
+        active=active,
+        interleave_share=0.2,
+        models={
+            ACTIVE.model_id: ModelTally().figures(loaded=True, items=83, table_items=83),
+            CANDIDATE.model_id: tally.figures(loaded=True, items=83, table_items=83),
+        },
+    )
+
+
+def judged_five_minutes_after_the_add() -> tuple[ControlState, datetime, Registry]:
+    """The registry with the candidate added, the moment it was added, and a promote made five minutes later."""
+    registry = with_candidate()
+    state = ControlState(TOPICS)
+    state.apply(record("models", REGISTRY_KEY, encode(registry)))
+    added = registry.history[-1].at
+    return state, added, stamped(promote(registry, CANDIDATE.model_id), "alice", added + timedelta(minutes=5))
+
+
+def test_a_promote_counts_the_votes_of_a_worker_that_left_while_the_candidate_was_judged() -> None:
+    state, added, made = judged_five_minutes_after_the_add()
+    # A rolling update replaced w1 by w2: w1's votes stay the verdict's evidence; w2 has too few of its own.
+    state.apply(record("figures", FIGURES_PREFIX + "w1", encode(interleaved("w1", added, 70, 30))))
+    state.apply(record("figures", FIGURES_PREFIX + "w2", encode(interleaved("w2", made.history[-1].at, 6, 2))))
+    assert state.apply(record("models", REGISTRY_KEY, encode(made)), live=True)
+    assert state.registry.active == CANDIDATE
+
+
+def test_votes_a_departed_worker_cast_against_another_active_model_do_not_count() -> None:
+    state, added, made = judged_five_minutes_after_the_add()
+    before = interleaved("w1", added, 70, 30, active="l3/onnx-fp32")
+    state.apply(record("figures", FIGURES_PREFIX + "w1", encode(before)))
+    state.apply(record("figures", FIGURES_PREFIX + "w2", encode(interleaved("w2", made.history[-1].at, 6, 2))))
+    assert not state.apply(record("models", REGISTRY_KEY, encode(made)), live=True)
+    assert state.refused == {"gates": 1} and state.registry.active == ACTIVE

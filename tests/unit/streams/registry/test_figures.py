@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas.registry import WorkerFigures
+from schemas.registry import ModelRef, Registry, WorkerFigures
 from streams.registry.figures import ModelTally, merge, quantile
 from streams.registry.gates import MIN_PAIRED, promote_gates
+from streams.registry.state import add, retire, seed
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -114,3 +115,25 @@ def test_where_workers_interleave_the_paired_mrr_cannot_pass_quality_before_any_
     assert promote_gates(group, 1, 1000)[2].passed  # no worker interleaves: the paired MRR decides
     gate = promote_gates(group, 1, 1000, interleaving=True)[2]
     assert not gate.passed and "not decided" in gate.detail
+
+
+def test_a_departed_workers_votes_count_only_while_they_judge_the_same_candidate_against_the_same_active() -> None:
+    active, candidate = (
+        ModelRef(model_id="a", model="a", backend="onnx"),
+        ModelRef(model_id="c", model="c", backend="onnx"),
+    )
+    added = add(seed(Registry(), active) or Registry(), candidate)
+    running, gone = votes(6, 2, workers=1)[0], votes(70, 30, workers=1)[0].model_copy(update={"worker": "gone"})
+    gone = gone.model_copy(update={"at": added.history[-1].at + timedelta(minutes=1)})
+    now = gone.at + timedelta(minutes=10)
+    running = running.model_copy(update={"at": now})
+    assert merge([running, gone], now, added)["c"].tally.interleave_wins == 76
+    assert merge([running, gone], now)["c"].tally.interleave_wins == 6  # without the registry: running workers only
+    # Added again after that worker left: its votes judged the run before.
+    again = add(retire(added, "c"), candidate)
+    readded = again.history[-1].model_copy(update={"at": gone.at + timedelta(minutes=2)})
+    again = again.model_copy(update={"history": [*again.history[:-1], readded]})
+    assert merge([running, gone], now, again)["c"].tally.interleave_wins == 6
+    other = gone.model_copy(update={"active": "b"})
+    assert merge([running, other], now, added)["c"].tally.interleave_wins == 6
+    assert merge([running, gone], now, added)["c"].workers == 1
