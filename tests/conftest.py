@@ -25,6 +25,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--soak-items", type=int, default=12, help="items of the demo export the soak's CMS holds")
     parser.addoption("--soak-rate", type=float, default=10, help="the soak's chats per second")
     parser.addoption("--soak-out", default=None, help="where the soak writes soak.md and soak.png (default: its tmp)")
+    # The learning test's size: CI's one short cycle by default; `make learning-live` runs three full ones.
+    parser.addoption("--learning-cycles", type=int, default=1, help="learning cycles, each `helpstream learn`")
+    parser.addoption("--learning-usage", type=int, default=550, help="chats agents use between two cycles' starts")
+    parser.addoption("--learning-queries", type=int, default=1, help="example queries per saved response")
+    parser.addoption("--learning-seed", type=int, default=3, help="the sparse CMS's seed")
+    parser.addoption("--learning-steps", type=int, default=25, help="training steps a cycle")
+    parser.addoption("--learning-rate", type=float, default=10, help="chats per second, throughout")
     parser.addoption(
         "--export-image",
         action="store_true",
@@ -43,13 +50,17 @@ def figures() -> list[tuple[str, str]]:
     return FIGURES
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    cycles = int(config.getoption("--learning-cycles"))
     for item in items:
         parts = Path(str(item.fspath)).parts
         if "integration" in parts or "security" in parts:
             item.add_marker(pytest.mark.integration)
         if "reliability" in parts:
             item.add_marker(pytest.mark.reliability)
+        if cycles > 1 and parts[-1] == "test_learning.py":
+            # Its own timeout is sized for CI's one cycle; the closest marker is the one pytest-timeout reads.
+            item.add_marker(pytest.mark.timeout(2400 * cycles), append=False)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,14 +1,17 @@
 """The learning loop on a live deployment, with no operator: chats flow to a worker serving a sparse CMS, simulated
 agents use the right response when it is shown and find it by search otherwise, and `helpstream learn` tunes a
 candidate from that usage, adds it, lets interleaving judge it and promotes or retires it, while every chat gets a
-non-empty recommendation. Sized for CI: one worker, one cycle, a few training steps."""
+non-empty recommendation. Sized for CI: one worker, one cycle, a few training steps; `make learning-live` runs
+three full cycles (the simulated deployment of `docs/learning.md`)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +23,6 @@ from tests.integration.clients import demo_items, index_holds, now, produce
 from tests.reliability.harness import Outcomes, Traffic, helpstream, report
 from tests.services import wait_until
 
-RATE = 10  # chats per second, throughout
-QUERIES_PER_ITEM = 1  # a CMS with little to learn from: usage teaches the candidate most of what it knows
 MIN_USAGE = 500
 
 
@@ -80,79 +81,106 @@ class Agents:
                 produce(self._settings.broker, self._settings.topic_feedback, events)
 
 
+@dataclass(frozen=True)
+class Sizes:
+    """The run's size (`--learning-*` options): CI's one short cycle by default."""
+
+    cycles: int
+    usage_per_cycle: int  # chats the agents used, more than the cycle before, before `learn` runs
+    queries: int  # example queries per saved response in the sparse CMS
+    seed: int
+    steps: int
+    rate: float
+
+    @classmethod
+    def of(cls, config: pytest.Config) -> Sizes:
+        option = config.getoption
+        return cls(
+            int(option("--learning-cycles")),
+            int(option("--learning-usage")),
+            int(option("--learning-queries")),
+            int(option("--learning-seed")),
+            int(option("--learning-steps")),
+            float(option("--learning-rate")),
+        )
+
+
 @pytest.mark.timeout(2400)
 def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_chat_is_answered(
-    make_settings: Callable[..., Settings], workers: Workers, tmp_path: Path, figures: list[tuple[str, str]]
+    make_settings: Callable[..., Settings],
+    workers: Workers,
+    tmp_path: Path,
+    figures: list[tuple[str, str]],
+    request: pytest.FixtureRequest,
 ) -> None:
+    size = Sizes.of(request.config)
     settings = make_settings(shadow_share=0.25, interleave_share=0.5, learn="auto", learn_min_usage=MIN_USAGE)
     worker = workers.start(settings, "learning")
     worker.wait_ready(READY_S)
-    sparse = sparse_cms(QUERIES_PER_ITEM, seed=3)
+    sparse = sparse_cms(size.queries, seed=size.seed)
     content_file = tmp_path / "cms.jsonl"
     content_file.write_bytes(b"".join(encode(item) + b"\n" for item in sparse.content))
     produce(settings.broker, settings.topic_content, ((i.content_id.encode(), encode(i)) for i in sparse.content))
     wait_until(lambda: index_holds(worker, demo_items()), 240, 0.5)
     texts = [chat.text for chat in sparse.unseen]
     intents = [str(chat.intent) for chat in sparse.unseen]
+    cycles: list[tuple[dict[str, Any], dict[str, Any], float]] = []  # (add, verdict, seconds) per cycle
 
     with Outcomes(settings) as outcomes, Agents(settings, outcomes, intents) as agents:
-        traffic = Traffic(settings, "learn", RATE, texts).start()
-        wait_until(lambda: sum(agents.used.values()) >= MIN_USAGE + 50, 300, 1)
-        started = time.monotonic()
-        learned = helpstream(
-            settings,
-            "learn",
-            "--content",
-            str(content_file),
-            "--max-steps",
-            "25",
-            "--decide-within",
-            "480",
-            timeout_s=1200,
-        )
-        cycle_s = time.monotonic() - started
+        traffic = Traffic(settings, "learn", size.rate, texts).start()
+        for cycle in range(1, size.cycles + 1):
+            enough = cycle * size.usage_per_cycle
+            wait_until(lambda n=enough: sum(agents.used.values()) >= n, 300 + 2 * enough / size.rate, 1)
+            started = time.monotonic()
+            learned = helpstream(
+                settings,
+                "learn",
+                "--content",
+                str(content_file),
+                "--max-steps",
+                str(size.steps),
+                "--decide-within",
+                "480",
+                timeout_s=2400,
+            )
+            output = learned.stdout + learned.stderr
+            assert learned.returncode == 0, output[-4000:]
+            history = report(settings)["history"]
+            add = next(c for c in reversed(history) if c["action"] == "add")
+            verdict = history[-1]
+            assert verdict["action"] in ("promote", "retire"), output[-4000:]
+            assert verdict["model_id"] == add["model_id"] and verdict["figures"]["interleaved"] > 0, verdict
+            cycles.append((add, verdict, time.monotonic() - started))
         sent = traffic.stop()
         outcomes.wait_settled(sent, 120)
-        account = outcomes.account("learning cycle", sent)
+        account = outcomes.account("learning cycles", sent)
         recs = [Recommendation.model_validate_json(value) for _, _, value in outcomes.values()]
 
-    output = learned.stdout + learned.stderr
-    assert learned.returncode == 0, output[-4000:]
     assert (account.lost, account.dead_lettered) == (0, 0), account.row()
     assert all(rec.items for rec in recs)
-    history = report(settings)["history"]
-    add = next(c for c in history if c["action"] == "add")
-    assert add["operator"] == "helpstream-learn" and add["figures"]["usage_chats"] >= MIN_USAGE * 0.9, add
-    verdict = history[-1]
-    assert verdict["action"] in ("promote", "retire"), output[-4000:]
-    assert verdict["model_id"] == add["model_id"] and verdict["figures"]["interleaved"] > 0, verdict
-    assert add["model_id"].startswith("learned-"), add
-    interleaved = sum(rec.candidate == add["model_id"] for rec in recs)
-    assert interleaved > 0
+    for cycle, (add, _, _) in enumerate(cycles, 1):
+        assert add["operator"] == "helpstream-learn" and add["model_id"].startswith("learned-"), add
+        assert add["figures"]["usage_chats"] >= cycle * size.usage_per_cycle * 0.8, add
+        assert sum(rec.candidate == add["model_id"] for rec in recs) > 0
     assert not list((settings.data_dir / "learned").glob("work-*"))  # the usage's texts do not outlive the run
-    f = add["figures"]
     figures.append(
         (
-            "learning cycle: chats",
-            f"{account.sent} sent at {RATE}/s, 0 lost, 0 empty; agents used {agents.used['recommended']} shown, "
-            f"found {agents.used['search']} by search",
+            "learning: chats",
+            f"{account.sent} sent at {size.rate:g}/s, 0 lost, 0 empty; agents used {agents.used['recommended']} "
+            f"shown, found {agents.used['search']} by search; sparse CMS of {size.queries} example queries per "
+            f"saved response (seed {size.seed}), {size.steps} steps a cycle",
         )
     )
-    figures.append(
-        (
-            "learning cycle: candidate",
-            f"{add['model_id']} tuned on {f['usage_chats']:.0f} chats' usage in {f['tune_s']:.0f} s, added "
-            f"{f['cycle_s']:.0f} s after the command; held-out top-1 {f['heldout_top1_before']:.1%} → "
-            f"{f['heldout_top1_after']:.1%}, kept-out usage top-1 {f['usage_top1_before']:.1%} → "
-            f"{f['usage_top1_after']:.1%}",
+    for cycle, (add, verdict, seconds) in enumerate(cycles, 1):
+        f, v = add["figures"], verdict["figures"]
+        figures.append(
+            (
+                f"learning cycle {cycle}",
+                f"{add['model_id']} tuned on {f['usage_chats']:.0f} chats' usage in {f['tune_s']:.0f} s, added "
+                f"{f['cycle_s']:.0f} s after the command; held-out top-1 {f['heldout_top1_before']:.1%} → "
+                f"{f['heldout_top1_after']:.1%}, top-3 {f['heldout_top3_after']:.1%}; kept-out usage "
+                f"top-1 {f['usage_top1_before']:.1%} → {f['usage_top1_after']:.1%}; {verdict['action']} after "
+                f"{v['interleaved']:.0f} interleaved chats (its pick used {v.get('interleave_wins', 0):.0f}, the "
+                f"active model's {v.get('interleave_losses', 0):.0f}), {seconds:.0f} s from the command",
+            )
         )
-    )
-    v = verdict["figures"]
-    figures.append(
-        (
-            "learning cycle: verdict",
-            f"{verdict['action']} after {v['interleaved']:.0f} interleaved chats (its pick used "
-            f"{v.get('interleave_wins', 0):.0f}, the active model's {v.get('interleave_losses', 0):.0f}); "
-            f"{cycle_s:.0f} s from the command",
-        )
-    )
