@@ -153,12 +153,16 @@ def create_app(settings: Settings) -> Worker:
     )
     app.add_dependency(backfill)
     channel.publish_figures_with(
-        lambda: worker_figures(
-            channel.worker_id,
-            engine.models,
-            tallies,
-            owns_content=_owns(app, settings.topic_content),
-            interleave_share=settings.interleave_share,
+        lambda: (
+            worker_figures(
+                channel.worker_id,
+                engine.models,
+                tallies,
+                owns_content=_owns(app, settings.topic_content),
+                interleave_share=settings.interleave_share,
+            )
+            if engine.ready
+            else None
         )
     )
     metrics.watch(engine, store, tallies)

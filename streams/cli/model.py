@@ -246,6 +246,8 @@ def _interleaving(m: dict[str, Any]) -> str:
     shown = f"{m['interleaved']}: {m['interleave_wins']}/{m['interleave_losses']}"
     if interval:
         shown += f" ({_fmt(m.get('interleave_share'))}, {_fmt(interval[0])}-{_fmt(interval[1])})"
+    if m.get("interleave_departed_workers"):
+        shown += f", {m['interleave_departed_workers']} gone"
     return shown
 
 

@@ -15,6 +15,7 @@ class Tallies:
     def __init__(self) -> None:
         self._by_model: defaultdict[str, ModelTally] = defaultdict(ModelTally)
         self._active: str | None = None
+        self._resumed = False
 
     def __getitem__(self, model_id: str) -> ModelTally:
         return self._by_model[model_id]
@@ -35,8 +36,9 @@ class Tallies:
         """At start: the registry read, and the report this worker's run before made under the same worker id, whose
         votes that still hold (`votes_hold`) carry on: that report is about to be replaced by this run's."""
         self._active = None if registry.active is None else registry.active.model_id
-        if last is None:
+        if last is None or self._resumed:
             return
+        self._resumed = True
         for model_id, figures in last.models.items():
             if votes_hold(last, registry, model_id):
                 self._by_model[model_id].add_votes(figures)

@@ -182,7 +182,7 @@ class ControlChannel(Service):
         self.control = state
         self._listeners: list[RegistryListener] = []
         self._starters: list[StartListener] = []
-        self._figures: Callable[[], WorkerFigures] | None = None
+        self._figures: Callable[[], WorkerFigures | None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -198,7 +198,9 @@ class ControlChannel(Service):
         before under the same worker id), before this run publishes its own."""
         self._starters.append(listener)
 
-    def publish_figures_with(self, figures: Callable[[], WorkerFigures]) -> None:
+    def publish_figures_with(self, figures: Callable[[], WorkerFigures | None]) -> None:
+        """`figures` gives this worker's report, None while it has none to make (until its model answers: the
+        report before, which may carry votes, stands until then)."""
         self._figures = figures
 
     async def on_start(self) -> None:
@@ -281,6 +283,8 @@ class ControlChannel(Service):
                 continue
             try:
                 figures = self._figures()
+                if figures is None:
+                    continue
                 key = (FIGURES_PREFIX + self.worker_id).encode()
                 await self._producer.send(self.control.topics.figures, encode(figures), key=key, partition=0)
             except asyncio.CancelledError:

@@ -123,6 +123,7 @@ class GroupModel:
     loaded: int = 0
     errors: list[str] = field(default_factory=list)
     covered_everywhere: bool = True
+    departed: int = 0  # workers gone whose last report's votes still count
     items: int | None = None  # the least any worker's index holds
     table_items: int = 0
     tally: ModelTally = field(default_factory=ModelTally)
@@ -202,6 +203,7 @@ class GroupModel:
             "interleave_wins": self.tally.interleave_wins,
             "interleave_losses": self.tally.interleave_losses,
             "interleave_no_vote": self.tally.interleave_no_vote,
+            "interleave_departed_workers": self.departed,
             "interleave_share": r(verdict.share),
             "interleave_interval": None if interval is None else [r(interval[0]), r(interval[1])],
             "interleave_p": r(verdict.p_value, 4) if verdict.decided else None,
@@ -231,19 +233,28 @@ def interleaves(reports: Iterable[WorkerFigures]) -> bool:
 
 def votes_hold(report: WorkerFigures, registry: Registry, candidate_id: str) -> bool:
     """Whether the interleaving votes `report` counts for `candidate_id` still judge it under `registry`: cast
-    against the model active now, since it became active, and since the candidate was last added."""
+    against the model active now, by a worker that had followed the registry since that model became active and
+    since the candidate was last added. Revisions, not clocks, order them: every change is one revision."""
     active = registry.active
     if active is None or report.active != active.model_id:
         return False
     if candidate_id not in {c.model_id for c in registry.candidates}:
         return False
-    since = [
-        change.at
-        for change in registry.history
-        if (change.model_id == candidate_id and change.action == "add")
-        or (change.model_id == active.model_id and change.action in ("seed", "promote", "rollback"))
+    first = registry.revision - len(registry.history) + 1  # the revision of the oldest change kept
+    became = [
+        first + i
+        for i, change in enumerate(registry.history)
+        if change.model_id == active.model_id and change.action in ("seed", "promote", "rollback")
     ]
-    return not since or report.at >= max(since)
+    if not became:
+        return False  # out of the history: when the votes were cast is unknown
+    # A candidate not added since became one by a promote, which was no later than the active model's change.
+    added = [
+        first + i
+        for i, change in enumerate(registry.history)
+        if change.model_id == candidate_id and change.action == "add"
+    ]
+    return report.registry_revision >= max([became[-1], *added[-1:]])
 
 
 def merge(
@@ -273,4 +284,5 @@ def merge(
             for model_id, f in report.models.items():
                 if model_id in group and votes_hold(report, registry, model_id):
                     group[model_id].tally.add_votes(f)
+                    group[model_id].departed += 1
     return group

@@ -11,7 +11,7 @@ from agents.ports import Vote
 from schemas.registry import ModelRef, WorkerFigures
 from streams.clients.kafka import KafkaConnection
 from streams.engine.tallies import Tallies
-from streams.registry.channel import FIGURES_EVERY_S, ControlChannel, ControlState, read_control, write_registry
+from streams.registry.channel import ControlChannel, ControlState, read_control, write_registry
 from streams.registry.report import models_report
 from streams.registry.state import add
 from streams.settings import Settings
@@ -54,6 +54,15 @@ async def published(settings: Settings, wins: int) -> bool:
     )
 
 
+async def until_published(settings: Settings, wins: int) -> bool:
+    """Whether the worker's report with `wins` votes for the candidate reached the figures topic within 10 s."""
+    for _ in range(int(10 / 0.5)):
+        if await published(settings, wins):
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
 async def test_a_restarted_worker_carries_on_its_interleaving_votes(make_settings: Callable[..., Settings]) -> None:
     settings = make_settings()
     kafka = KafkaConnection.of(settings)
@@ -72,10 +81,7 @@ async def test_a_restarted_worker_carries_on_its_interleaving_votes(make_setting
         votes: list[Vote] = ["candidate"] * 7 + ["active"] * 2
         for vote in votes:
             first.voted(CANDIDATE.model_id, vote)
-        for _ in range(int(10 * FIGURES_EVERY_S)):
-            if await published(settings, 7):
-                break
-            await asyncio.sleep(0.5)
+        assert await until_published(settings, 7)
     finally:
         await before.stop()
 
@@ -86,10 +92,7 @@ async def test_a_restarted_worker_carries_on_its_interleaving_votes(make_setting
         carried = again[CANDIDATE.model_id]
         assert (carried.interleaved, carried.interleave_wins, carried.interleave_losses) == (90, 7, 2)
         again.voted(CANDIDATE.model_id, "candidate")
-        for _ in range(int(10 * FIGURES_EVERY_S)):
-            if await published(settings, 8):
-                break
-            await asyncio.sleep(0.5)
+        assert await until_published(settings, 8)
         state = await read_control(kafka, settings)
         candidate = next(m for m in models_report(state, 1000)["models"] if m["role"] == "candidate")
         assert (candidate["interleaved"], candidate["interleave_wins"], candidate["interleave_losses"]) == (90, 8, 2)

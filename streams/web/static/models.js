@@ -58,7 +58,9 @@ function render(report) {
       row(facts, "interleaved",
         `${m.interleaved} chats: its pick used ${m.interleave_wins}, the active model's ${m.interleave_losses}` +
         (interval ? `; share ${fmt(m.interleave_share)} (95% ${fmt(interval[0])}–${fmt(interval[1])}), ` +
-          `p ${fmt(m.interleave_p)}` : "") + ` · ${verdict}`,
+          `p ${fmt(m.interleave_p)}` : "") +
+        (m.interleave_departed_workers ? `; counts the votes of ${m.interleave_departed_workers} workers gone` : "") +
+        ` · ${verdict}`,
         m.interleave_winner === "candidate" ? "ok" : m.interleave_winner === "active" ? "bad" : "");
     }
     card.append(title, facts);

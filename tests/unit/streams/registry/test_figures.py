@@ -122,18 +122,16 @@ def test_a_departed_workers_votes_count_only_while_they_judge_the_same_candidate
         ModelRef(model_id="a", model="a", backend="onnx"),
         ModelRef(model_id="c", model="c", backend="onnx"),
     )
-    added = add(seed(Registry(), active) or Registry(), candidate)
-    running, gone = votes(6, 2, workers=1)[0], votes(70, 30, workers=1)[0].model_copy(update={"worker": "gone"})
-    gone = gone.model_copy(update={"at": added.history[-1].at + timedelta(minutes=1)})
-    now = gone.at + timedelta(minutes=10)
-    running = running.model_copy(update={"at": now})
-    assert merge([running, gone], now, added)["c"].tally.interleave_wins == 76
-    assert merge([running, gone], now)["c"].tally.interleave_wins == 6  # without the registry: running workers only
-    # Added again after that worker left: its votes judged the run before.
-    again = add(retire(added, "c"), candidate)
-    readded = again.history[-1].model_copy(update={"at": gone.at + timedelta(minutes=2)})
-    again = again.model_copy(update={"history": [*again.history[:-1], readded]})
-    assert merge([running, gone], now, again)["c"].tally.interleave_wins == 6
+    added = add(seed(Registry(), active) or Registry(), candidate)  # revision 2
+    running = votes(6, 2, workers=1)[0]
+    gone = votes(70, 30, workers=1)[0].model_copy(update={"worker": "gone", "at": NOW - timedelta(minutes=10)})
+    group = merge([running, gone], NOW, added)["c"]
+    assert (group.tally.interleave_wins, group.tally.interleaved, group.departed, group.workers) == (76, 800, 1, 1)
+    assert group.summary()["interleave_departed_workers"] == 1
+    assert merge([running, gone], NOW)["c"].tally.interleave_wins == 6  # without the registry: running workers only
+    again = add(retire(added, "c"), candidate)  # added again after that worker left: its votes judged the run before
+    assert merge([running, gone], NOW, again)["c"].tally.interleave_wins == 6
     other = gone.model_copy(update={"active": "b"})
-    assert merge([running, other], now, added)["c"].tally.interleave_wins == 6
-    assert merge([running, gone], now, added)["c"].workers == 1
+    assert merge([running, other], NOW, added)["c"].tally.interleave_wins == 6
+    before = gone.model_copy(update={"registry_revision": 1})  # reported before it followed the add
+    assert merge([running, before], NOW, added)["c"].tally.interleave_wins == 6
