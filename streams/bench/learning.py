@@ -54,7 +54,7 @@ def agents(
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
-    memory = model_memory(Path(model_path), model.get_sentence_embedding_dimension() or 0, None)
+    memory = model_memory(Path(model_path), model.get_embedding_dimension() or 0, None)
     now = datetime.now(UTC)
     out = []
     shown_lists = rankings(torch_encode(model), content, [t for t, _ in chats], memory)

@@ -149,7 +149,7 @@ def run_tune(
 
     encode = torch_encode(model)
     # A learned model tuned again brings the memory it learned with: "before" is that model as it serves.
-    base_memory = model_memory(source, model.get_sentence_embedding_dimension() or 0, None)
+    base_memory = model_memory(source, model.get_embedding_dimension() or 0, None)
     stage("quality before" + (f" (with its usage memory of {len(base_memory)} saved responses)" if base_memory else ""))
     before = judged.figures(encode, memory=base_memory)
     for name, q in before.items():
