@@ -71,6 +71,17 @@ def tune_figures(report: dict[str, Any], seconds: float) -> dict[str, float]:
     return out
 
 
+def demoted(registry: Registry) -> list[str]:
+    """The candidates that answered once and were not added since: a model two promotes back comes back as a
+    candidate (`previous` is the one a rollback reaches). Workers interleave only the first candidate, so one would
+    stand before every learned model, judged by no one: `learn` retires them, whoever added them."""
+    last: dict[str, str] = {}
+    for change in registry.history:
+        if change.action in ("add", "seed", "promote", "rollback"):
+            last[change.model_id] = change.action
+    return [r.model_id for r in registry.candidates if last.get(r.model_id, "add") != "add"]
+
+
 def unreferenced(root: Path, registry: Registry) -> list[Path]:
     """The learned models under `root` that no worker may load any more (neither active, previous nor a candidate),
     each with its kept torch weights, and weights whose export is gone: retired or never added, they only take disk,
@@ -121,12 +132,9 @@ class Learn:
                 shutil.rmtree(gone, ignore_errors=True)
                 print(f"==> removed {gone}: no longer active, previous or a candidate", flush=True)
         ours = self._ours(registry)
-        # A model once active comes back as a candidate after the next promote (kept for rollback); workers
-        # interleave only the first candidate, so a demoted learned model would stand before every new one.
-        answered = {c.model_id for c in registry.history if c.action in ("seed", "promote", "rollback")}
-        demoted = [r.model_id for r in registry.candidates if r.model_id in ours and r.model_id in answered]
-        if demoted:
-            registry = asyncio.run(self._retire_demoted(demoted))
+        replaced = demoted(registry)
+        if replaced:
+            registry = asyncio.run(self._retire_demoted(replaced))
         first = registry.candidates[0] if registry.candidates else None
         if first is not None and first.model_id not in ours:
             print(f"helpstream learn: {first.model_id} is being judged (added by an operator): learning waits for it")
@@ -155,7 +163,7 @@ class Learn:
             registry = state.retire(registry, model_id)
             registry = state.stamped(registry, OPERATOR)
         await self._write(control.registry.revision, registry)
-        print(f"==> retired {', '.join(demoted)}: learned earlier, since replaced, no longer a candidate", flush=True)
+        print(f"==> retired {', '.join(demoted)}: answered before, demoted by a later promote", flush=True)
         return registry
 
     async def _write(self, revision: int, registry: Registry) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from schemas.registry import ModelRef, Registry
-from streams.tune.learn import WEIGHTS, decide, tune_figures, unreferenced, verdict_figures
+from streams.registry.state import add, promote, retire, seed
+from streams.tune.learn import WEIGHTS, decide, demoted, tune_figures, unreferenced, verdict_figures
 
 
 def entry(winner: str | None, *passed: bool) -> dict[str, Any]:
@@ -70,3 +71,17 @@ def test_learned_models_no_worker_may_load_are_removed_with_their_weights_wherev
     gone = unreferenced(tmp_path, registry)
 
     assert sorted(p.name for p in gone) == ["learned-4", f"learned-4{WEIGHTS}", f"learned-5{WEIGHTS}"]
+
+
+def test_the_model_two_promotes_back_is_retired_before_a_third_cycle_whoever_added_it() -> None:
+    def ref(model_id: str) -> ModelRef:
+        return ModelRef(model_id=model_id, model=model_id, backend="onnx")
+
+    registry = seed(Registry(), ref("base")) or Registry()
+    for learned in ("learned-1", "learned-2"):
+        registry = promote(add(registry, ref(learned)), learned)
+    # The base model, seeded, not learned: it came back as a candidate and would be interleaved before any new one.
+    assert [r.model_id for r in registry.candidates] == ["base"] and demoted(registry) == ["base"]
+    again = add(retire(registry, "base"), ref("base"))  # an operator adds it again: it is being judged
+    assert demoted(again) == []
+    assert demoted(add(registry, ref("learned-3"))) == ["base"]
