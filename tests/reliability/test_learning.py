@@ -147,6 +147,7 @@ def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_c
             assert learned.returncode == 0, output[-4000:]
             history = report(settings)["history"]
             add = next(c for c in reversed(history) if c["action"] == "add")
+            assert add["model_id"] not in {a["model_id"] for a, _, _ in cycles}, output[-4000:]  # a new candidate
             verdict = history[-1]
             assert verdict["action"] in ("promote", "retire"), output[-4000:]
             assert verdict["model_id"] == add["model_id"] and verdict["figures"]["interleaved"] > 0, verdict
