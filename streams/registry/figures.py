@@ -88,7 +88,8 @@ class ModelTally:
             self.interleave_no_vote += 1
 
     def forget_votes(self) -> None:
-        self.interleaved = self.interleave_wins = self.interleave_losses = self.interleave_no_vote = 0
+        for name in _VOTES:
+            setattr(self, name, 0)
 
     def add_votes(self, figures: ModelFigures) -> None:
         """Another report's interleaving counts: the chats shown and the votes cast on them."""
@@ -279,8 +280,8 @@ def merge(
             g.covered_everywhere &= f.loaded and f.items >= f.table_items
             g.tally.add(f)
     if registry is not None:
-        gone = [r for r in reports if not any(r is live for live in running)]
-        for report in gone:
+        live = {id(report) for report in running}
+        for report in (r for r in reports if id(r) not in live):
             for model_id, f in report.models.items():
                 if model_id in group and votes_hold(report, registry, model_id):
                     group[model_id].tally.add_votes(f)
