@@ -76,6 +76,7 @@ class EmbeddingService(Service):
             self.models.follow_registry(registry)
 
     async def on_stop(self) -> None:
+        await self._channel.report_now()  # stopped before the channel: its last report is made while models answer
         self._following = False
         await self.models.close()
         if self._kv is not None:

@@ -32,6 +32,7 @@ from streams.settings import Settings
 logger = logging.getLogger(__name__)
 
 FIGURES_EVERY_S = 2.0
+FINAL_REPORT_S = 5.0  # how long a stopping worker waits for its last report to reach the broker
 RECENT_REPORTS = 16  # a worker's reports kept to judge a promote by: longer than a record takes to arrive
 RegistryListener = Callable[[Registry], None]
 StartListener = Callable[[Registry, WorkerFigures | None], None]
@@ -244,6 +245,14 @@ class ControlChannel(Service):
                 return
         self.control.registry = seeded
 
+    async def report_now(self) -> None:
+        """This worker's report, sent and acknowledged now: a stopping worker's last, called while its models still
+        answer (votes cast since the report before would otherwise be lost with the run)."""
+        try:
+            await asyncio.wait_for(self._send_figures(wait=True), FINAL_REPORT_S)
+        except Exception as exc:
+            logger.warning("this worker's last figures were not published (%r): the report before stands", exc)
+
     async def on_stop(self) -> None:
         for client in (self._consumer, self._producer):
             if client is not None:
@@ -279,15 +288,20 @@ class ControlChannel(Service):
     async def _publish(self) -> None:
         while not self.should_stop:
             await self.sleep(FIGURES_EVERY_S)
-            if self._figures is None or self._producer is None:
-                continue
             try:
-                figures = self._figures()
-                if figures is None:
-                    continue
-                key = (FIGURES_PREFIX + self.worker_id).encode()
-                await self._producer.send(self.control.topics.figures, encode(figures), key=key, partition=0)
+                await self._send_figures(wait=False)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("publishing this worker's figures failed; trying again")
+
+    async def _send_figures(self, *, wait: bool) -> None:
+        """This worker's report, when it has one to make; `wait` until the broker has it."""
+        if self._figures is None or self._producer is None:
+            return
+        figures = self._figures()
+        if figures is None:
+            return
+        key = (FIGURES_PREFIX + self.worker_id).encode()
+        send = self._producer.send_and_wait if wait else self._producer.send
+        await send(self.control.topics.figures, encode(figures), key=key, partition=0)

@@ -283,7 +283,8 @@ def merge(
         live = {id(report) for report in running}
         for report in (r for r in reports if id(r) not in live):
             for model_id, f in report.models.items():
-                if model_id in group and votes_hold(report, registry, model_id):
+                counted = any(getattr(f, name) for name in _VOTES)
+                if counted and model_id in group and votes_hold(report, registry, model_id):
                     group[model_id].tally.add_votes(f)
                     group[model_id].departed += 1
     return group

@@ -132,9 +132,8 @@ class Learn:
                 shutil.rmtree(gone, ignore_errors=True)
                 print(f"==> removed {gone}: no longer active, previous or a candidate", flush=True)
         ours = self._ours(registry)
-        replaced = demoted(registry)
-        if replaced:
-            registry = asyncio.run(self._retire_demoted(replaced))
+        if demoted(registry):
+            registry = asyncio.run(self._retire_demoted())
         first = registry.candidates[0] if registry.candidates else None
         if first is not None and first.model_id not in ours:
             print(f"helpstream learn: {first.model_id} is being judged (added by an operator): learning waits for it")
@@ -153,17 +152,20 @@ class Learn:
         """The models this command added (an operator's `model add` of a directory under learned/ is not)."""
         return {c.model_id for c in registry.history if c.action == "add" and c.operator == OPERATOR}
 
-    async def _retire_demoted(self, demoted: list[str]) -> Registry:
+    async def _retire_demoted(self) -> Registry:
         from streams.registry import state
         from streams.registry.channel import read_control
 
         control = await read_control(self.kafka, self.settings)
         registry = control.registry
-        for model_id in demoted:
+        replaced = demoted(registry)  # as the registry stands now: an operator may have changed it since
+        if not replaced:
+            return registry
+        for model_id in replaced:
             registry = state.retire(registry, model_id)
             registry = state.stamped(registry, OPERATOR)
         await self._write(control.registry.revision, registry)
-        print(f"==> retired {', '.join(demoted)}: answered before, demoted by a later promote", flush=True)
+        print(f"==> retired {', '.join(replaced)}: answered before, demoted by a later promote", flush=True)
         return registry
 
     async def _write(self, revision: int, registry: Registry) -> None:

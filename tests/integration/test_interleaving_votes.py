@@ -1,5 +1,6 @@
-"""A worker that restarts while a candidate is interleaved carries on the votes it had reported: the verdict the
-group sees does not fall back, through the real control topics on Apache Kafka."""
+"""A worker that restarts while a candidate is interleaved carries on the votes it had reported, those cast after
+its last periodic report included: the verdict the group sees does not fall back, through the real control topics
+on Apache Kafka."""
 
 from __future__ import annotations
 
@@ -82,6 +83,8 @@ async def test_a_restarted_worker_carries_on_its_interleaving_votes(make_setting
         for vote in votes:
             first.voted(CANDIDATE.model_id, vote)
         assert await until_published(settings, 7)
+        first.voted(CANDIDATE.model_id, "candidate")  # cast after the last periodic report
+        await before.report_now()  # as the embedding service does when the worker stops
     finally:
         await before.stop()
 
@@ -90,11 +93,11 @@ async def test_a_restarted_worker_carries_on_its_interleaving_votes(make_setting
     await after.start()
     try:
         carried = again[CANDIDATE.model_id]
-        assert (carried.interleaved, carried.interleave_wins, carried.interleave_losses) == (90, 7, 2)
+        assert (carried.interleaved, carried.interleave_wins, carried.interleave_losses) == (90, 8, 2)
         again.voted(CANDIDATE.model_id, "candidate")
-        assert await until_published(settings, 8)
+        assert await until_published(settings, 9)
         state = await read_control(kafka, settings)
         candidate = next(m for m in models_report(state, 1000)["models"] if m["role"] == "candidate")
-        assert (candidate["interleaved"], candidate["interleave_wins"], candidate["interleave_losses"]) == (90, 8, 2)
+        assert (candidate["interleaved"], candidate["interleave_wins"], candidate["interleave_losses"]) == (90, 9, 2)
     finally:
         await after.stop()

@@ -135,3 +135,13 @@ def test_a_departed_workers_votes_count_only_while_they_judge_the_same_candidate
     assert merge([running, other], NOW, added)["c"].tally.interleave_wins == 6
     before = gone.model_copy(update={"registry_revision": 1})  # reported before it followed the add
     assert merge([running, before], NOW, added)["c"].tally.interleave_wins == 6
+
+
+def test_a_departed_worker_that_showed_no_interleaving_is_not_counted_as_gone() -> None:
+    added = add(
+        seed(Registry(), ModelRef(model_id="a", model="a", backend="onnx")) or Registry(),
+        ModelRef(model_id="c", model="c", backend="onnx"),
+    )
+    running = votes(6, 2, workers=1)[0]
+    idle = report("gone", ModelTally(), age_s=600)
+    assert merge([running, idle], NOW, added)["c"].summary()["interleave_departed_workers"] == 0
