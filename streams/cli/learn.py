@@ -38,7 +38,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.registry.state import Refused
     from streams.tune.learn import Learn, Options
 
     options = Options(
@@ -50,7 +49,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from_base=args.from_base,
         decide_within_s=args.decide_within,
     )
-    try:
-        return Learn(settings, options).run()
-    except Refused as exc:  # the registry changed between two reads in a way the step cannot apply to
-        raise RuntimeError(f"learn: {exc}: run it again") from None
+    return Learn(settings, options).run()

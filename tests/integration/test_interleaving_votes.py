@@ -85,6 +85,7 @@ async def test_a_restarted_worker_carries_on_its_interleaving_votes(make_setting
         assert await until_published(settings, 7)
         first.voted(CANDIDATE.model_id, "candidate")  # cast after the last periodic report
         await before.report_now()  # as the embedding service does when the worker stops
+        assert await published(settings, 8)  # acknowledged by the broker before the channel stops
     finally:
         await before.stop()
 
