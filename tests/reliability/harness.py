@@ -13,7 +13,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -54,7 +54,10 @@ class Account:
 class Traffic:
     """`chat.started` events at `rate` per second in a thread, keyed `<run>-<n>`, until `stop()`, which fails if the
     broker refused any of them (so a refused send never passes for a lost chat). Where each landed (partition,
-    offset) is kept, to find a lost one in the workers' logs."""
+    offset) is kept, to find a lost one in the workers' logs. One a failed test left running is stopped by
+    `halt_all`, so it never sends on through the tests after it."""
+
+    _running: ClassVar[set[Traffic]] = set()
 
     def __init__(
         self, settings: Settings, run: str, rate: float, text: str | list[str] = "my card still has not arrived"
@@ -73,17 +76,30 @@ class Traffic:
         self._thread = threading.Thread(target=self._run_thread, daemon=True)
 
     def start(self) -> Traffic:
+        Traffic._running.add(self)
         self._thread.start()
         return self
 
     def stop(self) -> list[str]:
-        self._stop.set()
-        self._thread.join(120)
+        self._halt(120)
         if self._failed:
             raise RuntimeError("the load generator's sends failed") from self._failed[0]
         if self._thread.is_alive():
             raise TimeoutError("the load generator did not finish its sends in 120 s")
         return list(self.sent)
+
+    def _halt(self, timeout_s: float) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
+        Traffic._running.discard(self)
+
+    @classmethod
+    def halt_all(cls) -> int:
+        """Stops every generator still sending (a test failed before its `stop`); returns how many there were."""
+        left = list(cls._running)
+        for traffic in left:
+            traffic._halt(60)
+        return len(left)
 
     def _run_thread(self) -> None:
         try:

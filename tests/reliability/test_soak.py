@@ -11,6 +11,7 @@ warm-up, which the slopes leave out: a second model's cache and index are a step
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import threading
@@ -70,10 +71,12 @@ def test_an_hour_of_everything_grows_nothing_beyond_its_noise(
     texts = [chat.text for chat in read_chats(demo_chats())][:TEXTS]
     keys = redis.Redis.from_url(own_redis.url)
     sampler = Sampler(samples(worker, cluster, own_redis, keys), interval)
-    with Outcomes(settings) as outcomes:
+    with Outcomes(settings) as outcomes, contextlib.ExitStack() as running:
         traffic = Traffic(settings, f"soak-{uuid.uuid4().hex[:4]}", rate=rate, text=texts).start()
         load = Load(settings, worker, outcomes, texts).start()
+        running.callback(load.stop)  # also when the model cycle fails: its threads must not outlive the test
         sampler.start()
+        running.callback(sampler.stop)
         started = time.monotonic()
         cycle = model_cycle(settings)
         warm = max(warmup, (time.monotonic() - started) / 60 + 0.5)
