@@ -2,19 +2,21 @@
 read, followed and written.
 
 Workers run `ControlChannel`: before the models load it reads both topics to their end (seeding an empty registry
-with `HELPSTREAM_MODEL`), then follows them live and publishes this worker's figures every few seconds. The
-`helpstream model` commands use `read_control` and `write_registry`. A registry record is followed only when it
-verifies against the operators' public key (when one is set) and, read live, when its promote passes the gates.
+with `HELPSTREAM_MODEL`), then follows them live, publishes this worker's figures every few seconds and deletes the
+reports of workers long gone whose votes no longer count. The `helpstream model` commands use `read_control` and
+`write_registry`. A registry record is followed only when it verifies against the operators' public key (when one
+is set) and, read live, when its promote passes the gates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import TopicAuthorizationFailedError
@@ -25,6 +27,7 @@ from schemas import encode
 from schemas.registry import FIGURES_PREFIX, REGISTRY_KEY, ModelRef, Registry, WorkerFigures
 from streams.clients.kafka import KafkaConnection, start_or_explain
 from streams.registry.admission import refusal
+from streams.registry.figures import forgettable
 from streams.registry.signing import Signer, Verifier
 from streams.registry.state import seed
 from streams.settings import Settings
@@ -32,6 +35,7 @@ from streams.settings import Settings
 logger = logging.getLogger(__name__)
 
 FIGURES_EVERY_S = 2.0
+FORGET_EVERY_S = 60.0  # how often a worker deletes the reports of gone workers that no longer count
 FINAL_REPORT_S = 5.0  # how long a stopping worker waits for its last report to reach the broker
 RECENT_REPORTS = 16  # a worker's reports kept to judge a promote by: longer than a record takes to arrive
 RegistryListener = Callable[[Registry], None]
@@ -286,14 +290,30 @@ class ControlChannel(Service):
 
     @Service.task
     async def _publish(self) -> None:
+        forgotten_at = time.monotonic()
         while not self.should_stop:
             await self.sleep(FIGURES_EVERY_S)
             try:
                 await self._send_figures(wait=False)
+                if time.monotonic() - forgotten_at >= FORGET_EVERY_S:
+                    forgotten_at = time.monotonic()
+                    await self._forget_gone()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("publishing this worker's figures failed; trying again")
+
+    async def _forget_gone(self) -> None:
+        """A tombstone for each gone worker's report that no longer counts (`forgettable`). Every worker sends
+        them: the same tombstone twice is harmless, and a worker wrongly thought gone reports again within
+        seconds."""
+        if self._producer is None:
+            return
+        for worker in forgettable(self.control.figures, self.registry, datetime.now(UTC)):
+            if worker != self.worker_id:
+                key = (FIGURES_PREFIX + worker).encode()
+                await self._producer.send(self.control.topics.figures, None, key=key, partition=0)
+                logger.info("worker %s's last figures deleted: it is gone and none of its votes still counts", worker)
 
     async def _send_figures(self, *, wait: bool) -> None:
         """This worker's report, when it has one to make; `wait` until the broker has it."""

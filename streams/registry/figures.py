@@ -13,6 +13,8 @@ from schemas.registry import LATENCY_EDGES_MS, Histogram, ModelFigures, ModelRef
 from streams.registry.verdict import Verdict
 
 FRESH_S = 30.0  # a worker whose figures are older than this has stopped (or left): left out of the group's view
+# A gone worker's report is deleted this long after it was made, unless its votes still judge a candidate.
+FORGET_AFTER_S = 10 * FRESH_S
 
 
 def _bucket(ms: float) -> int:
@@ -283,8 +285,26 @@ def merge(
         live = {id(report) for report in running}
         for report in (r for r in reports if id(r) not in live):
             for model_id, f in report.models.items():
-                counted = any(getattr(f, name) for name in _VOTES)
-                if counted and model_id in group and votes_hold(report, registry, model_id):
+                if model_id in group and _votes_count(report, registry, model_id, f):
                     group[model_id].tally.add_votes(f)
                     group[model_id].departed += 1
     return group
+
+
+def _votes_count(report: WorkerFigures, registry: Registry, model_id: str, f: ModelFigures) -> bool:
+    return any(getattr(f, name) for name in _VOTES) and votes_hold(report, registry, model_id)
+
+
+def forgettable(
+    reports: dict[str, WorkerFigures], registry: Registry, now: datetime, after_s: float = FORGET_AFTER_S
+) -> list[str]:
+    """The workers whose last report may be deleted from the compacted figures topic: made more than `after_s`
+    ago and holding no vote that still counts (`merge` leaves such a report out). Without this, every worker id a
+    deployment ever ran (each autoscaled pod brings one) would stay on the topic, read by every start and command.
+    A votes' report stays: it is deleted once they stop holding, and they never hold again (revisions only grow)."""
+    return [
+        worker
+        for worker, report in reports.items()
+        if now - report.at > timedelta(seconds=after_s)
+        and not any(_votes_count(report, registry, model_id, f) for model_id, f in report.models.items())
+    ]

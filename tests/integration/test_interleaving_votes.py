@@ -1,23 +1,29 @@
-"""A worker that restarts while a candidate is interleaved carries on the votes it had reported, those cast after
-its last periodic report included: the verdict the group sees does not fall back, through the real control topics
-on Apache Kafka."""
+"""Interleaving votes on the figures topic, through the real control topics on Apache Kafka: a worker that restarts
+while a candidate is interleaved carries on the votes it had reported, those cast after its last periodic report
+included, so the verdict the group sees does not fall back; and a running worker deletes the last report of a
+worker long gone, unless that report's votes still judge the candidate."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from agents.ports import Vote
-from schemas.registry import ModelRef, WorkerFigures
+from schemas import encode
+from schemas.registry import FIGURES_PREFIX, ModelRef, WorkerFigures
 from streams.clients.kafka import KafkaConnection
 from streams.engine.tallies import Tallies
+from streams.registry import channel as channel_module
 from streams.registry.channel import ControlChannel, ControlState, read_control, write_registry
 from streams.registry.report import models_report
 from streams.registry.state import add
 from streams.settings import Settings
 from streams.topology.admin import ensure_topics
 from streams.topology.topics import topic_specs
+from tests.integration.clients import produce
 
 ACTIVE = ModelRef(model_id="l6/onnx-fp32", model="minilm-l6", backend="onnx")
 CANDIDATE = ModelRef(model_id="tuned@1/onnx-fp32", model="/models/tuned", backend="onnx")
@@ -43,6 +49,16 @@ def channel(settings: Settings, tallies: Tallies) -> ControlChannel:
         )
     )
     return control
+
+
+async def add_candidate(settings: Settings, control: ControlChannel) -> None:
+    """`model add` of the candidate, followed by the worker's channel."""
+    await write_registry(KafkaConnection.of(settings), settings, add(control.registry, CANDIDATE))
+    for _ in range(100):
+        if control.registry.candidates:
+            break
+        await asyncio.sleep(0.1)
+    assert control.registry.candidates == [CANDIDATE]
 
 
 async def published(settings: Settings, wins: int) -> bool:
@@ -72,12 +88,7 @@ async def test_a_restarted_worker_carries_on_its_interleaving_votes(make_setting
     before = channel(settings, first)
     await before.start()
     try:
-        await write_registry(kafka, settings, add(before.registry, CANDIDATE))
-        for _ in range(100):
-            if before.registry.candidates:
-                break
-            await asyncio.sleep(0.1)
-        assert before.registry.candidates == [CANDIDATE]
+        await add_candidate(settings, before)
         first.shown(CANDIDATE.model_id, 90)
         votes: list[Vote] = ["candidate"] * 7 + ["active"] * 2
         for vote in votes:
@@ -102,3 +113,47 @@ async def test_a_restarted_worker_carries_on_its_interleaving_votes(make_setting
         assert (candidate["interleaved"], candidate["interleave_wins"], candidate["interleave_losses"]) == (90, 9, 2)
     finally:
         await after.stop()
+
+
+def gone_report(worker: str, revision: int, wins: int) -> WorkerFigures:
+    """A report made an hour ago, with `wins` votes for the candidate (none when 0)."""
+    tallies = Tallies()
+    if wins:
+        tallies.shown(CANDIDATE.model_id, 40)
+        for _ in range(wins):
+            tallies.voted(CANDIDATE.model_id, "candidate")
+    return WorkerFigures(
+        worker=worker,
+        at=datetime.now(UTC) - timedelta(hours=1),
+        registry_revision=revision,
+        active=ACTIVE.model_id,
+        interleave_share=0.2,
+        models={CANDIDATE.model_id: tallies[CANDIDATE.model_id].figures(loaded=True, items=83, table_items=83)},
+    )
+
+
+async def test_a_long_gone_workers_report_is_deleted_unless_its_votes_still_count(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(channel_module, "FORGET_EVERY_S", 1.0)
+    settings = make_settings()
+    kafka = KafkaConnection.of(settings)
+    assert await ensure_topics(kafka, topic_specs(settings)) == []
+    running = channel(settings, Tallies())
+    await running.start()
+    try:
+        await add_candidate(settings, running)
+        revision = running.registry.revision
+        reports = [gone_report("gone-idle", revision, 0), gone_report("gone-voted", revision, 5)]
+        records = [((FIGURES_PREFIX + r.worker).encode(), encode(r)) for r in reports]
+        await asyncio.to_thread(produce, kafka, settings.topic_figures, records)
+        for _ in range(40):
+            state = await read_control(kafka, settings)
+            if "gone-idle" not in state.figures and WORKER in state.figures:
+                break
+            await asyncio.sleep(0.5)
+        assert sorted(state.figures) == ["gone-voted", WORKER]
+        candidate = next(m for m in models_report(state, 1000)["models"] if m["role"] == "candidate")
+        assert (candidate["interleave_wins"], candidate["interleave_departed_workers"]) == (5, 1)
+    finally:
+        await running.stop()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.registry import ModelRef, Registry, WorkerFigures
-from streams.registry.figures import ModelTally, merge, quantile
+from streams.registry.figures import ModelTally, forgettable, merge, quantile
 from streams.registry.gates import MIN_PAIRED, promote_gates
 from streams.registry.state import add, retire, seed
 
@@ -117,12 +117,16 @@ def test_where_workers_interleave_the_paired_mrr_cannot_pass_quality_before_any_
     assert not gate.passed and "not decided" in gate.detail
 
 
+CANDIDATE = ModelRef(model_id="c", model="c", backend="onnx")
+
+
+def candidate_added() -> Registry:
+    """Model `a` active (revision 1), candidate `c` added (revision 2): what `votes` reports on."""
+    return add(seed(Registry(), ModelRef(model_id="a", model="a", backend="onnx")) or Registry(), CANDIDATE)
+
+
 def test_a_departed_workers_votes_count_only_while_they_judge_the_same_candidate_against_the_same_active() -> None:
-    active, candidate = (
-        ModelRef(model_id="a", model="a", backend="onnx"),
-        ModelRef(model_id="c", model="c", backend="onnx"),
-    )
-    added = add(seed(Registry(), active) or Registry(), candidate)  # revision 2
+    added, candidate = candidate_added(), CANDIDATE
     running = votes(6, 2, workers=1)[0]
     gone = votes(70, 30, workers=1)[0].model_copy(update={"worker": "gone", "at": NOW - timedelta(minutes=10)})
     group = merge([running, gone], NOW, added)["c"]
@@ -138,10 +142,22 @@ def test_a_departed_workers_votes_count_only_while_they_judge_the_same_candidate
 
 
 def test_a_departed_worker_that_showed_no_interleaving_is_not_counted_as_gone() -> None:
-    added = add(
-        seed(Registry(), ModelRef(model_id="a", model="a", backend="onnx")) or Registry(),
-        ModelRef(model_id="c", model="c", backend="onnx"),
-    )
+    added = candidate_added()
     running = votes(6, 2, workers=1)[0]
     idle = report("gone", ModelTally(), age_s=600)
     assert merge([running, idle], NOW, added)["c"].summary()["interleave_departed_workers"] == 0
+
+
+def test_only_the_reports_of_workers_long_gone_whose_votes_no_longer_count_are_deleted() -> None:
+    added = candidate_added()
+    voted = votes(70, 30, workers=1)[0]
+    reports = {
+        "running": report("running", ModelTally(), age_s=1),
+        "just-stopped": report("just-stopped", ModelTally(), age_s=60),  # may be restarting: left alone
+        "gone-idle": report("gone-idle", ModelTally(), age_s=600),
+        "gone-voted": voted.model_copy(update={"worker": "gone-voted", "at": NOW - timedelta(hours=3)}),
+    }
+    assert forgettable(reports, added, NOW) == ["gone-idle"]
+    # Once the candidate is judged (retired, added again), the votes judged the run before and can go too.
+    again = add(retire(added, "c"), CANDIDATE)
+    assert sorted(forgettable(reports, again, NOW)) == ["gone-idle", "gone-voted"]
