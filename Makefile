@@ -62,7 +62,8 @@ soak: $(STAMP)
 # The learning loop's simulated deployment on Kafka, three full cycles (CI runs one short one): docs/learning.md.
 learning-live: $(STAMP)
 	$(BIN)/pytest tests/reliability/test_learning.py -p no:cacheprovider --learning-cycles 3 --learning-usage 2500 \
-		--learning-queries 5 --learning-seed 13 --learning-steps 80 --learning-rate 4
+		--learning-queries 5 --learning-seed 13 --learning-steps 80 --learning-rate 4 \
+		--learning-rejudge 3
 
 # The image's export stage too (torch from PyPI, several GB): built with podman and served (docs/operations.md).
 image-export: $(STAMP)

@@ -33,6 +33,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--learning-steps", type=int, default=25, help="training steps a cycle")
     parser.addoption("--learning-rate", type=float, default=10, help="chats per second, throughout")
     parser.addoption(
+        "--learning-rejudge",
+        type=int,
+        default=0,
+        help="runs of `helpstream learn` a cycle may add, as a schedule would, while its candidate is undecided",
+    )
+    parser.addoption(
         "--export-image",
         action="store_true",
         help="also build the image's export stage (torch from PyPI, several GB) and serve the model it bakes in",
@@ -60,7 +66,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.reliability)
         if cycles > 1 and parts[-1] == "test_learning.py":
             # Its own timeout is sized for CI's one cycle; the closest marker is the one pytest-timeout reads.
-            item.add_marker(pytest.mark.timeout(2400 * cycles), append=False)
+            rejudge = int(config.getoption("--learning-rejudge"))
+            item.add_marker(pytest.mark.timeout((2400 + 600 * rejudge) * cycles), append=False)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -81,6 +81,29 @@ class Agents:
                 produce(self._settings.broker, self._settings.topic_feedback, events)
 
 
+def learn(settings: Settings, content_file: Path, steps: int) -> str:
+    """One run of `helpstream learn`, as its schedule starts it; what it printed."""
+    learned = helpstream(
+        settings,
+        "learn",
+        "--content",
+        str(content_file),
+        "--max-steps",
+        str(steps),
+        "--decide-within",
+        "480",
+        timeout_s=2400,
+    )
+    output = learned.stdout + learned.stderr
+    assert learned.returncode == 0, output[-4000:]
+    return output
+
+
+def latest(history: list[dict[str, Any]], model_id: str) -> dict[str, Any]:
+    """The registry's last step on one model: its add while it is undecided, then its promote or retire."""
+    return next(step for step in reversed(history) if step["model_id"] == model_id)
+
+
 @dataclass(frozen=True)
 class Sizes:
     """The run's size (`--learning-*` options): CI's one short cycle by default."""
@@ -91,6 +114,7 @@ class Sizes:
     seed: int
     steps: int
     rate: float
+    rejudge: int  # more runs of `learn` a cycle may take while its candidate is undecided
 
     @classmethod
     def of(cls, config: pytest.Config) -> Sizes:
@@ -102,6 +126,7 @@ class Sizes:
             int(option("--learning-seed")),
             int(option("--learning-steps")),
             float(option("--learning-rate")),
+            int(option("--learning-rejudge")),
         )
 
 
@@ -124,7 +149,8 @@ def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_c
     wait_until(lambda: index_holds(worker, demo_items()), 240, 0.5)
     texts = [chat.text for chat in sparse.unseen]
     intents = [str(chat.intent) for chat in sparse.unseen]
-    cycles: list[tuple[dict[str, Any], dict[str, Any], float]] = []  # (add, verdict, seconds) per cycle
+    # (add, verdict, seconds, runs of `learn`) per cycle
+    cycles: list[tuple[dict[str, Any], dict[str, Any], float, int]] = []
 
     with Outcomes(settings) as outcomes, Agents(settings, outcomes, intents) as agents:
         traffic = Traffic(settings, "learn", size.rate, texts).start()
@@ -132,26 +158,18 @@ def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_c
             enough = cycle * size.usage_per_cycle
             wait_until(lambda n=enough: sum(agents.used.values()) >= n, 300 + 2 * enough / size.rate, 1)
             started = time.monotonic()
-            learned = helpstream(
-                settings,
-                "learn",
-                "--content",
-                str(content_file),
-                "--max-steps",
-                str(size.steps),
-                "--decide-within",
-                "480",
-                timeout_s=2400,
-            )
-            output = learned.stdout + learned.stderr
-            assert learned.returncode == 0, output[-4000:]
+            output = learn(settings, content_file, size.steps)
             history = report(settings)["history"]
             add = next(c for c in reversed(history) if c["action"] == "add")
-            assert add["model_id"] not in {a["model_id"] for a, _, _ in cycles}, output[-4000:]  # a new candidate
-            verdict = history[-1]
+            assert add["model_id"] not in {a["model_id"] for a, _, _, _ in cycles}, output[-4000:]  # a new candidate
+            verdict, runs = latest(history, add["model_id"]), 1
+            while verdict["action"] == "add" and runs <= size.rejudge:
+                # Undecided: the next scheduled run judges the same candidate again.
+                output = learn(settings, content_file, size.steps)
+                verdict, runs = latest(report(settings)["history"], add["model_id"]), runs + 1
             assert verdict["action"] in ("promote", "retire"), output[-4000:]
-            assert verdict["model_id"] == add["model_id"] and verdict["figures"]["interleaved"] > 0, verdict
-            cycles.append((add, verdict, time.monotonic() - started))
+            assert verdict["figures"]["interleaved"] > 0, verdict
+            cycles.append((add, verdict, time.monotonic() - started, runs))
         sent = traffic.stop()
         outcomes.wait_settled(sent, 120)
         account = outcomes.account("learning cycles", sent)
@@ -159,7 +177,7 @@ def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_c
 
     assert (account.lost, account.dead_lettered) == (0, 0), account.row()
     assert all(rec.items for rec in recs)
-    for cycle, (add, _, _) in enumerate(cycles, 1):
+    for cycle, (add, _, _, _) in enumerate(cycles, 1):
         assert add["operator"] == "helpstream-learn" and add["model_id"].startswith("learned-"), add
         assert add["figures"]["usage_chats"] >= cycle * size.usage_per_cycle * 0.8, add
         assert sum(rec.candidate == add["model_id"] for rec in recs) > 0
@@ -172,7 +190,7 @@ def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_c
             f"saved response (seed {size.seed}), {size.steps} steps a cycle",
         )
     )
-    for cycle, (add, verdict, seconds) in enumerate(cycles, 1):
+    for cycle, (add, verdict, seconds, runs) in enumerate(cycles, 1):
         f, v = add["figures"], verdict["figures"]
         figures.append(
             (
@@ -182,6 +200,7 @@ def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_c
                 f"{f['heldout_top1_after']:.1%}, top-3 {f['heldout_top3_after']:.1%}; kept-out usage "
                 f"top-1 {f['usage_top1_before']:.1%} → {f['usage_top1_after']:.1%}; {verdict['action']} after "
                 f"{v['interleaved']:.0f} interleaved chats (its pick used {v.get('interleave_wins', 0):.0f}, the "
-                f"active model's {v.get('interleave_losses', 0):.0f}), {seconds:.0f} s from the command",
+                f"active model's {v.get('interleave_losses', 0):.0f}), {seconds:.0f} s from the command "
+                f"({runs} run{'s' if runs > 1 else ''} of `learn`)",
             )
         )
