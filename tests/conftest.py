@@ -58,15 +58,15 @@ def figures() -> list[tuple[str, str]]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     cycles = int(config.getoption("--learning-cycles"))
+    rejudge = int(config.getoption("--learning-rejudge"))
     for item in items:
         parts = Path(str(item.fspath)).parts
         if "integration" in parts or "security" in parts:
             item.add_marker(pytest.mark.integration)
         if "reliability" in parts:
             item.add_marker(pytest.mark.reliability)
-        if cycles > 1 and parts[-1] == "test_learning.py":
+        if (cycles > 1 or rejudge) and parts[-1] == "test_learning.py":
             # Its own timeout is sized for CI's one cycle; the closest marker is the one pytest-timeout reads.
-            rejudge = int(config.getoption("--learning-rejudge"))
             item.add_marker(pytest.mark.timeout((2400 + 600 * rejudge) * cycles), append=False)
 
 

@@ -16,7 +16,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import TopicAuthorizationFailedError
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 FIGURES_EVERY_S = 2.0
 FORGET_EVERY_S = 60.0  # how often a worker deletes the reports of gone workers that no longer count
+FORGET_AFTER_S = 300.0  # how long a worker is silent before its report may go: far longer than a restart's pause
 FINAL_REPORT_S = 5.0  # how long a stopping worker waits for its last report to reach the broker
 RECENT_REPORTS = 16  # a worker's reports kept to judge a promote by: longer than a record takes to arrive
 RegistryListener = Callable[[Registry], None]
@@ -63,8 +64,11 @@ class ControlState:
     registry: Registry = field(default_factory=Registry)
     figures: dict[str, WorkerFigures] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)
-    # Each worker's recent reports, so a promote is judged on the figures of the moment it was made.
+    # Each worker's recent reports, so a promote is judged on the figures of the moment it was made: kept when its
+    # report is deleted, as a promote may still arrive that was judged with it.
     recent: dict[str, deque[WorkerFigures]] = field(default_factory=dict)
+    # When a figures record of each worker last arrived, by this process's monotonic clock.
+    arrived: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, settings: Settings) -> ControlState:
@@ -82,9 +86,9 @@ class ControlState:
                 return self._registry(record, record.value, live)
             if record.topic == self.topics.figures and key.startswith(FIGURES_PREFIX):
                 worker = key.removeprefix(FIGURES_PREFIX)
+                self.arrived[worker] = time.monotonic()
                 if record.value is None:
                     self.figures.pop(worker, None)
-                    self.recent.pop(worker, None)
                 else:
                     report = WorkerFigures.model_validate_json(record.value)
                     self.figures[worker] = report
@@ -109,6 +113,11 @@ class ControlState:
                 return False
         self.registry = registry
         return True
+
+    def silent_s(self) -> dict[str, float]:
+        """Seconds since a figures record of each worker arrived."""
+        now = time.monotonic()
+        return {worker: now - at for worker, at in self.arrived.items()}
 
     def figures_at(self, at: datetime) -> list[WorkerFigures]:
         """Each worker's last report made at or before `at`."""
@@ -290,30 +299,44 @@ class ControlChannel(Service):
 
     @Service.task
     async def _publish(self) -> None:
-        forgotten_at = time.monotonic()
         while not self.should_stop:
             await self.sleep(FIGURES_EVERY_S)
             try:
                 await self._send_figures(wait=False)
-                if time.monotonic() - forgotten_at >= FORGET_EVERY_S:
-                    forgotten_at = time.monotonic()
-                    await self._forget_gone()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("publishing this worker's figures failed; trying again")
 
+    @Service.task
+    async def _forget(self) -> None:
+        while not self.should_stop:
+            await self.sleep(FORGET_EVERY_S)
+            try:
+                await self._forget_gone()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("deleting gone workers' figures failed; trying again")
+
     async def _forget_gone(self) -> None:
-        """A tombstone for each gone worker's report that no longer counts (`forgettable`). Every worker sends
-        them: the same tombstone twice is harmless, and a worker wrongly thought gone reports again within
+        """A tombstone for each gone worker's report that no longer counts (`forgettable`), decided on the topic
+        read to its end (a tombstone deletes the latest report, which this worker must have seen) and never while
+        this worker refuses the group's registry (its view of which votes hold is not the group's). Every worker
+        sends them: the same tombstone twice is harmless, and a worker wrongly thought gone reports again within
         seconds."""
-        if self._producer is None:
+        consumer, producer, figures = self._consumer, self._producer, TopicPartition(self.control.topics.figures, 0)
+        if consumer is None or producer is None or self.control.refused["gates"]:
             return
-        for worker in forgettable(self.control.figures, self.registry, datetime.now(UTC)):
-            if worker != self.worker_id:
-                key = (FIGURES_PREFIX + worker).encode()
-                await self._producer.send(self.control.topics.figures, None, key=key, partition=0)
-                logger.info("worker %s's last figures deleted: it is gone and none of its votes still counts", worker)
+        highwater = consumer.highwater(figures)
+        if highwater is None or await consumer.position(figures) < highwater:
+            return
+        silent = self.control.silent_s()
+        for worker in forgettable(self.control.figures, self.registry, silent, self.worker_id, FORGET_AFTER_S):
+            await producer.send(figures.topic, None, key=(FIGURES_PREFIX + worker).encode(), partition=0)
+            logger.info(
+                "worker %s's last figures deleted: silent for %.0f s, none of its votes counts", worker, silent[worker]
+            )
 
     async def _send_figures(self, *, wait: bool) -> None:
         """This worker's report, when it has one to make; `wait` until the broker has it."""

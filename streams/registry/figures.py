@@ -13,8 +13,6 @@ from schemas.registry import LATENCY_EDGES_MS, Histogram, ModelFigures, ModelRef
 from streams.registry.verdict import Verdict
 
 FRESH_S = 30.0  # a worker whose figures are older than this has stopped (or left): left out of the group's view
-# A gone worker's report is deleted this long after it was made, unless its votes still judge a candidate.
-FORGET_AFTER_S = 10 * FRESH_S
 
 
 def _bucket(ms: float) -> int:
@@ -296,15 +294,23 @@ def _votes_count(report: WorkerFigures, registry: Registry, model_id: str, f: Mo
 
 
 def forgettable(
-    reports: dict[str, WorkerFigures], registry: Registry, now: datetime, after_s: float = FORGET_AFTER_S
+    reports: dict[str, WorkerFigures],
+    registry: Registry,
+    silent_s: dict[str, float],
+    own: str,
+    after_s: float,
 ) -> list[str]:
-    """The workers whose last report may be deleted from the compacted figures topic: made more than `after_s`
-    ago and holding no vote that still counts (`merge` leaves such a report out). Without this, every worker id a
-    deployment ever ran (each autoscaled pod brings one) would stay on the topic, read by every start and command.
-    A votes' report stays: it is deleted once they stop holding, and they never hold again (revisions only grow)."""
+    """The workers whose last report may be deleted from the compacted figures topic: silent for more than
+    `after_s` (`silent_s`: seconds since a record of theirs arrived, by the reader's own clock, as workers' clocks
+    may disagree), holding no vote that still counts (`merge` leaves such a report out), and not `own`. Without
+    this, every worker id a deployment ever ran (each autoscaled pod brings one) would stay on the topic, read by
+    every start and command. Votes stop holding for good as the registry moves on (revisions only grow), so a
+    report made under a newer registry than `registry` is left to the readers that follow it."""
     return [
         worker
         for worker, report in reports.items()
-        if now - report.at > timedelta(seconds=after_s)
+        if worker != own
+        and silent_s.get(worker, 0.0) > after_s
+        and report.registry_revision <= registry.revision
         and not any(_votes_count(report, registry, model_id, f) for model_id, f in report.models.items())
     ]

@@ -136,6 +136,7 @@ async def test_a_long_gone_workers_report_is_deleted_unless_its_votes_still_coun
     make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(channel_module, "FORGET_EVERY_S", 1.0)
+    monkeypatch.setattr(channel_module, "FORGET_AFTER_S", 2.0)
     settings = make_settings()
     kafka = KafkaConnection.of(settings)
     assert await ensure_topics(kafka, topic_specs(settings)) == []

@@ -15,4 +15,6 @@ def load_stops_with_its_test() -> Iterator[None]:
     go on retrying against stopped brokers through every later test, and its client's calls to `random` make
     Hypothesis fail the property tests that happen to run beside it."""
     yield
-    Traffic.halt_all()
+    left = Traffic.halt_all()
+    if left:
+        pytest.fail(f"the load generator of run {', '.join(left)} still runs after this test: later tests may fail")

@@ -91,15 +91,16 @@ class Traffic:
     def _halt(self, timeout_s: float) -> None:
         self._stop.set()
         self._thread.join(timeout_s)
-        Traffic._running.discard(self)
+        if not self._thread.is_alive():
+            Traffic._running.discard(self)
 
     @classmethod
-    def halt_all(cls) -> int:
-        """Stops every generator still sending (a test failed before its `stop`); returns how many there were."""
-        left = list(cls._running)
-        for traffic in left:
-            traffic._halt(60)
-        return len(left)
+    def halt_all(cls) -> list[str]:
+        """Stops every generator still sending (a test failed before its `stop`); the runs of those whose thread
+        still runs after as long as `stop` allows (their sends waiting on brokers that are gone)."""
+        for traffic in list(cls._running):
+            traffic._halt(120)
+        return [traffic._run for traffic in cls._running]
 
     def _run_thread(self) -> None:
         try:

@@ -148,16 +148,20 @@ def test_a_departed_worker_that_showed_no_interleaving_is_not_counted_as_gone() 
     assert merge([running, idle], NOW, added)["c"].summary()["interleave_departed_workers"] == 0
 
 
-def test_only_the_reports_of_workers_long_gone_whose_votes_no_longer_count_are_deleted() -> None:
+def test_only_the_reports_of_workers_long_silent_whose_votes_no_longer_count_are_deleted() -> None:
     added = candidate_added()
-    voted = votes(70, 30, workers=1)[0]
+    voted = votes(70, 30, workers=1)[0].model_copy(update={"worker": "gone-voted"})
     reports = {
-        "running": report("running", ModelTally(), age_s=1),
-        "just-stopped": report("just-stopped", ModelTally(), age_s=60),  # may be restarting: left alone
-        "gone-idle": report("gone-idle", ModelTally(), age_s=600),
-        "gone-voted": voted.model_copy(update={"worker": "gone-voted", "at": NOW - timedelta(hours=3)}),
+        "self": report("self", ModelTally(), age_s=900),  # its own old report, while its model loads
+        "running": report("running", ModelTally()),
+        "just-stopped": report("just-stopped", ModelTally()),  # may be restarting: left alone
+        "gone-idle": report("gone-idle", ModelTally()),
+        "gone-voted": voted,
+        # Made under a registry newer than the reader's: whether its votes hold is not the reader's to say.
+        "gone-ahead": report("gone-ahead", ModelTally()).model_copy(update={"registry_revision": 3}),
     }
-    assert forgettable(reports, added, NOW) == ["gone-idle"]
-    # Once the candidate is judged (retired, added again), the votes judged the run before and can go too.
+    silent = {"self": 900, "running": 1, "just-stopped": 60, "gone-idle": 600, "gone-voted": 3600, "gone-ahead": 600}
+    assert forgettable(reports, added, silent, "self", 300) == ["gone-idle"]
+    # Once the candidate is judged (retired, added again: revision 4), its votes judged the run before.
     again = add(retire(added, "c"), CANDIDATE)
-    assert sorted(forgettable(reports, again, NOW)) == ["gone-idle", "gone-voted"]
+    assert forgettable(reports, again, silent, "self", 300) == ["gone-idle", "gone-voted", "gone-ahead"]
