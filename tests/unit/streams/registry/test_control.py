@@ -232,3 +232,17 @@ def test_votes_a_departed_worker_cast_against_another_active_model_do_not_count(
     state.apply(record("figures", FIGURES_PREFIX + "w2", encode(interleaved("w2", made.history[-1].at, 6, 2))))
     assert not state.apply(record("models", REGISTRY_KEY, encode(made)), live=True)
     assert state.refused == {"gates": 1} and state.registry.active == ACTIVE
+
+
+def test_a_promote_arriving_after_a_gone_workers_report_was_deleted_is_still_judged_with_its_votes() -> None:
+    state, added, made = judged_five_minutes_after_the_add()
+    state.apply(record("figures", FIGURES_PREFIX + "w1", encode(interleaved("w1", added, 70, 30))))
+    state.apply(record("figures", FIGURES_PREFIX + "w2", encode(interleaved("w2", made.history[-1].at, 6, 2))))
+    # A worker that followed the promote first deleted w1's report: for it, w1's votes no longer count.
+    key = (FIGURES_PREFIX + "w1").encode()
+    state.apply(ConsumerRecord("figures", 0, 8, 0, 0, key, None, None, len(key), 0, []))
+    assert sorted(state.figures) == ["w2"]
+    assert state.apply(record("models", REGISTRY_KEY, encode(made)), live=True)
+    assert state.registry.active == CANDIDATE
+    state.drop_deleted(-1)  # long after the deletion, its reports go from memory too
+    assert sorted(state.recent) == ["w2"]
