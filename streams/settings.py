@@ -213,6 +213,12 @@ class Settings(BaseSettings):
     learn_min_usage: int = Field(
         200, ge=1, description="chats with a used response `helpstream learn` needs before it tunes a candidate"
     )
+    learn_max_interleaved: int = Field(
+        5000,
+        ge=100,
+        description="interleaved chats after which `helpstream learn` retires a candidate neither model was shown "
+        "better than, so the next run tunes one on more usage",
+    )
     chat_partitions: int = Field(4, ge=1, description="partitions of the chat and recommendations topics")
     replication_factor: int = Field(
         1,

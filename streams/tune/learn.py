@@ -28,7 +28,7 @@ OPERATOR = "helpstream-learn"
 LEARNED = "learned"  # under HELPSTREAM_DATA_DIR: every directory this command writes
 WEIGHTS = ".weights"  # beside a learned model's export: its torch weights, which the next cycle tunes
 
-Decision = Literal["promote", "approve", "retire", "wait"]
+Decision = Literal["promote", "approve", "retire", "give up", "wait"]
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,21 @@ class Options:
     decide_within_s: float
 
 
-def decide(entry: dict[str, Any], mode: str) -> Decision:
+def decide(entry: dict[str, Any], mode: str, max_interleaved: int) -> Decision:
     """What the candidate's report calls for: retire when agents prefer the active model (and no worker answers
-    with it), promote (or ask for an operator's approval) when agents prefer it and every gate passes, else wait.
-    Only interleaving's verdict promotes: the paired-MRR gate says a candidate is not clearly worse, not better."""
+    with it), promote (or ask for an operator's approval) when agents prefer it and every gate passes, give up on
+    it (retire it too) when `max_interleaved` chats have not shown either model better, else wait. Only
+    interleaving's verdict promotes: the paired-MRR gate says a candidate is not clearly worse, not better. Giving
+    up matters as the models converge: a candidate as good as the active model would hold the loop for good, while
+    one tuned on more usage may be better."""
     winner = entry.get("interleave_winner")
     if winner == "active":
         return "retire" if not entry.get("answering_workers") else "wait"
     gates = entry.get("gates", [])
     if winner == "candidate" and gates and all(g["passed"] for g in gates):
         return "promote" if mode == "auto" else "approve"
+    if winner is None and entry.get("interleaved", 0) >= max_interleaved and not entry.get("answering_workers"):
+        return "give up"
     return "wait"
 
 
@@ -286,7 +291,7 @@ class Learn:
             if entry is None or entry["role"] != "candidate":
                 print(f"helpstream learn: {ref.model_id} is no longer a candidate (someone changed the registry)")
                 return 0
-            decision = decide(entry, self.settings.learn)
+            decision = decide(entry, self.settings.learn, self.settings.learn_max_interleaved)
             if decision != "wait" or time.monotonic() >= deadline:
                 break
             if time.monotonic() - shown >= 30:
@@ -308,5 +313,11 @@ class Learn:
         else:
             changed = state.retire(registry, ref.model_id)
         await self._write(registry.revision, state.stamped(changed, OPERATOR, decided_at, verdict_figures(entry)))
-        print(f"==> registry revision {changed.revision}: {decision} {ref.model_id}")
+        if decision == "give up":
+            print(
+                f"==> not shown better or worse on {entry['interleaved']} interleaved chats "
+                f"(HELPSTREAM_LEARN_MAX_INTERLEAVED): retired, the next run tunes a candidate on more usage"
+            )
+        action = "retire" if decision == "give up" else decision
+        print(f"==> registry revision {changed.revision}: {action} {ref.model_id}")
         return 0

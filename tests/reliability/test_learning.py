@@ -24,6 +24,8 @@ from tests.reliability.harness import Outcomes, Traffic, helpstream, report
 from tests.services import wait_until
 
 MIN_USAGE = 500
+# A candidate as good as the active model is given up on within `make learning-live`'s runs of `learn` a cycle.
+MAX_INTERLEAVED = 3000
 
 
 class Agents:
@@ -139,7 +141,13 @@ def test_learn_tunes_adds_and_judges_a_candidate_from_agents_usage_while_every_c
     request: pytest.FixtureRequest,
 ) -> None:
     size = Sizes.of(request.config)
-    settings = make_settings(shadow_share=0.25, interleave_share=0.5, learn="auto", learn_min_usage=MIN_USAGE)
+    settings = make_settings(
+        shadow_share=0.25,
+        interleave_share=0.5,
+        learn="auto",
+        learn_min_usage=MIN_USAGE,
+        learn_max_interleaved=MAX_INTERLEAVED,
+    )
     worker = workers.start(settings, "learning")
     worker.wait_ready(READY_S)
     sparse = sparse_cms(size.queries, seed=size.seed)

@@ -33,10 +33,14 @@ def entry(winner: str | None, *passed: bool) -> dict[str, Any]:
         (entry(None), "auto", "wait"),  # no gates reported yet
         (entry(None, True, True, True), "auto", "wait"),  # the paired-MRR gate passes: not worse is not better
         ({**entry("active", True, True, False), "answering_workers": 1}, "auto", "wait"),
+        ({**entry(None, True, True, False), "interleaved": 2999}, "auto", "wait"),
+        ({**entry(None, True, True, False), "interleaved": 3000}, "auto", "give up"),  # as good as the active one
+        ({**entry(None, True, True, False), "interleaved": 3000}, "approve", "give up"),
+        ({**entry(None, True, True, False), "interleaved": 3000, "answering_workers": 1}, "auto", "wait"),
     ],
 )
 def test_the_decision_follows_the_verdict_and_the_gates(report: dict[str, Any], mode: str, decision: str) -> None:
-    assert decide(report, mode) == decision
+    assert decide(report, mode, 3000) == decision
 
 
 def test_the_history_keeps_the_tune_figures_before_and_after_and_the_votes() -> None:
