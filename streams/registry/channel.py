@@ -119,13 +119,13 @@ class ControlState:
         now = time.monotonic()
         return {worker: now - at for worker, at in self.arrived.items()}
 
-    def drop_deleted(self, after_s: float) -> None:
-        """Forget the recent reports of workers whose report was deleted more than `after_s` ago: no promote
-        still on its way was judged with them."""
-        silent = self.silent_s()
-        for worker in [w for w in self.recent if w not in self.figures and silent.get(w, 0.0) > after_s]:
-            del self.recent[worker]
-            self.arrived.pop(worker, None)
+    def drop_deleted(self, silent: dict[str, float], after_s: float) -> None:
+        """Forget workers whose report was deleted more than `after_s` ago (`silent`, as `silent_s` gives it): no
+        promote still on its way was judged with their recent reports. A tombstone of a worker never seen otherwise
+        goes too."""
+        for worker in [w for w in self.arrived if w not in self.figures and silent.get(w, 0.0) > after_s]:
+            self.recent.pop(worker, None)
+            del self.arrived[worker]
 
     def figures_at(self, at: datetime) -> list[WorkerFigures]:
         """Each worker's last report made at or before `at`."""
@@ -339,8 +339,8 @@ class ControlChannel(Service):
         highwater = consumer.highwater(figures)
         if highwater is None or await consumer.position(figures) < highwater:
             return
-        self.control.drop_deleted(FORGET_AFTER_S)
         silent = self.control.silent_s()
+        self.control.drop_deleted(silent, FORGET_AFTER_S)
         for worker in forgettable(self.control.figures, self.registry, silent, self.worker_id, FORGET_AFTER_S):
             await producer.send(figures.topic, None, key=(FIGURES_PREFIX + worker).encode(), partition=0)
             logger.info(

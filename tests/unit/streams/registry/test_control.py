@@ -244,5 +244,16 @@ def test_a_promote_arriving_after_a_gone_workers_report_was_deleted_is_still_jud
     assert sorted(state.figures) == ["w2"]
     assert state.apply(record("models", REGISTRY_KEY, encode(made)), live=True)
     assert state.registry.active == CANDIDATE
-    state.drop_deleted(-1)  # long after the deletion, its reports go from memory too
+    state.drop_deleted(state.silent_s(), -1)  # long after the deletion, its reports go from memory too
     assert sorted(state.recent) == ["w2"]
+    assert sorted(state.arrived) == ["w2"]
+
+
+def test_a_tombstone_of_a_worker_never_seen_is_forgotten_once_old() -> None:
+    state = ControlState(TOPICS)
+    key = (FIGURES_PREFIX + "w9").encode()
+    state.apply(ConsumerRecord("figures", 0, 3, 0, 0, key, None, None, len(key), 0, []))
+    state.drop_deleted(state.silent_s(), 60.0)
+    assert sorted(state.arrived) == ["w9"]  # not yet: a promote judged before it may still be on its way
+    state.drop_deleted({"w9": 61.0}, 60.0)
+    assert state.arrived == {} and state.recent == {}
