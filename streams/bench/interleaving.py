@@ -24,6 +24,7 @@ from index.encoder import Vectors
 from index.models import fetched, resolve
 from index.usage_memory import model_memory
 from schemas import ContentUpdated
+from schemas.pii import mask
 from streams.clients.publish import LabelledChat, read_chats
 from streams.demo.datasets import demo_chats
 from streams.demo.sparse import sparse_cms
@@ -111,8 +112,10 @@ def run_interleaving(
     model against the frozen one it was tuned from, on the held-out chats, which neither ever trained on."""
     cpu = this_cpu()
     sparse = sparse_cms(5, seed=1 if tuned is None else seed)
-    held_out = [(c.text, str(c.intent)) for c in read_chats(demo_chats())]
-    stream = sparse.unseen[:chats] if tuned is None else [LabelledChat(t, i) for t, i in held_out]
+    # Customers' words, read with their personal data masked, as the workers embed them and `tune` learns them.
+    held_out = [(mask(c.text), str(c.intent)) for c in read_chats(demo_chats())]
+    unseen = [LabelledChat(mask(c.text), c.intent) for c in sparse.unseen[:chats]]
+    stream = unseen if tuned is None else [LabelledChat(t, i) for t, i in held_out]
     chosen = dict(MODELS) if tuned is None else {**MODELS, "tuned": (str(tuned), "onnx")}
     models = {}
     for name, (setting, backend) in chosen.items():
