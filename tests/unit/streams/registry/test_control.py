@@ -254,6 +254,6 @@ def test_a_tombstone_of_a_worker_never_seen_is_forgotten_once_old() -> None:
     key = (FIGURES_PREFIX + "w9").encode()
     state.apply(ConsumerRecord("figures", 0, 3, 0, 0, key, None, None, len(key), 0, []))
     state.drop_deleted(state.silent_s(), 60.0)
-    assert sorted(state.arrived) == ["w9"]  # not yet: a promote judged before it may still be on its way
+    assert sorted(state.arrived) == ["w9"]  # not yet silent long enough
     state.drop_deleted({"w9": 61.0}, 60.0)
     assert state.arrived == {} and state.recent == {}
