@@ -25,11 +25,11 @@ from index.models import fetched, resolve
 from index.usage_memory import model_memory
 from schemas import ContentUpdated
 from schemas.pii import mask
-from streams.clients.publish import LabelledChat, read_chats
-from streams.demo.datasets import demo_chats
+from streams.clients.publish import LabelledChat
 from streams.demo.sparse import sparse_cms
 from streams.registry.gates import MIN_PAIRED, MRR_TOLERANCE
 from streams.registry.verdict import Verdict
+from streams.tune.data import KIND, held_out_chats
 from streams.tune.evaluate import content_index, quality
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ MODELS: dict[str, tuple[str, Backend]] = {
     "minilm-l3": ("minilm-l3", "onnx"),
     "l6-int8": ("minilm-l6", "onnx-int8"),
 }
-KIND = "saved_response"
 Rankings = list[list[str]]
 
 
@@ -113,7 +112,7 @@ def run_interleaving(
     cpu = this_cpu()
     sparse = sparse_cms(5, seed=1 if tuned is None else seed)
     # Customers' words, read with their personal data masked, as the workers embed them and `tune` learns them.
-    held_out = [(mask(c.text), str(c.intent)) for c in read_chats(demo_chats())]
+    held_out = held_out_chats({c.content_id for c in sparse.content if c.kind == KIND})
     unseen = [LabelledChat(mask(c.text), c.intent) for c in sparse.unseen[:chats]]
     stream = unseen if tuned is None else [LabelledChat(t, i) for t, i in held_out]
     chosen = dict(MODELS) if tuned is None else {**MODELS, "tuned": (str(tuned), "onnx")}
