@@ -3,7 +3,9 @@ Banking77 training chats it has never seen; simulated agents use the right respo
 its top three and find it by search otherwise; after each cycle `helpstream tune` learns from the example queries
 and all the usage so far, and the model it writes (its weights and its usage memory) serves the next cycle. Printed
 per cycle: top-1 / top-3 on the demo's held-out chats (never example queries, never in the stream), the usage it
-learned from, its memory's size, the cycle's time, and the untrained model with a memory of the same usage.
+learned from, its memory's size, the cycle's time, and the untrained model with a memory of the same usage. With
+`against` (a model `helpstream tune` wrote from the full CMS: the target), each model is compared with it chat by
+chat on the same held-out chats, with McNemar's exact test: is the shortfall more than the chats' sampling noise.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from index.usage_memory import model_memory
 from schemas import ContentUpdated, UsageExample, encode
 from schemas.pii import mask
 from streams.bench.interleaving import rankings
+from streams.clients.publish import read_content
 from streams.clients.usage import first_per_chat
+from streams.demo.datasets import demo_content
 from streams.demo.sparse import sparse_cms
 from streams.settings import Settings
 from streams.tune.data import KIND, held_out_chats
-from streams.tune.evaluate import quality, torch_encode
+from streams.tune.evaluate import Hits, hits, paired, quality, torch_encode
 from streams.tune.memory import usage_memory
 from streams.tune.run import CHATS, run_tune
 from streams.tune.usage import usage_data
@@ -96,14 +100,71 @@ class FrozenWithMemory:
         return quality(self.embed, self.content, self.held_out, KIND, memory).top1
 
 
+def held_out_hits(model_path: str, content: list[ContentUpdated]) -> Hits:
+    """The model at `model_path` (with its usage memory) on the demo's held-out chats, serving `content`."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
+    memory = model_memory(Path(model_path), model.get_embedding_dimension() or 0, None)
+    ids = {c.content_id for c in content if c.op == "upsert" and c.kind == KIND}
+    return hits(torch_encode(model), content, held_out_chats(ids), KIND, memory)
+
+
+def compare(against: Path, sparse: list[ContentUpdated], models: list[tuple[str, str]]) -> list[dict[str, object]]:
+    """Each of `models` (name, path), serving the sparse CMS, against the model at `against` serving the full CMS,
+    chat by chat on the demo's held-out chats; printed as a table."""
+    target = held_out_hits(str(against), read_content(demo_content()))
+    print(
+        f"\nagainst {against} (the full CMS), chat by chat on the same {len(target.first)} held-out chats: "
+        f"{sum(target.first) / len(target.first):.2%} / {sum(target.three) / len(target.three):.2%}"
+    )
+    header = f"{'difference (95%)':>28} {'only / only it':>15} {'p':>7}"
+    print(f"  {'':<22} {'top-1':^52}   {'top-3':^52}")
+    print(f"  {'model':<22} {header}   {header}")
+    rows: list[dict[str, object]] = []
+    for name, path in models:
+        mine = held_out_hits(path, sparse)
+        row: dict[str, object] = {"model": name}
+        cells = []
+        for figure, this, that in (("top1", mine.first, target.first), ("top3", mine.three, target.three)):
+            result = paired(this, that)
+            low, high = result.interval
+            row[figure] = {
+                "difference": result.difference,
+                "interval": [low, high],
+                "only_this": result.only_this,
+                "only_against": result.only_that,
+                "p": result.p,
+            }
+            interval = f"{result.difference:+.2%} ({low:+.2%}, {high:+.2%})"
+            cells.append(f"{interval:>28} {f'{result.only_this} / {result.only_that}':>15} {result.p:7.3f}")
+        print(f"  {name:<22} {cells[0]}   {cells[1]}")
+        rows.append(row)
+    print("  only / only it: held-out chats only this model gets right / only the full CMS's does; p: McNemar's exact")
+    print("  test (two-sided), the chance of a split at least this uneven between models equally good on such chats")
+    return rows
+
+
 def run_learning(
-    settings: Settings, *, cycles: int, per_cycle: int, max_steps: int, seed: int, out: Path, warm: bool
+    settings: Settings,
+    *,
+    cycles: int,
+    per_cycle: int,
+    max_steps: int,
+    seed: int,
+    out: Path,
+    warm: bool,
+    against: Path | None = None,
 ) -> int:
-    """`warm`: each cycle tunes the model the previous one wrote (as `helpstream learn` does), else the base model."""
+    """`warm`: each cycle tunes the model the previous one wrote (as `helpstream learn` does), else the base model.
+    `against`: a model tuned on the full CMS, each cycle's model compared with it chat by chat."""
     cpu = this_cpu()
     base = str(model_dir(settings.model_policy().allowed("minilm-l6"), settings.data_dir / "models"))
     sparse = sparse_cms(5, seed)
     stream = [(mask(c.text), c.intent) for c in sparse.unseen if c.intent is not None]
+    if against is not None and not (against / "modules.json").is_file():
+        print(f"helpstream bench: --against {against} is not a model directory `helpstream tune` wrote")
+        return 2
     if len(stream) < cycles * per_cycle:
         print(f"helpstream bench: {len(stream)} unseen chats, fewer than {cycles} cycles of {per_cycle}")
         return 2
@@ -124,6 +185,7 @@ def run_learning(
     serving = base
     untrained = FrozenWithMemory(base, sparse.content, seed)
     rows: list[Cycle] = []
+    models = [("sparse CMS, frozen", base)]
     for cycle in range(1, cycles + 1):
         started = time.monotonic()
         chats = stream[(cycle - 1) * per_cycle : cycle * per_cycle]
@@ -173,6 +235,7 @@ def run_learning(
             )
         )
         serving = str(learned)
+        models.append((f"after cycle {cycle}", serving))
     print(f"\nlearning from usage on {cpu.describe()}: the demo's held-out chats")
     print(
         f"  {'model':<22} {'top-1':>7} {'top-3':>7} {'usage learned':>14} {'memory':>7} {'cycle time':>11} "
@@ -188,8 +251,9 @@ def run_learning(
         )
     print("  memory: the usage memory's vectors; untrained + memory: top-1 of the base model with a memory of the same")
     print("  usage, no training (what the memory alone gives)")
-    (out / "learning.json").write_bytes(
-        orjson.dumps({"machine": cpu.as_dict(), "cycles": [r.__dict__ for r in rows]}, option=orjson.OPT_INDENT_2)
-    )
+    result: dict[str, object] = {"machine": cpu.as_dict(), "cycles": [r.__dict__ for r in rows]}
+    if against is not None:
+        result["against"] = {"model": str(against), "paired": compare(against, sparse.content, models)}
+    (out / "learning.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(f"wrote {out / 'learning.json'}")
     return 0

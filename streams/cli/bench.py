@@ -36,6 +36,12 @@ def add_parser(commands: Any) -> None:
         help="with --learning: the sparse CMS's, kept-out slices' and training's seed; with --interleaving --tuned: "
         "the seed that --learning run used (it picks the sparse CMS)",
     )
+    bench.add_argument(
+        "--against",
+        type=Path,
+        help="with --learning: a model `helpstream tune` wrote from the full CMS; each cycle's model is compared with "
+        "it chat by chat on the held-out chats",
+    )
     bench.add_argument("--chats", type=int, default=3000, help="with --interleaving: chats in the stream")
     bench.add_argument("--orderings", type=int, default=20, help="with --interleaving: orderings of those chats")
     bench.add_argument(
@@ -68,6 +74,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             seed=args.seed,
             out=args.out,
             warm=not args.from_base,
+            against=args.against,
         )
     from streams.bench.runner import run_bench
 
