@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 
 from index.cpu import this_cpu
+from index.encoder import Vectors
 from index.models import model_dir
 from index.usage_memory import model_memory
 from schemas import ContentUpdated, UsageExample, encode
@@ -30,8 +31,9 @@ from streams.demo.datasets import demo_content
 from streams.demo.sparse import sparse_cms
 from streams.settings import Settings
 from streams.tune.data import KIND, held_out_chats
-from streams.tune.evaluate import Hits, hits, paired, quality, torch_encode
+from streams.tune.evaluate import Encode, hits, quality, torch_encode
 from streams.tune.memory import usage_memory
+from streams.tune.paired import paired
 from streams.tune.run import CHATS, run_tune
 from streams.tune.usage import usage_data
 
@@ -50,18 +52,23 @@ class Cycle:
     frozen_memory_top1: float | None = None  # the base model, untrained, with a memory of the same usage
 
 
+def served(model_path: str) -> tuple[Encode, dict[str, Vectors]]:
+    """The model at `model_path` as a worker serves it: its encoder and its usage memory."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
+    return torch_encode(model), model_memory(Path(model_path), model.get_embedding_dimension() or 0, None)
+
+
 def agents(
     model_path: str, content: list[ContentUpdated], chats: list[tuple[str, str]], start: int
 ) -> list[UsageExample]:
     """What simulated agents do with the model at `model_path` serving `chats`: use the right response at its rank
     when shown, else find it by search."""
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
-    memory = model_memory(Path(model_path), model.get_embedding_dimension() or 0, None)
+    embed, memory = served(model_path)
     now = datetime.now(UTC)
     out = []
-    shown_lists = rankings(torch_encode(model), content, [t for t, _ in chats], memory)
+    shown_lists = rankings(embed, content, [t for t, _ in chats], memory)
     for i, ((text, item), shown) in enumerate(zip(chats, shown_lists, strict=True)):
         rank = shown.index(item) + 1 if item in shown else None
         out.append(
@@ -100,30 +107,23 @@ class FrozenWithMemory:
         return quality(self.embed, self.content, self.held_out, KIND, memory).top1
 
 
-def held_out_hits(model_path: str, content: list[ContentUpdated]) -> Hits:
-    """The model at `model_path` (with its usage memory) on the demo's held-out chats, serving `content`."""
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
-    memory = model_memory(Path(model_path), model.get_embedding_dimension() or 0, None)
-    ids = {c.content_id for c in content if c.op == "upsert" and c.kind == KIND}
-    return hits(torch_encode(model), content, held_out_chats(ids), KIND, memory)
-
-
 def compare(against: Path, sparse: list[ContentUpdated], models: list[tuple[str, str]]) -> list[dict[str, object]]:
     """Each of `models` (name, path), serving the sparse CMS, against the model at `against` serving the full CMS,
     chat by chat on the demo's held-out chats; printed as a table."""
-    target = held_out_hits(str(against), read_content(demo_content()))
+    chats = held_out_chats({c.content_id for c in sparse if c.op == "upsert" and c.kind == KIND})
+    embed, memory = served(str(against))
+    target = hits(embed, read_content(demo_content()), chats, KIND, memory)
     print(
         f"\nagainst {against} (the full CMS), chat by chat on the same {len(target.first)} held-out chats: "
         f"{sum(target.first) / len(target.first):.2%} / {sum(target.three) / len(target.three):.2%}"
     )
-    header = f"{'difference (95%)':>28} {'only / only it':>15} {'p':>7}"
-    print(f"  {'':<22} {'top-1':^52}   {'top-3':^52}")
+    header = f"{'difference (95%)':>28} {'only this / only full CMS':>26} {'p':>7}"
+    print(f"  {'':<22} {'top-1':^63}   {'top-3':^63}")
     print(f"  {'model':<22} {header}   {header}")
     rows: list[dict[str, object]] = []
     for name, path in models:
-        mine = held_out_hits(path, sparse)
+        embed, memory = served(path)
+        mine = hits(embed, sparse, chats, KIND, memory)
         row: dict[str, object] = {"model": name}
         cells = []
         for figure, this, that in (("top1", mine.first, target.first), ("top3", mine.three, target.three)):
@@ -137,11 +137,12 @@ def compare(against: Path, sparse: list[ContentUpdated], models: list[tuple[str,
                 "p": result.p,
             }
             interval = f"{result.difference:+.2%} ({low:+.2%}, {high:+.2%})"
-            cells.append(f"{interval:>28} {f'{result.only_this} / {result.only_that}':>15} {result.p:7.3f}")
+            cells.append(f"{interval:>28} {f'{result.only_this} / {result.only_that}':>26} {result.p:7.3f}")
         print(f"  {name:<22} {cells[0]}   {cells[1]}")
         rows.append(row)
-    print("  only / only it: held-out chats only this model gets right / only the full CMS's does; p: McNemar's exact")
-    print("  test (two-sided), the chance of a split at least this uneven between models equally good on such chats")
+    print("  only this / only full CMS: held-out chats only this model gets right / only the full CMS's gets right;")
+    print("  p: McNemar's exact test (two-sided), the chance of a split at least this uneven between models equally")
+    print("  good on such chats; it covers the held-out chats' sampling, not a training run's spread")
     return rows
 
 
