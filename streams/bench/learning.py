@@ -107,10 +107,11 @@ class FrozenWithMemory:
         return quality(self.embed, self.content, self.held_out, KIND, memory).top1
 
 
-def compare(against: Path, sparse: list[ContentUpdated], models: list[tuple[str, str]]) -> list[dict[str, object]]:
+def compare(
+    against: Path, sparse: list[ContentUpdated], chats: list[tuple[str, str]], models: list[tuple[str, str]]
+) -> list[dict[str, object]]:
     """Each of `models` (name, path), serving the sparse CMS, against the model at `against` serving the full CMS,
-    chat by chat on the demo's held-out chats; printed as a table."""
-    chats = held_out_chats({c.content_id for c in sparse if c.op == "upsert" and c.kind == KIND})
+    chat by chat on the held-out `chats`; printed as a table."""
     embed, memory = served(str(against))
     target = hits(embed, read_content(demo_content()), chats, KIND, memory)
     print(
@@ -254,7 +255,10 @@ def run_learning(
     print("  usage, no training (what the memory alone gives)")
     result: dict[str, object] = {"machine": cpu.as_dict(), "cycles": [r.__dict__ for r in rows]}
     if against is not None:
-        result["against"] = {"model": str(against), "paired": compare(against, sparse.content, models)}
+        result["against"] = {
+            "model": str(against),
+            "paired": compare(against, sparse.content, untrained.held_out, models),
+        }
     (out / "learning.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(f"wrote {out / 'learning.json'}")
     return 0
