@@ -30,13 +30,21 @@ faust-streaming 0.15.3 and aiokafka 0.14 lose events or crash in these ways, eac
   clears the agents' queues and drops the events handed over since the seek: chats delayed until the watchdog
   below read their partition again, after workers joined and left. Upstream: faust-streaming #596 (open). The
   app's flow control (`streams.flow_control`) keeps them.
+- Recovery's seek reads every stream partition's committed offset, seeks it, and only when all are sought
+  records them as the committed positions. The flow already runs by then, so a partition sought first can be read,
+  handled and committed meanwhile: its committed position went back to before that commit, and its commits
+  stopped, waiting for an event already done, until the watchdog below read the partition again. Seen as a
+  re-read of an event "never delivered" after workers joined and left, where the broker was slow to answer.
+  Upstream: a neighbour of faust-streaming #318 (closed: offsets not committed after two rebalances), not
+  reported as such.
 
 This consumer rewinds every stream partition with nothing committed to its beginning (the app's reset policy is
 `earliest`) with a seek that sets the position at once, skips the livelock check of a partition whose position
 is being reset, delivers every record fetched since the last seek of its partition and counts an offset as
 missing only within an unbroken run, ignores acks of events the stream never handed out, holds unacked events
-by strong reference until they are acked or their partition is revoked, and commits only the run of acked
-offsets that starts at the committed position and stays below the lowest event still being handled.
+by strong reference until they are acked or their partition is revoked, never moves a committed position back,
+and commits only the run of acked offsets that starts at the committed position and stays below the lowest event
+still being handled.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ from typing import Any, cast
 import faust
 from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
-from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.consumer import CONSUMER_FETCHING, ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
 from mode.utils.objects import cached_property
@@ -63,6 +71,7 @@ from streams.engine.loop_lag import LoopLag
 from streams.fetch_runs import FetchRuns
 from streams.flow_control import FlowControl
 from streams.producer import Producer as IdempotentProducer
+from streams.trail import Trail
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +136,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         """A seek and its mark in one step, on the consumer's thread (see `streams.fetch_runs`)."""
         self._ensure_consumer().seek(tp, offset)
         self._safe.runs.sought(tp, offset)
+        self._safe.trail.note(tp, "seek", offset, self._safe.app.consumer_generation_id)
 
     async def _fetch_records(self, consumer: Any, *args: Any, **kwargs: Any) -> Any:
         records = await super()._fetch_records(consumer, *args, **kwargs)
@@ -169,6 +179,10 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         self._stuck_since: dict[TP, tuple[int, float]] = {}
         self.rereads = 0
         self.fetched_at = 0.0  # when the records being delivered were taken from the fetch (wall clock)
+        self.trail = Trail()
+
+    def _note(self, message: Message, step: str) -> None:
+        self.trail.note(message.tp, step, message.offset, message.generation_id)
 
     def _to_message(self, tp: TP, record: Any) -> Any:
         """Faust's, with the event stamped for its chat's timeline (`agents.timeline`)."""
@@ -176,6 +190,18 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         lag = getattr(self.app, "loop_lag", None)
         stamp(message, self.fetched_at, 0.0 if lag is None else lag.total_s)
         return message
+
+    async def perform_seek(self) -> None:
+        """Faust's, except that an offset read before the seek never replaces a later commit of this worker (see
+        the module's docstring)."""
+        committed = await self.seek_to_committed()
+        self._read_offset.update(
+            {ensure_TP(tp): offset if offset is not None and offset >= 0 else None for tp, offset in committed.items()}
+        )
+        for tp, offset in committed.items():
+            known = self._committed_offset[ensure_TP(tp)]
+            if offset and (known is None or offset > known):
+                self._committed_offset[ensure_TP(tp)] = offset
 
     def lags(self) -> dict[TP, int]:
         """Per assigned stream partition, the records between the offset the group will commit next and the
@@ -195,10 +221,11 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
     def _watch_stuck(self, tp: TP, start: int) -> None:
         """Re-reads `tp` from `start` once the event there has stayed undone for `STUCK_S` while later ones of its
         partition were done, unless an agent's batch holds it (retried, or queued behind other work: it is not
-        lost, however long it takes). A safety net expected never to fire: the one known cause, recovery clearing
-        the agents' queues after its seek, is fixed in `streams.flow_control`; without it, an event lost that way
-        would wait for the next rebalance. Each firing is counted (`rereads`, an alert) and logged with where the
-        event was."""
+        lost, however long it takes). A safety net expected never to fire: its known causes, recovery clearing the
+        agents' queues after its seek (`streams.flow_control`) and recovery moving a committed position back
+        (`perform_seek`), are fixed; without it, an event lost some other way would wait for the next rebalance.
+        Each firing is counted (`rereads`, an alert) and logged with where the event was and the partition's recent
+        steps (`streams.trail`)."""
         copies = [m for m in self._unacked_messages if m.tp == tp and m.offset == start]
         held = copies[0] if copies else None
         if copies and all(was_taken(m) for m in copies):
@@ -211,11 +238,14 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         if time.monotonic() - since[1] < STUCK_S or tp not in self.assignment():
             return
         logger.warning(
-            "%s: the event at offset %s is not done %.0f s after later ones (%s): reading again from it",
+            "%s: the event at offset %s is not done %.0f s after later ones (%s): reading again from it; "
+            "the partition's recent steps (now generation %s):\n%s",
             tp,
             start,
             STUCK_S,
             "delivered to the stream, never taken into a batch" if held is not None else "never delivered",
+            self.app.consumer_generation_id,
+            "\n".join(self.trail.around(tp, start)),
         )
         self.rereads += 1
         self._stuck_since.pop(tp, None)
@@ -236,6 +266,7 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
 
     def ack(self, message: Message) -> bool:
         if not message.tracked:
+            self._note(message, "skipped by the stream")
             return False  # skipped by the stream (rebalance, stop): never handled, so not done
         if self.app.topics.acks_enabled_for(message.topic) and (
             message.tp not in self._floor or message.generation_id != self.app.consumer_generation_id
@@ -244,8 +275,10 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
             # its new owner. Counted now, its offset could be committed past events of the same batch that
             # never finish (the committed position is forgotten until the partition is sought again).
             self._unacked_messages.discard(message)
+            self._note(message, "ack of an earlier assignment, not counted")
             return False
         acked: bool = super().ack(message)
+        self._note(message, "acked")
         if message.acked:
             self._unacked_messages.discard(message)  # Faust keeps a second delivery of an acked offset
         return acked
@@ -254,6 +287,8 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         # Their events are fetched again from the committed position by whoever gets the partitions.
         self._unacked_messages -= {m for m in self._unacked_messages if m.tp in revoked}
         self.runs.forget(revoked)
+        for tp in revoked:
+            self.trail.note(tp, "revoked", None, self.app.consumer_generation_id)
         for tp in revoked:
             self._floor.pop(tp, None)
             self._stuck_since.pop(tp, None)
@@ -280,6 +315,7 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
                         since_yield = 0
                     skipped = self.runs.follow(tp, message.offset, self.fetch_mark)
                     if skipped is None:  # fetched before a seek back: fetched again from there
+                        self._note(message, "left for its seek")
                         if tp not in left_out:
                             left_out.add(tp)
                             logger.info("%s from offset %s: fetched before its seek, read again", tp, message.offset)
@@ -289,7 +325,10 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
                     if self._commit_every is not None and self._n_acked >= self._commit_every:
                         self._n_acked = 0
                         await self.commit()
-                    await self.wait_first(self.callback(message), self.suspend_flow.wait())
+                    self._note(message, "handed over")
+                    delivery = self.callback(message)
+                    if delivery not in (await self.wait_first(delivery, self.suspend_flow.wait())).done:
+                        self._note(message, "handing over cut short by a stopped flow")
                 self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -348,6 +387,7 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         if lowest_held is not None and lowest_held < offset:
             return None
         del acked[:run]
+        self.trail.note(tp, "commit", offset, self.app.consumer_generation_id)
         self._acked_index[tp].difference_update(range(offset - run, offset))
         return offset
 

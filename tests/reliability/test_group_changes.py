@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from streams.local.ports import listener_ports
 from streams.local.worker import WorkerProcess
@@ -69,10 +70,20 @@ def scale_out_then_in(settings: Settings, workers: Workers, run: int) -> tuple[A
     )
     for worker in group:
         worker.stop()
-    rereads = [
-        f"{w.log_path.stem}: {line}"
-        for w in group
-        for line in w.log_path.read_text(errors="replace").splitlines()
-        if "reading again from it" in line
-    ]
+    rereads = [f"{w.log_path.stem}: {warning}" for w in group for warning in watchdog_warnings(w.log_path)]
     return account, exits, rereads
+
+
+def watchdog_warnings(log_path: Path) -> list[str]:
+    """Each watchdog warning in a worker's log, with the partition's recent steps logged below it."""
+    warnings: list[str] = []
+    inside = False
+    for line in log_path.read_text(errors="replace").splitlines():
+        if "reading again from it" in line:
+            warnings.append(line)
+            inside = True
+        elif inside and not line.startswith("["):  # the warning's continuation lines, until the next log record
+            warnings[-1] += "\n" + line
+        else:
+            inside = False
+    return warnings

@@ -3,11 +3,13 @@ cases), and never leaves a partition without a position where Faust reads it."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import patch
 
+import pytest
 from aiokafka.consumer.fetcher import OffsetResetStrategy
 from aiokafka.consumer.subscription_state import SubscriptionState
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -17,6 +19,7 @@ from intervaltree import IntervalTree
 from agents.take import mark_taken
 from streams.consumer import STUCK_S, ConsumerThread, SafeCommitConsumer
 from streams.fetch_runs import FetchRuns
+from streams.trail import Trail
 
 PARTITION = TP("chat.started", 1)
 
@@ -40,6 +43,7 @@ def consumer(committed: int | None, acked: list[int], held: list[int], floor: in
     )
     c.runs = FetchRuns()
     c._stuck_since, c.rereads = {}, 0
+    c.trail = Trail()
     return c
 
 
@@ -239,6 +243,45 @@ async def test_a_reset_that_starts_during_the_livelock_check_does_not_crash_the_
         thread(partitions).verify_event_path(0.0, tp)
 
 
+async def test_a_commit_made_while_recovery_seeks_is_kept_when_the_seek_returns() -> None:
+    # Recovery reads each stream partition's committed offset and seeks it, then records them all. The flow is
+    # already running, so this partition's events are handled and committed before the others' seeks return:
+    # Faust then records the offset read before that commit, and the commits wait for an event already done.
+    c = consumer(None, [], held=[], floor=None)
+    c._read_offset = defaultdict(lambda: None)
+    committed_meanwhile: list[int | None] = []
+
+    async def seek_to_committed() -> dict[TP, int]:
+        c.positioned(PARTITION, 274)
+        for offset in range(274, 280):
+            c.ack(FakeMessage(offset))
+        committed_meanwhile.append(offset := c._new_offset(PARTITION))
+        c._committed_offset[PARTITION] = offset  # as Faust's commit records it
+        return {PARTITION: 274}  # read before that commit
+
+    c.seek_to_committed = seek_to_committed
+    await c.perform_seek()
+    assert committed_meanwhile == [280]
+    assert c._committed_offset[PARTITION] == 280
+    for offset in (280, 281):
+        c.ack(FakeMessage(offset))
+    assert c._new_offset(PARTITION) == 282  # commits go on; Faust's would stop at 274 until the watchdog fired
+
+
+async def test_a_seek_records_the_committed_offset_it_read_when_none_was_known() -> None:
+    c = consumer(None, [], held=[], floor=None)
+    c._read_offset = defaultdict(lambda: None)
+
+    async def seek_to_committed() -> dict[TP, int | None]:
+        return {PARTITION: 31, TP("chat.started", 2): None}
+
+    c.seek_to_committed = seek_to_committed
+    await c.perform_seek()
+    assert c._committed_offset[PARTITION] == 31
+    assert c._committed_offset[TP("chat.started", 2)] is None
+    assert c._read_offset[PARTITION] == 31
+
+
 def watched(c: Any) -> tuple[list[Any], list[float]]:
     """The consumer assigned its partition, the re-reads it schedules, and a clock the test moves
     (`streams.consumer.time.monotonic` patched to read it)."""
@@ -262,6 +305,33 @@ def test_an_event_left_undone_while_later_ones_are_done_is_read_again_after_a_wh
     scheduled[0].close()
     assert not c._unacked_messages  # the lost copy no longer holds back commits once it is read again
     assert c.rereads == 1
+
+
+def test_reading_a_partition_again_logs_the_steps_of_the_event_left_undone(caplog: pytest.LogCaptureFixture) -> None:
+    c = consumer(100, [], held=[], floor=100)
+    c.trail.note(PARTITION, "seek", 100, GENERATION)
+    for offset in (100, 101, 102, 140):
+        c._note(FakeMessage(offset), "handed over")
+    c._note(FakeMessage(100, tracked=False), "skipped by the stream")
+    for offset in (101, 102):
+        c.ack(FakeMessage(offset))
+    scheduled, clock = watched(c)
+    with patch("streams.consumer.time.monotonic", lambda: clock[0]), caplog.at_level(logging.WARNING):
+        c._new_offset(PARTITION)
+        clock[0] += STUCK_S + 1
+        c._new_offset(PARTITION)
+    scheduled[0].close()
+    (warning,) = [r.getMessage() for r in caplog.records if "reading again" in r.getMessage()]
+    steps = [line.split(" ", 1)[1] for line in warning.splitlines()[1:]]
+    assert steps == [
+        f"generation {GENERATION} seek 100",
+        f"generation {GENERATION} handed over 100",
+        f"generation {GENERATION} handed over 101",
+        f"generation {GENERATION} handed over 102",
+        f"generation {GENERATION} skipped by the stream 100",
+        f"generation {GENERATION} acked 101",
+        f"generation {GENERATION} acked 102",
+    ]  # 140 is too far from the event to say anything about it
 
 
 def test_an_event_an_agent_holds_is_never_read_again_however_long_it_takes() -> None:
