@@ -19,7 +19,7 @@ from agents.usage import UsageJoin
 from streams.clients.kafka import KafkaConnection
 from streams.consumer import App
 from streams.engine.backfill import Backfill
-from streams.engine.figures import worker_figures
+from streams.engine.figures import starting_figures, worker_figures
 from streams.engine.loop_lag import LoopLag
 from streams.engine.models import model_ref
 from streams.engine.rankings import RankingStore
@@ -162,7 +162,9 @@ def create_app(settings: Settings) -> Worker:
                 interleave_share=settings.interleave_share,
             )
             if engine.ready
-            else None
+            else starting_figures(
+                channel.worker_id, channel.registry, tallies, interleave_share=settings.interleave_share
+            )
         )
     )
     metrics.watch(engine, store, tallies)

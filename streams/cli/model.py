@@ -167,7 +167,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             wanted = _model_id(registry.live(), args.model)
             changed = state.retire(registry, wanted)
-            answering = [w["worker"] for w in models_report(control, budget)["workers"] if w["active"] == wanted]
+            workers = models_report(control, budget)["workers"]
+            answering = [w["worker"] for w in workers if w["active"] == wanted and not w["starting"]]
             if answering:
                 # A worker that could not follow a promote still answers with it: retiring it would leave none.
                 raise state.Refused(f"{wanted} still answers chats on {', '.join(answering)}")
@@ -221,7 +222,7 @@ async def _wait(args: argparse.Namespace, settings: Settings, kafka: Any, model_
             done = (
                 entry.get("covered_everywhere") and entry.get("workers") == len(workers)
                 if args.action == "add"
-                else all(w["active"] == model_id for w in workers)
+                else all(w["active"] == model_id and not w["starting"] for w in workers)
             )
             if done:
                 print(f"every worker ({len(workers)}) followed in {time.monotonic() - started:.1f} s")
@@ -252,7 +253,11 @@ def _interleaving(m: dict[str, Any]) -> str:
 
 
 def print_report(report: dict[str, Any]) -> None:
-    print(f"registry revision {report['revision']}, {len(report['workers'])} workers reporting")
+    starting = sum(bool(w.get("starting")) for w in report["workers"])
+    print(
+        f"registry revision {report['revision']}, {len(report['workers'])} workers reporting"
+        + (f" ({starting} still loading their models)" if starting else "")
+    )
     columns = [
         ("role", "role"),
         ("model id", "model_id"),

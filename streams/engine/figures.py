@@ -1,12 +1,13 @@
 """This worker's figures per model, as published on the control topic and shown by `/healthz`: coverage of the
-content table from each model's index, and what shadow scoring and feedback tallied."""
+content table from each model's index, and what shadow scoring and feedback tallied; while its models load, a
+report that it is starting."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.registry import ModelFigures, WorkerFigures
+from schemas.registry import ModelFigures, Registry, WorkerFigures
 from streams.engine.models import ModelSet
 from streams.engine.tallies import Tallies
 
@@ -39,6 +40,27 @@ def worker_figures(
         owns_content=owns_content,
         interleave_share=interleave_share,
         models=model_figures(models, tallies),
+    )
+
+
+def starting_figures(worker: str, registry: Registry, tallies: Tallies, *, interleave_share: float) -> WorkerFigures:
+    """The report of a worker whose active model does not answer yet: every model of the registry not loaded here,
+    so the coverage gate and `promote --wait` wait for it instead of judging the group without it, with the votes
+    its run before cast that still hold (`Tallies.resume`), which this report replaces on the topic."""
+    active = registry.active
+    return WorkerFigures(
+        worker=worker,
+        at=datetime.now(UTC),
+        registry_revision=registry.revision,
+        active=None if active is None else active.model_id,
+        starting=True,
+        interleave_share=interleave_share,
+        models={
+            ref.model_id: tallies[ref.model_id].figures(
+                loaded=False, error=None, items=0, table_items=0, changes=0, last_change=None
+            )
+            for ref in registry.live()
+        },
     )
 
 

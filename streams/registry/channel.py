@@ -205,6 +205,7 @@ class ControlChannel(Service):
         self._listeners: list[RegistryListener] = []
         self._starters: list[StartListener] = []
         self._figures: Callable[[], WorkerFigures | None] | None = None
+        self._read_at_start = False
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -221,8 +222,9 @@ class ControlChannel(Service):
         self._starters.append(listener)
 
     def publish_figures_with(self, figures: Callable[[], WorkerFigures | None]) -> None:
-        """`figures` gives this worker's report, None while it has none to make (until its model answers: the
-        report before, which may carry votes, stands until then)."""
+        """`figures` gives this worker's report, None while it has none to make (the report before stands). Called
+        only once the topics were read at start and `on_read` told, so a report can carry the votes of the one
+        before."""
         self._figures = figures
 
     async def on_start(self) -> None:
@@ -239,6 +241,7 @@ class ControlChannel(Service):
             await self._seed(seeded)
         for listener in self._starters:
             listener(self.registry, self.control.figures.get(self.worker_id))
+        self._read_at_start = True
         logger.info(
             "model registry revision %s: active %s, previous %s, candidates %s",
             self.registry.revision,
@@ -349,7 +352,7 @@ class ControlChannel(Service):
 
     async def _send_figures(self, *, wait: bool) -> None:
         """This worker's report, when it has one to make; `wait` until the broker has it."""
-        if self._figures is None or self._producer is None:
+        if self._figures is None or self._producer is None or not self._read_at_start:
             return
         figures = self._figures()
         if figures is None:

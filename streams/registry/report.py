@@ -28,7 +28,7 @@ def models_report(control: ControlState, budget_chat_p99_ms: float, now: datetim
             "model": ref.model,
             "backend": ref.backend,
             **(figures.summary() if figures is not None else {"model_id": ref.model_id}),
-            "answering_workers": sum(f.active == ref.model_id for f in running),
+            "answering_workers": sum(f.active == ref.model_id and not f.starting for f in running),
         }
         if role[ref.model_id] == "candidate":
             gates = promote_gates(figures, len(running), budget_chat_p99_ms, interleaving=interleaves(running))
@@ -37,7 +37,13 @@ def models_report(control: ControlState, budget_chat_p99_ms: float, now: datetim
     return {
         "revision": registry.revision,
         "workers": [
-            {"worker": f.worker, "active": f.active, "revision": f.registry_revision, "owns_content": f.owns_content}
+            {
+                "worker": f.worker,
+                "active": f.active,
+                "starting": f.starting,
+                "revision": f.registry_revision,
+                "owns_content": f.owns_content,
+            }
             for f in running
         ],
         "budget": {"chat_p99_ms": budget_chat_p99_ms},

@@ -45,3 +45,11 @@ def test_metrics_are_declared_with_help_and_faust_reports_into_the_same_registry
     assert "helpstream_encoder_calls_total 0.0" in text
     # A worker not started has no consumer, and reading its metrics makes none (nor its thread's event loop).
     assert "helpstream_partitions_read_again_total 0.0" in text and built.app.consumer_if_made() is None
+
+
+def test_a_worker_whose_model_is_not_loaded_yet_reports_that_it_is_starting() -> None:
+    built = create_app(settings("starting"))
+    assert built.channel._figures is not None
+    report = built.channel._figures()  # what it publishes every few seconds once the control topics are read
+    assert report is not None and report.worker == built.channel.worker_id
+    assert report.active_ref is None and not any(f.loaded for f in report.models.values())

@@ -8,6 +8,8 @@ import pytest
 
 from schemas.registry import ModelRef, Registry, WorkerFigures
 from streams.cli.model import print_report
+from streams.engine.figures import starting_figures
+from streams.engine.tallies import Tallies
 from streams.registry.channel import ControlState, ControlTopics
 from streams.registry.figures import ModelTally
 from streams.registry.report import models_report
@@ -62,3 +64,22 @@ def test_model_list_prints_one_row_per_model_and_the_gates(capsys: pytest.Captur
     assert out[0] == "registry revision 2, 1 workers reporting"
     assert out[2].startswith("active     l6/onnx-fp32") and out[3].startswith("candidate  tuned@1/onnx-fp32")
     assert any(line.startswith("promote tuned@1/onnx-fp32: FAIL coverage: 40/83 items") for line in out)
+
+
+def test_a_worker_still_loading_answers_with_nothing_and_holds_the_candidates_coverage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    state = control()
+    tallies = Tallies()
+    tallies.resume(state.registry, None)
+    state.figures["w2:6066"] = starting_figures("w2:6066", state.registry, tallies, interleave_share=0.0).model_copy(
+        update={"at": NOW}
+    )
+    report = models_report(state, 1000, NOW)
+    active, candidate = report["models"]
+    assert active["answering_workers"] == 1  # w2 follows the active model but answers nothing yet
+    assert [w["starting"] for w in report["workers"]] == [False, True]
+    coverage = next(g for g in candidate["gates"] if g["name"] == "coverage")
+    assert not coverage["passed"] and "1 of 2 workers" in coverage["detail"]
+    print_report(report)
+    assert "2 workers reporting (1 still loading their models)" in capsys.readouterr().out
