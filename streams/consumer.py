@@ -202,6 +202,9 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
             known = self._committed_offset[ensure_TP(tp)]
             if offset and (known is None or offset > known):
                 self._committed_offset[ensure_TP(tp)] = offset
+            self.trail.note(
+                tp, "committed offset recorded", self._committed_offset[ensure_TP(tp)], self.app.consumer_generation_id
+            )
 
     def lags(self) -> dict[TP, int]:
         """Per assigned stream partition, the records between the offset the group will commit next and the

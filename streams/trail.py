@@ -16,6 +16,7 @@ from collections.abc import Hashable
 # still there at a few tens of events a second per partition.
 KEPT = 2048
 NEAR = 3  # offsets on either side of the event re-read whose steps are shown
+WHOLE = ("seek", "revoked", "committed offset recorded")  # steps about the partition, always shown
 
 
 class Trail:
@@ -29,12 +30,20 @@ class Trail:
         steps.append((time.time(), step, offset, generation))
 
     def around(self, partition: Hashable, offset: int) -> list[str]:
-        """The steps kept for `partition` that concern the partition as a whole (a seek, a revocation, a commit, a
-        record left for a seek to read again) or an offset within `NEAR` of `offset`, oldest first."""
+        """The steps kept for `partition` about the partition as a whole, about an offset within `NEAR` of
+        `offset`, and of its commits the first past `offset` after each seek and the last, oldest first."""
         steps = list(self._steps.get(partition, ()))
+        commits = [i for i, (_, step, _, _) in enumerate(steps) if step == "commit"]
+        shown = set(commits[-1:])
+        past = True
+        for i, (_, step, at_offset, _) in enumerate(steps):
+            if step == "seek":
+                past = False
+            elif step == "commit" and not past and at_offset is not None and at_offset > offset:
+                shown.add(i)
+                past = True
         return [
             f"{at:.3f} generation {generation} {step}" + ("" if at_offset is None else f" {at_offset}")
-            for at, step, at_offset, generation in steps
-            if step in ("seek", "revoked", "commit", "left for its seek")
-            or (at_offset is not None and abs(at_offset - offset) <= NEAR)
+            for i, (at, step, at_offset, generation) in enumerate(steps)
+            if step in WHOLE or i in shown or (at_offset is not None and abs(at_offset - offset) <= NEAR)
         ]

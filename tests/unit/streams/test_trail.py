@@ -30,3 +30,24 @@ def test_a_busy_partition_keeps_only_its_most_recent_steps() -> None:
     assert [line.split()[-1] for line in trail.around("p0", KEPT + 9)] == [
         str(KEPT + 9 - i) for i in range(NEAR, -1, -1)
     ]
+
+
+def test_of_the_commits_only_the_first_past_the_event_after_each_seek_and_the_last_are_shown() -> None:
+    trail = Trail()
+    trail.note("p0", "seek", 100, 1)
+    for offset in (90, 98, 110, 120):  # the event at 100 done: committed past it at 110
+        trail.note("p0", "commit", offset, 1)
+    trail.note("p0", "committed offset recorded", 100, 1)  # and then its committed position went back
+    trail.note("p0", "seek", 100, 2)
+    for offset in (130, 140):
+        trail.note("p0", "commit", offset, 2)
+    steps = [line.split(" ", 1)[1] for line in trail.around("p0", 100)]
+    assert steps == [
+        "generation 1 seek 100",
+        "generation 1 commit 98",  # near the event
+        "generation 1 commit 110",
+        "generation 1 committed offset recorded 100",
+        "generation 2 seek 100",
+        "generation 2 commit 130",
+        "generation 2 commit 140",
+    ]
