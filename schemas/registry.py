@@ -116,6 +116,6 @@ class WorkerFigures(Contract):
     active_ref: ModelRef | None = None
     owns_content: bool = False
     interleave_share: float = 0.0  # its HELPSTREAM_INTERLEAVE_SHARE: whether votes, not paired MRR, judge quality
-    # Its models are still loading: it answers nothing yet; `active` is the model it follows and will answer with.
+    # Its models are still loading: it answers nothing yet; `active` is the model it means to answer with.
     starting: bool = False
     models: dict[str, ModelFigures] = Field(default_factory=dict)

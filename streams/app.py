@@ -162,6 +162,8 @@ def create_app(settings: Settings) -> Worker:
                 interleave_share=settings.interleave_share,
             )
             if engine.ready
+            else None
+            if engine.should_stop  # stopping: the report made while its models still answered stands
             else starting_figures(
                 channel.worker_id, channel.registry, tallies, interleave_share=settings.interleave_share
             )

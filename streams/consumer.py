@@ -390,7 +390,7 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         if lowest_held is not None and lowest_held < offset:
             return None
         del acked[:run]
-        self.trail.note(tp, "commit", offset, self.app.consumer_generation_id)
+        self.trail.note(tp, "committing", offset, self.app.consumer_generation_id)
         self._acked_index[tp].difference_update(range(offset - run, offset))
         return offset
 

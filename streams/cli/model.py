@@ -114,7 +114,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from streams.engine.models import model_ref
     from streams.registry import state
     from streams.registry.channel import read_control, write_registry
-    from streams.registry.report import models_report
+    from streams.registry.report import models_report, still_needed
     from streams.topology.admin import ensure_topics
     from streams.topology.topics import topic_specs
 
@@ -167,11 +167,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             wanted = _model_id(registry.live(), args.model)
             changed = state.retire(registry, wanted)
-            workers = models_report(control, budget)["workers"]
-            answering = [w["worker"] for w in workers if w["active"] == wanted and not w["starting"]]
-            if answering:
-                # A worker that could not follow a promote still answers with it: retiring it would leave none.
-                raise state.Refused(f"{wanted} still answers chats on {', '.join(answering)}")
+            needed = still_needed(models_report(control, budget), registry, wanted)
+            if needed is not None:
+                raise state.Refused(needed)
     except (state.Refused, ModelUnavailable) as exc:
         print(f"helpstream: {exc}", file=sys.stderr)
         return 1

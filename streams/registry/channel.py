@@ -312,6 +312,8 @@ class ControlChannel(Service):
     async def _publish(self) -> None:
         while not self.should_stop:
             await self.sleep(FIGURES_EVERY_S)
+            if self.should_stop:  # the sleep ends at once on a stop: the last report is `report_now`'s
+                break
             try:
                 await self._send_figures(wait=False)
             except asyncio.CancelledError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.registry import Registry
 from streams.registry.channel import ControlState
 from streams.registry.figures import fresh, interleaves, merge
 from streams.registry.gates import promote_gates
@@ -51,3 +52,20 @@ def models_report(control: ControlState, budget_chat_p99_ms: float, now: datetim
         "retired": registry.retired,
         "history": [c.model_dump(mode="json") for c in registry.history[-20:]],
     }
+
+
+def still_needed(report: dict[str, Any], registry: Registry, model_id: str) -> str | None:
+    """Why retiring `model_id` could leave a worker with no model to answer with (`models_report`'s `report`),
+    else None: a worker that could not follow a forced promote still answers with it, or it is the previous model,
+    which a worker still loading falls back to if the active model fails to load."""
+    workers = report["workers"]
+    answering = [w["worker"] for w in workers if w["active"] == model_id and not w["starting"]]
+    if answering:
+        return f"{model_id} still answers chats on {', '.join(answering)}"
+    starting = [w["worker"] for w in workers if w["starting"]]
+    if starting and registry.previous is not None and registry.previous.model_id == model_id:
+        return (
+            f"{', '.join(starting)} still loading their models: each falls back to {model_id} if the active model "
+            "fails to load"
+        )
+    return None

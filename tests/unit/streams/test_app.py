@@ -53,3 +53,5 @@ def test_a_worker_whose_model_is_not_loaded_yet_reports_that_it_is_starting() ->
     report = built.channel._figures()  # what it publishes every few seconds once the control topics are read
     assert report is not None and report.worker == built.channel.worker_id
     assert report.active_ref is None and not any(f.loaded for f in report.models.values())
+    built.engine._stopped.set()  # stopping: its models closed, the report made while they answered must stand
+    assert built.channel._figures() is None

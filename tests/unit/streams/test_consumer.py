@@ -280,6 +280,9 @@ async def test_a_seek_records_the_committed_offset_it_read_when_none_was_known()
     assert c._committed_offset[PARTITION] == 31
     assert c._committed_offset[TP("chat.started", 2)] is None
     assert c._read_offset[PARTITION] == 31
+    c._committed_offset[PARTITION] = 20  # another worker committed further while this one did not own it
+    await c.perform_seek()
+    assert c._committed_offset[PARTITION] == 31
 
 
 def watched(c: Any) -> tuple[list[Any], list[float]]:

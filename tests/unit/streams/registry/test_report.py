@@ -12,7 +12,7 @@ from streams.engine.figures import starting_figures
 from streams.engine.tallies import Tallies
 from streams.registry.channel import ControlState, ControlTopics
 from streams.registry.figures import ModelTally
-from streams.registry.report import models_report
+from streams.registry.report import models_report, still_needed
 from streams.registry.state import add, seed
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -83,3 +83,17 @@ def test_a_worker_still_loading_answers_with_nothing_and_holds_the_candidates_co
     assert not coverage["passed"] and "1 of 2 workers" in coverage["detail"]
     print_report(report)
     assert "2 workers reporting (1 still loading their models)" in capsys.readouterr().out
+
+
+def test_retiring_the_previous_model_waits_for_workers_still_loading_and_an_answering_model_is_never_retired() -> None:
+    state = control()
+    registry = state.registry.model_copy(update={"previous": CANDIDATE, "candidates": []})
+    working = {"worker": "w1", "active": ACTIVE.model_id, "starting": False}
+    loading = {"worker": "w2", "active": ACTIVE.model_id, "starting": True}
+    assert still_needed({"workers": [working]}, registry, CANDIDATE.model_id) is None
+    assert "w2 still loading" in (still_needed({"workers": [working, loading]}, registry, CANDIDATE.model_id) or "")
+    stuck = {"worker": "w3", "active": CANDIDATE.model_id, "starting": False}  # could not follow a forced promote
+    assert "still answers chats on w3" in (still_needed({"workers": [stuck]}, registry, CANDIDATE.model_id) or "")
+    assert (
+        still_needed({"workers": [loading]}, state.registry, CANDIDATE.model_id) is None
+    )  # a candidate: not a fallback
