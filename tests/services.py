@@ -20,7 +20,7 @@ import pytest
 from streams.local import apache_kafka as kafka
 from streams.local import kafka_cluster as cluster
 from streams.local import redis_server as redis
-from streams.local.ports import free_port, wait_for_port
+from streams.local.ports import free_ports, wait_for_port
 from streams.local.processes import ServiceMissing, stop
 from streams.settings import load_settings
 
@@ -71,7 +71,7 @@ def compose_kafka(workdir: Path, passwords: Mapping[str, str]) -> Iterator[tuple
     for script, main in (("kafka-storage.sh", "kafka.tools.StorageTool"), ("kafka-server-start.sh", "kafka.Kafka")):
         (bin_dir / script).write_text(f'#!/bin/sh\n{java} {main} "$@"\n')
         (bin_dir / script).chmod(0o755)
-    client, host, controller = free_port(), free_port(), free_port()
+    client, host, controller = free_ports(3)
     env = {
         **os.environ,
         "KAFKA_HOME": str(bin_dir.parent),

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.local.ports import free_port, wait_for_port
+from streams.local.ports import free_ports, wait_for_port
 from streams.local.processes import ServiceMissing, stop
 
 _POM = "apache-kafka.pom.xml"
@@ -74,13 +74,13 @@ class RunningKafka:
 @contextmanager
 def apache_kafka(jars: Path, workdir: Path, *, sasl_ssl: SaslSslListener | None = None) -> Iterator[RunningKafka]:
     """A single-node KRaft Apache Kafka with a PLAINTEXT listener and, optionally, a SASL_SSL one."""
-    port, controller = free_port(), free_port()
+    port, controller, secure_free = free_ports(3)
     listeners = [f"PLAINTEXT://127.0.0.1:{port}", f"CONTROLLER://127.0.0.1:{controller}"]
     advertised = [f"PLAINTEXT://127.0.0.1:{port}"]
     protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
     secure: list[str] = []
     format_options: list[str] = []
-    secure_port = free_port() if sasl_ssl else None
+    secure_port = secure_free if sasl_ssl else None
     if sasl_ssl is not None:
         listeners.append(f"SASL_SSL://127.0.0.1:{secure_port}")
         advertised.append(f"SASL_SSL://{sasl_ssl.host}:{secure_port}")

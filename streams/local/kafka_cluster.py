@@ -24,7 +24,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streams.local.ports import free_port, wait_for_port
+from streams.local.ports import free_ports, wait_for_port
 from streams.local.processes import stop
 
 NODES = 3
@@ -58,7 +58,10 @@ class KafkaCluster:
 
     def __init__(self, jars: Path, workdir: Path, nodes: int = NODES) -> None:
         self._java = ["java", *JVM, "-cp", f"{jars}/*"]
-        self.nodes = {n: Node(n, free_port(), free_port(), workdir / f"node-{n}") for n in range(1, nodes + 1)}
+        ports = free_ports(2 * nodes)
+        self.nodes = {
+            n: Node(n, ports[2 * n - 2], ports[2 * n - 1], workdir / f"node-{n}") for n in range(1, nodes + 1)
+        }
 
     @property
     def bootstrap(self) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.local.ports import free_port
+from streams.local.ports import free_ports
 from streams.local.processes import ServiceMissing, stop
 
 VERSION = "26.5.6"
@@ -80,7 +80,7 @@ def keycloak(dist: Path, workdir: Path, realm: Mapping[str, Any], admin_password
     imports = home / "data" / "import"
     imports.mkdir(parents=True, exist_ok=True)
     (imports / "realm.json").write_text(json.dumps(realm))
-    port, management = free_port(), free_port()
+    port, management = free_ports(2)
     command = [
         str(home / "bin" / "kc.sh"),
         "start",

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports: each stays bound until all are chosen (a port closed at once can be handed out
+    again by the next bind)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -29,4 +37,5 @@ def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen[bytes] 
 
 def listener_ports() -> dict[str, int]:
     """Free ports for a worker's two listeners (settings overrides: `web_port`, `public_port`)."""
-    return {"web_port": free_port(), "public_port": free_port()}
+    web, public = free_ports(2)
+    return {"web_port": web, "public_port": public}
