@@ -195,15 +195,14 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         """Faust's, except that an offset read before the seek never replaces a later commit of this worker (see
         the module's docstring)."""
         committed = await self.seek_to_committed()
-        self._read_offset.update(
-            {ensure_TP(tp): offset if offset is not None and offset >= 0 else None for tp, offset in committed.items()}
-        )
-        for tp, offset in committed.items():
-            known = self._committed_offset[ensure_TP(tp)]
+        for raw, offset in committed.items():
+            tp = ensure_TP(raw)
+            self._read_offset[tp] = offset if offset is not None and offset >= 0 else None
+            known = self._committed_offset[tp]
             if offset and (known is None or offset > known):
-                self._committed_offset[ensure_TP(tp)] = offset
+                self._committed_offset[tp] = offset
             self.trail.note(
-                tp, "committed offset recorded", self._committed_offset[ensure_TP(tp)], self.app.consumer_generation_id
+                tp, "committed offset recorded", self._committed_offset[tp], self.app.consumer_generation_id
             )
 
     def lags(self) -> dict[TP, int]:
@@ -292,7 +291,6 @@ class SafeCommitConsumer(faust_aiokafka.Consumer):
         self.runs.forget(revoked)
         for tp in revoked:
             self.trail.note(tp, "revoked", None, self.app.consumer_generation_id)
-        for tp in revoked:
             self._floor.pop(tp, None)
             self._stuck_since.pop(tp, None)
         await super().on_partitions_revoked(revoked)
