@@ -5,7 +5,8 @@ and all the usage so far, and the model it writes (its weights and its usage mem
 per cycle: top-1 / top-3 on the demo's held-out chats (never example queries, never in the stream), the usage it
 learned from, its memory's size, the cycle's time, and the untrained model with a memory of the same usage. With
 `against` (a model `helpstream tune` wrote from the full CMS: the target), each model is compared with it chat by
-chat on the same held-out chats, with McNemar's exact test: is the shortfall more than the chats' sampling noise.
+chat on the same held-out chats, with McNemar's exact test: is the shortfall more than the chats' sampling noise,
+and, for the last cycle's model, where it lies: by how close each chat is to the full CMS's nearest example query.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from index.cpu import this_cpu
@@ -31,13 +33,15 @@ from streams.demo.datasets import demo_content
 from streams.demo.sparse import sparse_cms
 from streams.settings import Settings
 from streams.tune.data import KIND, held_out_chats
-from streams.tune.evaluate import Encode, hits, quality, torch_encode
+from streams.tune.evaluate import Encode, Hits, hits, quality, torch_encode
 from streams.tune.memory import usage_memory
-from streams.tune.paired import paired
+from streams.tune.paired import Paired, paired
 from streams.tune.run import CHATS, run_tune
 from streams.tune.usage import usage_data
 
 KEPT_OUT = 0.1  # of the usage, as `helpstream learn` keeps it out
+# A held-out chat's band: the cosine of its nearest example query in the full CMS, by the untrained model.
+BANDS = ((0.9, "a near-duplicate, >= 0.9"), (0.8, "alike, 0.8-0.9"), (-1.0, "phrased unlike any, < 0.8"))
 
 
 @dataclass
@@ -107,13 +111,66 @@ class FrozenWithMemory:
         return quality(self.embed, self.content, self.held_out, KIND, memory).top1
 
 
+def nearest_example(embed: Encode, content: list[ContentUpdated], chats: list[tuple[str, str]]) -> list[float]:
+    """Each chat's cosine to its nearest example query in `content`."""
+    queries = [q for c in content if c.op == "upsert" and c.kind == KIND for q in c.example_queries]
+    return [float(x) for x in (embed([t for t, _ in chats]) @ embed(queries).T).max(axis=1)]
+
+
+Band = tuple[str, int, Paired | None, Paired | None]
+
+
+def by_band(nearest: list[float], this: Hits, that: Hits) -> list[Band]:
+    """Per band of `BANDS` (by `nearest`): its chats, and on them top-1's and top-3's chats only `this` gets right
+    and only `that` does (None for a band without chats)."""
+    out: list[Band] = []
+    upper = np.inf
+    for low, name in BANDS:
+        picked = [i for i, cosine in enumerate(nearest) if low <= cosine < upper]
+        upper = low
+        if not picked:
+            out.append((name, 0, None, None))
+            continue
+        first = paired([this.first[i] for i in picked], [that.first[i] for i in picked])
+        three = paired([this.three[i] for i in picked], [that.three[i] for i in picked])
+        out.append((name, len(picked), first, three))
+    return out
+
+
+def _print_bands(name: str, bands: list[Band]) -> list[dict[str, object]]:
+    print(f"\n  where {name} and the full CMS differ, by each chat's nearest example query in the full CMS:")
+    print(
+        f"  {'nearest example query':<28} {'chats':>6} {'top-1: only this / only full CMS':>34} {'top-3: the same':>17}"
+    )
+    rows: list[dict[str, object]] = []
+    for band, chats, first, three in bands:
+        top1 = f"{first.only_this} / {first.only_that}" if first else "-"
+        top3 = f"{three.only_this} / {three.only_that}" if three else "-"
+        print(f"  {band:<28} {chats:>6} {top1:>34} {top3:>17}")
+        rows.append(
+            {
+                "band": band,
+                "chats": chats,
+                "top1": [first.only_this, first.only_that] if first else None,
+                "top3": [three.only_this, three.only_that] if three else None,
+            }
+        )
+    return rows
+
+
 def compare(
-    against: Path, sparse: list[ContentUpdated], chats: list[tuple[str, str]], models: list[tuple[str, str]]
-) -> list[dict[str, object]]:
+    against: Path,
+    sparse: list[ContentUpdated],
+    chats: list[tuple[str, str]],
+    models: list[tuple[str, str]],
+    untrained: Encode,
+    seed: int,
+) -> dict[str, object]:
     """Each of `models` (name, path), serving the sparse CMS, against the model at `against` serving the full CMS,
-    chat by chat on the held-out `chats`; printed as a table."""
+    chat by chat on the held-out `chats`; printed as a table, then the last model's differences by band."""
+    full = read_content(demo_content())
     embed, memory = served(str(against))
-    target = hits(embed, read_content(demo_content()), chats, KIND, memory)
+    target = hits(embed, full, chats, KIND, memory)
     print(
         f"\nagainst {against} (the full CMS), chat by chat on the same {len(target.first)} held-out chats: "
         f"{sum(target.first) / len(target.first):.2%} / {sum(target.three) / len(target.three):.2%}"
@@ -144,6 +201,43 @@ def compare(
     print("  only this / only full CMS: held-out chats only this model gets right / only the full CMS's gets right;")
     print("  p: McNemar's exact test (two-sided), the chance of a split at least this uneven between models equally")
     print("  good on such chats; it covers the held-out chats' sampling, not a training run's spread")
+    bands = _print_bands(models[-1][0], by_band(nearest_example(untrained, full, chats), mine, target))
+    print("  the cosine by the untrained model; the full CMS's example queries hold the sparse CMS's and the stream's")
+    indexes = by_index(against, models[-1], full, sparse, chats, seed)
+    return {"paired": rows, "by_nearest_example": bands, "weights_by_index": indexes}
+
+
+def by_index(
+    against: Path,
+    last: tuple[str, str],
+    full: list[ContentUpdated],
+    sparse: list[ContentUpdated],
+    chats: list[tuple[str, str]],
+    seed: int,
+) -> list[dict[str, object]]:
+    """The last model's weights and the full CMS's, each with each index: the sparse CMS with a usage memory (the
+    full CMS's: its other example queries held as the memory holds chats, means of several), and the full CMS's
+    example queries as they are. Tells the weights' share of the gap from the index's."""
+    kept = {c.content_id: set(c.example_queries) for c in sparse}
+    others = {
+        c.content_id: [q for q in c.example_queries if q not in kept.get(c.content_id, set())]
+        for c in full
+        if c.op == "upsert" and c.kind == KIND
+    }
+    print("\n  each model's weights with each index, top-1 / top-3 on the same held-out chats:")
+    print(f"  {'weights':<28} {'sparse CMS + usage memory':>28} {'full CMS example queries':>26}")
+    rows: list[dict[str, object]] = []
+    for name, path, mine in ((last[0], last[1], True), ("the full CMS tuned", str(against), False)):
+        embed, own = served(path)
+        # The learned model's memory is of chats the full CMS holds as example queries: not added to them twice.
+        figures = {
+            "sparse_memory": quality(embed, sparse, chats, KIND, own if mine else usage_memory(embed, others, seed)),
+            "full": quality(embed, full, chats, KIND, None if mine else own),
+        }
+        cells = [f"{q.top1:.2%} / {q.top3:.2%}" for q in figures.values()]
+        print(f"  {name:<28} {cells[0]:>28} {cells[1]:>26}")
+        rows.append({"weights": name, **{k: [q.top1, q.top3] for k, q in figures.items()}})
+    print("  the full CMS tuned with the sparse CMS: its other example queries as a usage memory, means of several")
     return rows
 
 
@@ -257,7 +351,7 @@ def run_learning(
     if against is not None:
         result["against"] = {
             "model": str(against),
-            "paired": compare(against, sparse.content, untrained.held_out, models),
+            **compare(against, sparse.content, untrained.held_out, models, untrained.embed, seed),
         }
     (out / "learning.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(f"wrote {out / 'learning.json'}")

@@ -1,0 +1,24 @@
+from streams.bench.learning import BANDS, by_band
+from streams.tune.evaluate import Hits
+
+
+def test_each_band_counts_the_chats_only_one_model_gets_right() -> None:
+    nearest = [0.95, 0.92, 0.85, 0.75, 0.60]
+    this = Hits(first=[True, False, True, False, True], three=[True, True, True, False, True])
+    that = Hits(first=[True, True, False, True, False], three=[True, True, True, True, True])
+
+    bands = by_band(nearest, this, that)
+
+    assert [b[0] for b in bands] == [name for _, name in BANDS]
+    near, alike, unlike = bands
+    assert near[1] == 2 and near[2] is not None and (near[2].only_this, near[2].only_that) == (0, 1)
+    assert alike[1] == 1 and alike[2] is not None and (alike[2].only_this, alike[2].only_that) == (1, 0)
+    assert unlike[1] == 2 and unlike[2] is not None and (unlike[2].only_this, unlike[2].only_that) == (1, 1)
+    assert unlike[3] is not None and (unlike[3].only_this, unlike[3].only_that) == (0, 1)
+
+
+def test_a_band_without_chats_is_shown_empty() -> None:
+    bands = by_band([0.99], Hits(first=[True], three=[True]), Hits(first=[False], three=[True]))
+
+    assert bands[1] == (BANDS[1][1], 0, None, None)
+    assert bands[2] == (BANDS[2][1], 0, None, None)
