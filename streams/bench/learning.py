@@ -179,9 +179,11 @@ def compare(
     print(f"  {'':<22} {'top-1':^63}   {'top-3':^63}")
     print(f"  {'model':<22} {header}   {header}")
     rows: list[dict[str, object]] = []
+    last = target
     for name, path in models:
         embed, memory = served(path)
         mine = hits(embed, sparse, chats, KIND, memory)
+        last = mine
         row: dict[str, object] = {"model": name}
         cells = []
         for figure, this, that in (("top1", mine.first, target.first), ("top3", mine.three, target.three)):
@@ -201,7 +203,7 @@ def compare(
     print("  only this / only full CMS: held-out chats only this model gets right / only the full CMS's gets right;")
     print("  p: McNemar's exact test (two-sided), the chance of a split at least this uneven between models equally")
     print("  good on such chats; it covers the held-out chats' sampling, not a training run's spread")
-    bands = _print_bands(models[-1][0], by_band(nearest_example(untrained, full, chats), mine, target))
+    bands = _print_bands(models[-1][0], by_band(nearest_example(untrained, full, chats), last, target))
     print("  the cosine by the untrained model; the full CMS's example queries hold the sparse CMS's and the stream's")
     indexes = by_index(against, models[-1], full, sparse, chats, seed)
     return {"paired": rows, "by_nearest_example": bands, "weights_by_index": indexes}

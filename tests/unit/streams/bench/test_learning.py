@@ -22,3 +22,12 @@ def test_a_band_without_chats_is_shown_empty() -> None:
 
     assert bands[1] == (BANDS[1][1], 0, None, None)
     assert bands[2] == (BANDS[2][1], 0, None, None)
+
+
+def test_a_chat_on_a_boundary_is_in_the_band_above() -> None:
+    hit = Hits(first=[True, True], three=[True, True])
+    miss = Hits(first=[False, False], three=[False, False])
+
+    near, alike, unlike = by_band([0.9, 0.8], hit, miss)
+
+    assert (near[1], alike[1], unlike[1]) == (1, 1, 0)
