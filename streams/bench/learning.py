@@ -118,6 +118,7 @@ def nearest_example(embed: Encode, content: list[ContentUpdated], chats: list[tu
 
 
 Band = tuple[str, int, Paired | None, Paired | None]
+Served = tuple[Encode, Hits]  # a model's encoder, and its hits on the held-out chats as it serves
 
 
 def by_band(nearest: list[float], this: Hits, that: Hits) -> list[Band]:
@@ -169,8 +170,8 @@ def compare(
     """Each of `models` (name, path), serving the sparse CMS, against the model at `against` serving the full CMS,
     chat by chat on the held-out `chats`; printed as a table, then the last model's differences by band."""
     full = read_content(demo_content())
-    embed, memory = served(str(against))
-    target = hits(embed, full, chats, KIND, memory)
+    full_embed, memory = served(str(against))
+    target = hits(full_embed, full, chats, KIND, memory)
     print(
         f"\nagainst {against} (the full CMS), chat by chat on the same {len(target.first)} held-out chats: "
         f"{sum(target.first) / len(target.first):.2%} / {sum(target.three) / len(target.three):.2%}"
@@ -179,11 +180,11 @@ def compare(
     print(f"  {'':<22} {'top-1':^63}   {'top-3':^63}")
     print(f"  {'model':<22} {header}   {header}")
     rows: list[dict[str, object]] = []
-    last = target
+    last: Served = (full_embed, target)
     for name, path in models:
         embed, memory = served(path)
         mine = hits(embed, sparse, chats, KIND, memory)
-        last = mine
+        last = (embed, mine)
         row: dict[str, object] = {"model": name}
         cells = []
         for figure, this, that in (("top1", mine.first, target.first), ("top3", mine.three, target.three)):
@@ -203,15 +204,15 @@ def compare(
     print("  only this / only full CMS: held-out chats only this model gets right / only the full CMS's gets right;")
     print("  p: McNemar's exact test (two-sided), the chance of a split at least this uneven between models equally")
     print("  good on such chats; it covers the held-out chats' sampling, not a training run's spread")
-    bands = _print_bands(models[-1][0], by_band(nearest_example(untrained, full, chats), last, target))
+    bands = _print_bands(models[-1][0], by_band(nearest_example(untrained, full, chats), last[1], target))
     print("  the cosine by the untrained model; the full CMS's example queries hold the sparse CMS's and the stream's")
-    indexes = by_index(against, models[-1], full, sparse, chats, seed)
+    indexes = by_index((models[-1][0], *last), (full_embed, target), full, sparse, chats, seed)
     return {"paired": rows, "by_nearest_example": bands, "weights_by_index": indexes}
 
 
 def by_index(
-    against: Path,
-    last: tuple[str, str],
+    last: tuple[str, Encode, Hits],
+    against: Served,
     full: list[ContentUpdated],
     sparse: list[ContentUpdated],
     chats: list[tuple[str, str]],
@@ -219,7 +220,8 @@ def by_index(
 ) -> list[dict[str, object]]:
     """The last model's weights and the full CMS's, each with each index: the sparse CMS with a usage memory (the
     full CMS's: its other example queries held as the memory holds chats, means of several), and the full CMS's
-    example queries as they are. Tells the weights' share of the gap from the index's."""
+    example queries as they are. Tells the weights' share of the gap from the index's. `last`: the last model's name,
+    encoder and hits with the sparse CMS and its memory; `against`: the full CMS model's encoder and hits."""
     kept = {c.content_id: set(c.example_queries) for c in sparse}
     others = {
         c.content_id: [q for q in c.example_queries if q not in kept.get(c.content_id, set())]
@@ -228,17 +230,23 @@ def by_index(
     }
     print("\n  each model's weights with each index, top-1 / top-3 on the same held-out chats:")
     print(f"  {'weights':<28} {'sparse CMS + usage memory':>28} {'full CMS example queries':>26}")
+    name, embed, mine = last
+    full_embed, target = against
     rows: list[dict[str, object]] = []
-    for name, path, mine in ((last[0], last[1], True), ("the full CMS tuned", str(against), False)):
-        embed, own = served(path)
+    for weights, figures in (
         # The learned model's memory is of chats the full CMS holds as example queries: not added to them twice.
-        figures = {
-            "sparse_memory": quality(embed, sparse, chats, KIND, own if mine else usage_memory(embed, others, seed)),
-            "full": quality(embed, full, chats, KIND, None if mine else own),
-        }
+        (name, {"sparse_memory": mine.quality(), "full": quality(embed, full, chats, KIND)}),
+        (
+            "the full CMS tuned",
+            {
+                "sparse_memory": quality(full_embed, sparse, chats, KIND, usage_memory(full_embed, others, seed)),
+                "full": target.quality(),
+            },
+        ),
+    ):
         cells = [f"{q.top1:.2%} / {q.top3:.2%}" for q in figures.values()]
-        print(f"  {name:<28} {cells[0]:>28} {cells[1]:>26}")
-        rows.append({"weights": name, **{k: [q.top1, q.top3] for k, q in figures.items()}})
+        print(f"  {weights:<28} {cells[0]:>28} {cells[1]:>26}")
+        rows.append({"weights": weights, **{k: [q.top1, q.top3] for k, q in figures.items()}})
     print("  the full CMS tuned with the sparse CMS: its other example queries as a usage memory, means of several")
     return rows
 

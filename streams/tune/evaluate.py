@@ -67,6 +67,9 @@ class Hits:
     first: list[bool]
     three: list[bool]
 
+    def quality(self) -> Quality:
+        return Quality(len(self.first), float(np.mean(self.first)), float(np.mean(self.three)))
+
 
 def hits(
     encode: Encode,
@@ -92,5 +95,4 @@ def quality(
     memory: Mapping[str, Vectors] | None = None,
 ) -> Quality:
     """Top-1 / top-3 of `hits`."""
-    found = hits(encode, content, queries, kind, memory)
-    return Quality(len(queries), float(np.mean(found.first)), float(np.mean(found.three)))
+    return hits(encode, content, queries, kind, memory).quality()
