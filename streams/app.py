@@ -16,6 +16,7 @@ from agents.delivery import windowed
 from agents.feedback import FeedbackHandler, register_feedback_agent
 from agents.masking import Masker
 from agents.usage import UsageJoin
+from schemas.registry import WorkerFigures
 from streams.clients.kafka import KafkaConnection
 from streams.consumer import App
 from streams.engine.backfill import Backfill
@@ -152,23 +153,23 @@ def create_app(settings: Settings) -> Worker:
         registry=lambda: channel.registry,
     )
     app.add_dependency(backfill)
-    channel.publish_figures_with(
-        lambda: (
-            worker_figures(
+
+    def figures() -> WorkerFigures | None:
+        if engine.ready:
+            return worker_figures(
                 channel.worker_id,
                 engine.models,
                 tallies,
                 owns_content=_owns(app, settings.topic_content),
                 interleave_share=settings.interleave_share,
             )
-            if engine.ready
-            else None
-            if engine.should_stop  # stopping: the report made while its models still answered stands
-            else starting_figures(
-                channel.worker_id, channel.registry, tallies, interleave_share=settings.interleave_share
-            )
+        if engine.should_stop:  # the report made while its models still answered stands
+            return None
+        return starting_figures(
+            channel.worker_id, channel.registry, tallies, interleave_share=settings.interleave_share
         )
-    )
+
+    channel.publish_figures_with(figures)
     metrics.watch(engine, store, tallies)
     metrics.watch_registry(lambda: channel.control.refused)
     metrics.watch_consumer(app.consumer_if_made)

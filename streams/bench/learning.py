@@ -180,11 +180,11 @@ def compare(
     print(f"  {'':<22} {'top-1':^63}   {'top-3':^63}")
     print(f"  {'model':<22} {header}   {header}")
     rows: list[dict[str, object]] = []
-    last: Served = (full_embed, target)
+    served_hits: list[Served] = []
     for name, path in models:
         embed, memory = served(path)
         mine = hits(embed, sparse, chats, KIND, memory)
-        last = (embed, mine)
+        served_hits.append((embed, mine))
         row: dict[str, object] = {"model": name}
         cells = []
         for figure, this, that in (("top1", mine.first, target.first), ("top3", mine.three, target.three)):
@@ -204,6 +204,7 @@ def compare(
     print("  only this / only full CMS: held-out chats only this model gets right / only the full CMS's gets right;")
     print("  p: McNemar's exact test (two-sided), the chance of a split at least this uneven between models equally")
     print("  good on such chats; it covers the held-out chats' sampling, not a training run's spread")
+    last = served_hits[-1]
     bands = _print_bands(models[-1][0], by_band(nearest_example(untrained, full, chats), last[1], target))
     print("  the cosine by the untrained model; the full CMS's example queries hold the sparse CMS's and the stream's")
     indexes = by_index((models[-1][0], *last), (full_embed, target), full, sparse, chats, seed)

@@ -74,13 +74,13 @@ class RunningKafka:
 @contextmanager
 def apache_kafka(jars: Path, workdir: Path, *, sasl_ssl: SaslSslListener | None = None) -> Iterator[RunningKafka]:
     """A single-node KRaft Apache Kafka with a PLAINTEXT listener and, optionally, a SASL_SSL one."""
-    port, controller, secure_free = free_ports(3)
+    port, controller, *secure_free = free_ports(3 if sasl_ssl is not None else 2)
     listeners = [f"PLAINTEXT://127.0.0.1:{port}", f"CONTROLLER://127.0.0.1:{controller}"]
     advertised = [f"PLAINTEXT://127.0.0.1:{port}"]
     protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
     secure: list[str] = []
     format_options: list[str] = []
-    secure_port = secure_free if sasl_ssl else None
+    secure_port = secure_free[0] if secure_free else None
     if sasl_ssl is not None:
         listeners.append(f"SASL_SSL://127.0.0.1:{secure_port}")
         advertised.append(f"SASL_SSL://{sasl_ssl.host}:{secure_port}")
