@@ -105,9 +105,9 @@ class FrozenWithMemory:
         self.held_out = held_out_chats(self.ids)
 
     def top1(self, usage: list[UsageExample]) -> float:
-        """Top-1 on the held-out chats, the usage learned from as `tune` takes it (its kept-out slice left out)."""
+        """Top-1 on the held-out chats, with a memory of the usage as `tune` writes it (its kept-out slice too)."""
         used = usage_data(first_per_chat(usage), self.ids, KEPT_OUT, self.seed)
-        memory = usage_memory(self.embed, used.train, self.seed)
+        memory = usage_memory(self.embed, used.every_text(), self.seed)
         return quality(self.embed, self.content, self.held_out, KIND, memory).top1
 
 
@@ -180,11 +180,11 @@ def compare(
     print(f"  {'':<22} {'top-1':^63}   {'top-3':^63}")
     print(f"  {'model':<22} {header}   {header}")
     rows: list[dict[str, object]] = []
-    served_hits: list[Served] = []
+    last: Served | None = None
     for name, path in models:
         embed, memory = served(path)
         mine = hits(embed, sparse, chats, KIND, memory)
-        served_hits.append((embed, mine))
+        last = (embed, mine)
         row: dict[str, object] = {"model": name}
         cells = []
         for figure, this, that in (("top1", mine.first, target.first), ("top3", mine.three, target.three)):
@@ -204,7 +204,8 @@ def compare(
     print("  only this / only full CMS: held-out chats only this model gets right / only the full CMS's gets right;")
     print("  p: McNemar's exact test (two-sided), the chance of a split at least this uneven between models equally")
     print("  good on such chats; it covers the held-out chats' sampling, not a training run's spread")
-    last = served_hits[-1]
+    if last is None:
+        raise ValueError("compare: no model to compare")
     bands = _print_bands(models[-1][0], by_band(nearest_example(untrained, full, chats), last[1], target))
     print("  the cosine by the untrained model; the full CMS's example queries hold the sparse CMS's and the stream's")
     indexes = by_index((models[-1][0], *last), (full_embed, target), full, sparse, chats, seed)
