@@ -105,9 +105,9 @@ class FrozenWithMemory:
         self.held_out = held_out_chats(self.ids)
 
     def top1(self, usage: list[UsageExample]) -> float:
-        """Top-1 on the held-out chats, with a memory of the usage as `tune` writes it (its kept-out slice too)."""
+        """Top-1 on the held-out chats, the usage learned from as `tune` takes it (its kept-out slice left out)."""
         used = usage_data(first_per_chat(usage), self.ids, KEPT_OUT, self.seed)
-        memory = usage_memory(self.embed, used.every_text(), self.seed)
+        memory = usage_memory(self.embed, used.train, self.seed)
         return quality(self.embed, self.content, self.held_out, KIND, memory).top1
 
 

@@ -1,6 +1,6 @@
-"""A learned model's usage memory (`index.usage_memory`), built from the chats agents answered (those it learned from
-and the ones kept out to judge it): each saved response's chats embedded by the model and clustered (spherical
-k-means, seeded), the mean of every cluster of at least `MIN_CHATS` chats kept.
+"""A learned model's usage memory (`index.usage_memory`), built from the chats it learned from: each saved
+response's chats embedded by the model and clustered (spherical k-means, seeded), the mean of every cluster of at
+least `MIN_CHATS` chats kept.
 
 Why a memory beside the weights: a CMS holds a handful of phrasings per saved response, and on the demo's sparse
 CMS the chats agents answered, added to the index, lift top-1 more than fine-tuning on them does (docs/learning.md,
@@ -16,7 +16,6 @@ import numpy as np
 from index.encoder import Vectors
 from index.usage_memory import MIN_CHATS
 from streams.tune.evaluate import Encode
-from streams.tune.usage import UsageData
 
 CHATS_PER_VECTOR = 8  # on average: finer keeps more of how customers phrase a need, coarser means more per vector
 MAX_VECTORS = 64  # per saved response: the index stays the size a rich CMS gives it
@@ -50,11 +49,3 @@ def usage_memory(encode: Encode, texts: Mapping[str, list[str]], seed: int) -> d
             rows = np.stack(means)
             out[item] = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
     return out
-
-
-def judged_and_written(encode: Encode, used: UsageData, seed: int) -> tuple[dict[str, Vectors], dict[str, Vectors]]:
-    """The memory the kept-out usage is judged with (the chats trained on) and the one written (the kept-out chats
-    too): once they have chosen the mix, a final fit takes every example, but a memory must not hold what it judges.
-    `encode` may be asked for the trained chats twice: pass one that remembers."""
-    judged = usage_memory(encode, used.train, seed)
-    return judged, usage_memory(encode, used.every_text(), seed) if used.kept_out else judged

@@ -25,7 +25,7 @@ from streams.demo.datasets import demo_content
 from streams.settings import Settings
 from streams.tune.data import KIND, held_out_chats, split, without_kept_out
 from streams.tune.evaluate import Encode, Quality, quality, torch_encode
-from streams.tune.memory import judged_and_written, usage_memory
+from streams.tune.memory import usage_memory
 from streams.tune.precision import Requested, choose
 from streams.tune.precision import trainings as planned_trainings
 from streams.tune.train import MIXES, RECIPE, mixed, train
@@ -69,17 +69,15 @@ class Evaluation:
     ) -> dict[str, Quality]:
         """Top-1 / top-3 on each non-empty set, the model's usage memory in its index; the held-out chats (the
         largest) only when `chats`."""
-        memo = encode if isinstance(encode, Memo) else Memo(encode)
+        memo = Memo(encode)
         out: dict[str, Quality] = {}
         if self.slice:
             out[SLICE] = quality(memo, self.reduced, self.slice, KIND, memory)
         if self.usage:
             out[USAGE] = quality(memo, self.content, self.usage, KIND, memory)
-        return {**out, **self.held_out(memo, memory)} if chats else out
-
-    def held_out(self, encode: Encode, memory: Mapping[str, Vectors] | None = None) -> dict[str, Quality]:
-        """Top-1 / top-3 on the held-out chats, when there are any: never usage, so any memory may judge them."""
-        return {CHATS: quality(encode, self.content, self.chats, KIND, memory)} if self.chats else {}
+        if chats and self.chats:
+            out[CHATS] = quality(memo, self.content, self.chats, KIND, memory)
+        return out
 
     def chooser(self) -> str | None:
         """The set the mix is chosen on: real chats kept out when there are any, else the example queries'."""
@@ -150,19 +148,10 @@ def run_tune(
     model = SentenceTransformer(str(source), device="cpu", local_files_only=True)
 
     encode = torch_encode(model)
-    # A learned model tuned again brings the memory it learned with: "before" is that model as it serves. That
-    # memory may hold the chats kept out now (the same seed kept them out when it was tuned, and then they joined
-    # it), so the kept-out usage is judged as after training: with a memory of the chats trained on.
+    # A learned model tuned again brings the memory it learned with: "before" is that model as it serves.
     base_memory = model_memory(source, model.get_embedding_dimension() or 0, None)
-    memo = Memo(encode)
-    fresh = bool(base_memory and used.kept_out)
-    before_kept = usage_memory(memo, used.train, seed) if fresh else base_memory
-    stage(
-        "quality before"
-        + (f" (with its usage memory of {len(base_memory)} saved responses)" if base_memory else "")
-        + ("; the kept-out sets with a memory of the chats trained on, as after training" if fresh else "")
-    )
-    before = {**judged.figures(memo, chats=False, memory=before_kept), **judged.held_out(memo, base_memory)}
+    stage("quality before" + (f" (with its usage memory of {len(base_memory)} saved responses)" if base_memory else ""))
+    before = judged.figures(encode, memory=base_memory)
     for name, q in before.items():
         print(f"    {name:<26} {q}")
     stage(f"training: {recipe.describe()}")
@@ -200,18 +189,16 @@ def run_tune(
         stage(f"the model written: the fine-tune, {chosen:.0%} of the way from the base weights")
     model.load_state_dict(mixed(base_weights, tuned_weights, chosen))
     # The mix is chosen without it: a memory per share would embed every chat once per share.
-    memo = Memo(encode)
-    judged_memory, memory = judged_and_written(memo, used, seed)
+    memory = usage_memory(encode, used.train, seed)
     if memory:
         vectors = sum(len(rows) for rows in memory.values())
-        kept = " (the kept-out ones too: their figures are judged with a memory of the rest)" if used.kept_out else ""
         stage(
             f"usage memory: {vectors:,} vectors for {len(memory)} saved responses, "
-            f"each the mean of chats agents answered with it{kept}"
+            "each the mean of chats agents answered with it"
         )
     elif base_memory:
         stage("the base's usage memory is not carried over (the base's weights made it): --usage makes one for these")
-    final = {**judged.figures(memo, chats=False, memory=judged_memory), **judged.held_out(memo, memory)}
+    final = judged.figures(encode, memory=memory)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
     if memory:

@@ -29,14 +29,17 @@ class UsageData:
     weights: dict[str, float]
     kept_out: list[tuple[str, str]]
     examination: dict[int, float]
-    every: dict[str, list[str]]  # `train` and `kept_out` together, in the order the chats came
 
     def texts(self) -> int:
         return sum(map(len, self.train.values()))
 
     def every_text(self) -> dict[str, list[str]]:
-        """The kept-out chats' texts back with the rest, oldest first: what a final fit takes."""
-        return {item: list(texts) for item, texts in self.every.items()}
+        """The kept-out chats' texts back with the rest: what a final training learns from."""
+        out = {item: list(texts) for item, texts in self.train.items()}
+        for text, item in self.kept_out:
+            if text not in out.setdefault(item, []):
+                out[item].append(text)
+        return out
 
 
 def examination(examples: Iterable[UsageExample]) -> dict[int, float]:
@@ -78,18 +81,13 @@ def usage_data(examples: list[UsageExample], content_ids: set[str], share: float
             held.append((example.text, example.content_id))
     # Another chat with the same words as a kept-out one would teach the model the answer it is judged on.
     judged = {text for text, _ in held}
-    every: dict[str, list[str]] = {}
     for example, out in zip(usable, held_out, strict=True):
-        _add(every, example)
-        if not (out or example.text in judged):
-            _add(train, example)
-    return UsageData(train, raw, held, looked, every)
-
-
-def _add(texts: dict[str, list[str]], example: UsageExample) -> None:
-    known = texts.setdefault(example.content_id, [])
-    if example.text not in known:
-        known.append(example.text)
+        if out or example.text in judged:
+            continue
+        texts = train.setdefault(example.content_id, [])
+        if example.text not in texts:
+            texts.append(example.text)
+    return UsageData(train, raw, held, looked)
 
 
 def merged(queries: dict[str, list[str]], usage: UsageData) -> tuple[dict[str, list[str]], dict[str, float]]:

@@ -7,8 +7,7 @@ import numpy as np
 
 from index.encoder import Vectors
 from index.usage_memory import MIN_CHATS
-from streams.tune.memory import judged_and_written, usage_memory
-from streams.tune.usage import UsageData
+from streams.tune.memory import usage_memory
 
 DIRECTIONS = {"card": 0, "fees": 1}
 
@@ -43,28 +42,3 @@ def test_the_same_chats_and_seed_give_the_same_memory() -> None:
     texts = {"lost-card": [f"card {n}" for n in range(20)] + [f"fees {n}" for n in range(20)]}
     first, again = usage_memory(encode, texts, seed=3), usage_memory(encode, texts, seed=3)
     np.testing.assert_array_equal(first["lost-card"], again["lost-card"])
-
-
-def test_the_memory_written_holds_the_kept_out_chats_and_the_one_judging_them_does_not() -> None:
-    cards, fees = [f"card {n}" for n in range(8)], [f"fees {n}" for n in range(8)]
-    used = UsageData(
-        train={"lost-card": cards},
-        weights={},
-        kept_out=[(text, "lost-card") for text in fees],
-        examination={},
-        every={"lost-card": cards + fees},
-    )
-    judged, written = judged_and_written(encode, used, seed=1)
-
-    def asked_about_fees(memory: dict[str, Vectors]) -> bool:
-        return bool((memory["lost-card"][:, 1] > 0.9).any())
-
-    assert not asked_about_fees(judged)
-    assert asked_about_fees(written)
-
-
-def test_without_kept_out_chats_the_two_memories_are_one() -> None:
-    cards = {"lost-card": [f"card {n}" for n in range(8)]}
-    used = UsageData(train=cards, weights={}, kept_out=[], examination={}, every=cards)
-    judged, written = judged_and_written(encode, used, seed=1)
-    np.testing.assert_array_equal(written["lost-card"], judged["lost-card"])

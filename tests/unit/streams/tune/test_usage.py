@@ -77,10 +77,3 @@ def test_merged_weights_average_one_and_keep_their_order() -> None:
     every = [weights[t] for item in texts.values() for t in item]
     assert sum(every) / len(every) == pytest.approx(1.0)
     assert weights["text of s0"] > weights["text of d0"] > weights["how do i"] == weights["text of c0"]
-
-
-def test_every_chat_comes_back_in_the_order_it_came_kept_out_or_not() -> None:
-    many = [used(f"k{i}", "a", 1) for i in range(200)]
-    data = usage_data(many, {"a"}, 0.3, seed=7)
-    assert data.kept_out  # some in the middle of the stream
-    assert data.every_text() == {"a": [e.text for e in many]}  # the memory keeps the newest: order matters
