@@ -172,19 +172,20 @@ def compare(
     full = read_content(demo_content())
     full_embed, memory = served(str(against))
     target = hits(full_embed, full, chats, KIND, memory)
+    overall = target.quality()
     print(
-        f"\nagainst {against} (the full CMS), chat by chat on the same {len(target.first)} held-out chats: "
-        f"{sum(target.first) / len(target.first):.2%} / {sum(target.three) / len(target.three):.2%}"
+        f"\nagainst {against} (the full CMS), chat by chat on the same {overall.queries} held-out chats: "
+        f"{overall.top1:.2%} / {overall.top3:.2%}"
     )
     header = f"{'difference (95%)':>28} {'only this / only full CMS':>26} {'p':>7}"
     print(f"  {'':<22} {'top-1':^63}   {'top-3':^63}")
     print(f"  {'model':<22} {header}   {header}")
     rows: list[dict[str, object]] = []
-    last: Served | None = None
+    last: tuple[str, Encode, Hits] | None = None
     for name, path in models:
         embed, memory = served(path)
         mine = hits(embed, sparse, chats, KIND, memory)
-        last = (embed, mine)
+        last = (name, embed, mine)
         row: dict[str, object] = {"model": name}
         cells = []
         for figure, this, that in (("top1", mine.first, target.first), ("top3", mine.three, target.three)):
@@ -206,9 +207,9 @@ def compare(
     print("  good on such chats; it covers the held-out chats' sampling, not a training run's spread")
     if last is None:
         raise ValueError("compare: no model to compare")
-    bands = _print_bands(models[-1][0], by_band(nearest_example(untrained, full, chats), last[1], target))
+    bands = _print_bands(last[0], by_band(nearest_example(untrained, full, chats), last[2], target))
     print("  the cosine by the untrained model; the full CMS's example queries hold the sparse CMS's and the stream's")
-    indexes = by_index((models[-1][0], *last), (full_embed, target), full, sparse, chats, seed)
+    indexes = by_index(last, (full_embed, target), full, sparse, chats, seed)
     return {"paired": rows, "by_nearest_example": bands, "weights_by_index": indexes}
 
 
