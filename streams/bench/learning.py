@@ -36,10 +36,11 @@ from streams.tune.data import KIND, held_out_chats
 from streams.tune.evaluate import Encode, Hits, hits, quality, torch_encode
 from streams.tune.memory import usage_memory
 from streams.tune.paired import Paired, paired
-from streams.tune.run import CHATS, run_tune
+from streams.tune.run import CHATS, Memo, run_tune
 from streams.tune.usage import usage_data
 
 KEPT_OUT = 0.1  # of the usage, as `helpstream learn` keeps it out
+RESTARTS = 8  # k-means seeds the last model's memory is made again with
 # A held-out chat's band: the cosine of its nearest example query in the full CMS, by the untrained model.
 BANDS = ((0.9, "a near-duplicate, >= 0.9"), (0.8, "alike, 0.8-0.9"), (-1.0, "phrased unlike any, < 0.8"))
 
@@ -104,10 +105,14 @@ class FrozenWithMemory:
         self.ids = {c.content_id for c in content if c.op == "upsert" and c.kind == KIND}
         self.held_out = held_out_chats(self.ids)
 
+    def learned_from(self, usage: list[UsageExample]) -> dict[str, list[str]]:
+        """The chats' texts by saved response, as `tune` learns from and makes its memory of them (its kept-out slice
+        left out)."""
+        return usage_data(first_per_chat(usage), self.ids, KEPT_OUT, self.seed).train
+
     def top1(self, usage: list[UsageExample]) -> float:
-        """Top-1 on the held-out chats, the usage learned from as `tune` takes it (its kept-out slice left out)."""
-        used = usage_data(first_per_chat(usage), self.ids, KEPT_OUT, self.seed)
-        memory = usage_memory(self.embed, used.train, self.seed)
+        """Top-1 on the held-out chats with a memory of the usage learned from."""
+        memory = usage_memory(self.embed, self.learned_from(usage), self.seed)
         return quality(self.embed, self.content, self.held_out, KIND, memory).top1
 
 
@@ -165,10 +170,13 @@ def compare(
     chats: list[tuple[str, str]],
     models: list[tuple[str, str]],
     untrained: Encode,
+    texts: dict[str, list[str]],
     seed: int,
 ) -> dict[str, object]:
     """Each of `models` (name, path), serving the sparse CMS, against the model at `against` serving the full CMS,
-    chat by chat on the held-out `chats`; printed as a table, then the last model's differences by band."""
+    chat by chat on the held-out `chats`; printed as a table, then the last model's differences by band, each
+    model's weights with each index, and the memory's spread over k-means seeds (`texts`: the chats the last model
+    learned from)."""
     full = read_content(demo_content())
     full_embed, memory = served(str(against))
     target = hits(full_embed, full, chats, KIND, memory)
@@ -209,14 +217,58 @@ def compare(
         raise ValueError("compare: no model to compare")
     bands = _print_bands(last[0], by_band(nearest_example(untrained, full, chats), last[2], target))
     print("  the cosine by the untrained model; the full CMS's example queries hold the sparse CMS's and the stream's")
-    indexes = by_index(last, (full_embed, target), full, sparse, chats, seed)
-    return {"paired": rows, "by_nearest_example": bands, "weights_by_index": indexes}
+    others = other_queries(full, sparse)
+    indexes = by_index(last, (full_embed, target), full, others, sparse, chats, seed)
+    starts = by_start(last[0], last[1], full_embed, texts, others, sparse, chats)
+    return {"paired": rows, "by_nearest_example": bands, "weights_by_index": indexes, "memory_by_seed": starts}
+
+
+def other_queries(full: list[ContentUpdated], sparse: list[ContentUpdated]) -> dict[str, list[str]]:
+    """Each saved response's example queries in the full CMS that the sparse CMS does not hold."""
+    kept = {c.content_id: set(c.example_queries) for c in sparse}
+    return {
+        c.content_id: [q for q in c.example_queries if q not in kept.get(c.content_id, set())]
+        for c in full
+        if c.op == "upsert" and c.kind == KIND
+    }
+
+
+def by_start(
+    name: str,
+    embed: Encode,
+    full_embed: Encode,
+    texts: dict[str, list[str]],
+    others: dict[str, list[str]],
+    sparse: list[ContentUpdated],
+    chats: list[tuple[str, str]],
+) -> list[dict[str, object]]:
+    """The sparse CMS with a usage memory made again from the same texts with `RESTARTS` k-means seeds: the
+    last model's (`texts`: the chats it learned from) and the full CMS tuned's (`others`). How far the memory's start
+    alone moves the figures, and the two models compared by the same rule for their index. `name`, `embed`: the last
+    model's."""
+    print(f"\n  the usage memory made again from the same texts with {RESTARTS} k-means seeds, top-1 / top-3:")
+    print(f"  {'weights':<28} {'mean':>17} {'sd':>13} {'lowest':>17} {'highest':>17}")
+    rows: list[dict[str, object]] = []
+    for weights, encoder, memory_texts in ((name, embed, texts), ("the full CMS tuned", full_embed, others)):
+        cached = Memo(encoder)
+        made = [
+            quality(cached, sparse, chats, KIND, usage_memory(cached, memory_texts, seed))
+            for seed in range(1, RESTARTS + 1)
+        ]
+        runs = np.array([[q.top1, q.top3] for q in made])
+        mean, sd, low, high = runs.mean(axis=0), runs.std(axis=0), runs.min(axis=0), runs.max(axis=0)
+        cells = [f"{a:.2%} / {b:.2%}" for a, b in (mean, low, high)]
+        print(f"  {weights:<28} {cells[0]:>17} {f'{sd[0]:.2%} / {sd[1]:.2%}':>13} {cells[1]:>17} {cells[2]:>17}")
+        rows.append({"weights": weights, "top1": runs[:, 0].tolist(), "top3": runs[:, 1].tolist()})
+    print("  sd: across the seeds; a single run's figures differ by about this much from the same weights and chats")
+    return rows
 
 
 def by_index(
     last: tuple[str, Encode, Hits],
     against: Served,
     full: list[ContentUpdated],
+    others: dict[str, list[str]],
     sparse: list[ContentUpdated],
     chats: list[tuple[str, str]],
     seed: int,
@@ -225,12 +277,6 @@ def by_index(
     full CMS's: its other example queries held as the memory holds chats, means of several), and the full CMS's
     example queries as they are. Tells the weights' share of the gap from the index's. `last`: the last model's name,
     encoder and hits with the sparse CMS and its memory; `against`: the full CMS model's encoder and hits."""
-    kept = {c.content_id: set(c.example_queries) for c in sparse}
-    others = {
-        c.content_id: [q for q in c.example_queries if q not in kept.get(c.content_id, set())]
-        for c in full
-        if c.op == "upsert" and c.kind == KIND
-    }
     print("\n  each model's weights with each index, top-1 / top-3 on the same held-out chats:")
     print(f"  {'weights':<28} {'sparse CMS + usage memory':>28} {'full CMS example queries':>26}")
     name, embed, mine = last
@@ -364,7 +410,15 @@ def run_learning(
     if against is not None:
         result["against"] = {
             "model": str(against),
-            **compare(against, sparse.content, untrained.held_out, models, untrained.embed, seed),
+            **compare(
+                against,
+                sparse.content,
+                untrained.held_out,
+                models,
+                untrained.embed,
+                untrained.learned_from(usage),
+                seed,
+            ),
         }
     (out / "learning.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(f"wrote {out / 'learning.json'}")

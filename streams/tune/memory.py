@@ -24,10 +24,12 @@ MAX_CHATS = MAX_VECTORS * CHATS_PER_VECTOR  # the newest, per saved response: a 
 
 def usage_memory(encode: Encode, texts: Mapping[str, list[str]], seed: int) -> dict[str, Vectors]:
     """Each saved response's vectors from its chats' `texts` (oldest first; the newest `MAX_CHATS` count); a response
-    with fewer than `MIN_CHATS` gets none."""
+    with fewer than `MIN_CHATS` gets none. The same chats in another order give the same vectors."""
     import faiss
 
-    newest = {item: chats[-MAX_CHATS:] for item, chats in texts.items() if len(chats) >= MIN_CHATS}
+    # Sorted: k-means starts from points picked by position, and the order chats arrived in moves held-out top-1 by
+    # as much as the recipes being compared differ (docs/learning.md).
+    newest = {item: sorted(chats[-MAX_CHATS:]) for item, chats in texts.items() if len(chats) >= MIN_CHATS}
     items = sorted(newest)
     if not items:
         return {}

@@ -42,3 +42,11 @@ def test_the_same_chats_and_seed_give_the_same_memory() -> None:
     texts = {"lost-card": [f"card {n}" for n in range(20)] + [f"fees {n}" for n in range(20)]}
     first, again = usage_memory(encode, texts, seed=3), usage_memory(encode, texts, seed=3)
     np.testing.assert_array_equal(first["lost-card"], again["lost-card"])
+
+
+def test_the_same_chats_in_another_order_give_the_same_memory() -> None:
+    chats = [f"card {n}" for n in range(20)] + [f"fees {n}" for n in range(20)]
+    shuffled = [chats[i] for i in np.random.default_rng(5).permutation(len(chats))]
+    first = usage_memory(encode, {"lost-card": chats}, seed=3)
+    again = usage_memory(encode, {"lost-card": shuffled}, seed=3)
+    np.testing.assert_array_equal(first["lost-card"], again["lost-card"])
