@@ -40,7 +40,7 @@ from streams.tune.run import CHATS, Memo, run_tune
 from streams.tune.usage import usage_data
 
 KEPT_OUT = 0.1  # of the usage, as `helpstream learn` keeps it out
-RESTARTS = 8  # k-means seeds the last model's memory is made again with
+MEMORY_SEEDS = 8  # k-means seeds each memory is made again with, to show how far its start moves the figures
 # A held-out chat's band: the cosine of its nearest example query in the full CMS, by the untrained model.
 BANDS = ((0.9, "a near-duplicate, >= 0.9"), (0.8, "alike, 0.8-0.9"), (-1.0, "phrased unlike any, < 0.8"))
 
@@ -92,6 +92,12 @@ def agents(
     return out
 
 
+def learned_texts(usage: list[UsageExample], ids: set[str], seed: int) -> dict[str, list[str]]:
+    """The chats' texts by saved response, as `tune` learns from them and makes its memory of them (its kept-out
+    slice left out)."""
+    return usage_data(first_per_chat(usage), ids, KEPT_OUT, seed).train
+
+
 class FrozenWithMemory:
     """The base model, never trained, with a usage memory of the same usage: how much of a cycle's gain the memory
     alone gives, and how much the new weights add."""
@@ -105,14 +111,9 @@ class FrozenWithMemory:
         self.ids = {c.content_id for c in content if c.op == "upsert" and c.kind == KIND}
         self.held_out = held_out_chats(self.ids)
 
-    def learned_from(self, usage: list[UsageExample]) -> dict[str, list[str]]:
-        """The chats' texts by saved response, as `tune` learns from and makes its memory of them (its kept-out slice
-        left out)."""
-        return usage_data(first_per_chat(usage), self.ids, KEPT_OUT, self.seed).train
-
     def top1(self, usage: list[UsageExample]) -> float:
         """Top-1 on the held-out chats with a memory of the usage learned from."""
-        memory = usage_memory(self.embed, self.learned_from(usage), self.seed)
+        memory = usage_memory(self.embed, learned_texts(usage, self.ids, self.seed), self.seed)
         return quality(self.embed, self.content, self.held_out, KIND, memory).top1
 
 
@@ -242,25 +243,26 @@ def by_start(
     sparse: list[ContentUpdated],
     chats: list[tuple[str, str]],
 ) -> list[dict[str, object]]:
-    """The sparse CMS with a usage memory made again from the same texts with `RESTARTS` k-means seeds: the
+    """The sparse CMS with a usage memory made again from the same texts with `MEMORY_SEEDS` k-means seeds: the
     last model's (`texts`: the chats it learned from) and the full CMS tuned's (`others`). How far the memory's start
     alone moves the figures, and the two models compared by the same rule for their index. `name`, `embed`: the last
     model's."""
-    print(f"\n  the usage memory made again from the same texts with {RESTARTS} k-means seeds, top-1 / top-3:")
+    seeds = list(range(1, MEMORY_SEEDS + 1))
+    print(
+        f"\n  each memory made again with k-means seeds {seeds[0]}-{seeds[-1]} (the last model's of the chats it "
+        "learned from, the full CMS tuned's of its other example queries), top-1 / top-3:"
+    )
     print(f"  {'weights':<28} {'mean':>17} {'sd':>13} {'lowest':>17} {'highest':>17}")
     rows: list[dict[str, object]] = []
     for weights, encoder, memory_texts in ((name, embed, texts), ("the full CMS tuned", full_embed, others)):
         cached = Memo(encoder)
-        made = [
-            quality(cached, sparse, chats, KIND, usage_memory(cached, memory_texts, seed))
-            for seed in range(1, RESTARTS + 1)
-        ]
+        made = [quality(cached, sparse, chats, KIND, usage_memory(cached, memory_texts, seed)) for seed in seeds]
         runs = np.array([[q.top1, q.top3] for q in made])
         mean, sd, low, high = runs.mean(axis=0), runs.std(axis=0), runs.min(axis=0), runs.max(axis=0)
         cells = [f"{a:.2%} / {b:.2%}" for a, b in (mean, low, high)]
         print(f"  {weights:<28} {cells[0]:>17} {f'{sd[0]:.2%} / {sd[1]:.2%}':>13} {cells[1]:>17} {cells[2]:>17}")
-        rows.append({"weights": weights, "top1": runs[:, 0].tolist(), "top3": runs[:, 1].tolist()})
-    print("  sd: across the seeds; a single run's figures differ by about this much from the same weights and chats")
+        rows.append({"weights": weights, "seeds": seeds, "top1": runs[:, 0].tolist(), "top3": runs[:, 1].tolist()})
+    print("  sd: over the seeds, how far the memory's start alone moves the figures of the same weights and texts")
     return rows
 
 
@@ -416,7 +418,7 @@ def run_learning(
                 untrained.held_out,
                 models,
                 untrained.embed,
-                untrained.learned_from(usage),
+                learned_texts(usage, untrained.ids, seed),
                 seed,
             ),
         }

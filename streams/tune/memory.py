@@ -24,7 +24,7 @@ MAX_CHATS = MAX_VECTORS * CHATS_PER_VECTOR  # the newest, per saved response: a 
 
 def usage_memory(encode: Encode, texts: Mapping[str, list[str]], seed: int) -> dict[str, Vectors]:
     """Each saved response's vectors from its chats' `texts` (oldest first; the newest `MAX_CHATS` count); a response
-    with fewer than `MIN_CHATS` gets none. The same chats in another order give the same vectors."""
+    with fewer than `MIN_CHATS` gets none. The same newest chats in another order give the same vectors."""
     import faiss
 
     # Sorted: k-means starts from points picked by position, and the order chats arrived in moves held-out top-1 by

@@ -7,7 +7,7 @@ import numpy as np
 
 from index.encoder import Vectors
 from index.usage_memory import MIN_CHATS
-from streams.tune.memory import usage_memory
+from streams.tune.memory import MAX_CHATS, usage_memory
 
 DIRECTIONS = {"card": 0, "fees": 1}
 
@@ -50,3 +50,12 @@ def test_the_same_chats_in_another_order_give_the_same_memory() -> None:
     first = usage_memory(encode, {"lost-card": chats}, seed=3)
     again = usage_memory(encode, {"lost-card": shuffled}, seed=3)
     np.testing.assert_array_equal(first["lost-card"], again["lost-card"])
+
+
+def test_only_the_newest_chats_count_whatever_their_words() -> None:
+    newest = [f"card {n}" for n in range(MAX_CHATS)]
+    older = [f"fees {n}" for n in range(20)]  # they sort last: a sort before the cut would keep them
+
+    memory = usage_memory(encode, {"lost-card": older + newest}, seed=3)
+
+    np.testing.assert_array_equal(memory["lost-card"], usage_memory(encode, {"lost-card": newest}, seed=3)["lost-card"])
