@@ -33,7 +33,7 @@ from streams.demo.datasets import demo_content
 from streams.demo.sparse import sparse_cms
 from streams.settings import Settings
 from streams.tune.data import KIND, held_out_chats
-from streams.tune.evaluate import Encode, Hits, hits, quality, torch_encode
+from streams.tune.evaluate import Encode, Hits, hits, item_vectors, quality, torch_encode
 from streams.tune.memory import usage_memory
 from streams.tune.paired import Paired, paired
 from streams.tune.run import CHATS, Memo, run_tune
@@ -113,7 +113,8 @@ class FrozenWithMemory:
 
     def top1(self, usage: list[UsageExample]) -> float:
         """Top-1 on the held-out chats with a memory of the usage learned from."""
-        memory = usage_memory(self.embed, learned_texts(usage, self.ids, self.seed), self.seed)
+        texts = learned_texts(usage, self.ids, self.seed)
+        memory = usage_memory(self.embed, texts, self.seed, item_vectors(self.embed, self.content, KIND))
         return quality(self.embed, self.content, self.held_out, KIND, memory).top1
 
 
@@ -179,7 +180,9 @@ def compare(
     model's weights with each index, and the memory's spread over k-means seeds (`texts`: the chats the last model
     learned from)."""
     full = read_content(demo_content())
-    full_embed, memory = served(str(against))
+    # Memoised: the rows below embed the same content, chats and example queries again with the same encoders.
+    full_encoder, memory = served(str(against))
+    full_embed = Memo(full_encoder)
     target = hits(full_embed, full, chats, KIND, memory)
     overall = target.quality()
     print(
@@ -192,7 +195,8 @@ def compare(
     rows: list[dict[str, object]] = []
     last: tuple[str, Encode, Hits] | None = None
     for name, path in models:
-        embed, memory = served(path)
+        encoder, memory = served(path)
+        embed = Memo(encoder)
         mine = hits(embed, sparse, chats, KIND, memory)
         last = (name, embed, mine)
         row: dict[str, object] = {"model": name}
@@ -243,26 +247,44 @@ def by_start(
     sparse: list[ContentUpdated],
     chats: list[tuple[str, str]],
 ) -> list[dict[str, object]]:
-    """The sparse CMS with a usage memory made again from the same texts with `MEMORY_SEEDS` k-means seeds: the
-    last model's (`texts`: the chats it learned from) and the full CMS tuned's (`others`). How far the memory's start
-    alone moves the figures, and the two models compared by the same rule for their index. `name`, `embed`: the last
-    model's."""
+    """The sparse CMS with a usage memory made again from the same texts with `MEMORY_SEEDS` k-means seeds, as `tune`
+    makes it and as the means alone, unsharpened: the last model's (`texts`: the chats it learned from) and the full
+    CMS tuned's (`others`). How far the memory's start alone moves the figures, what sharpening adds, and the two
+    models compared by the same rule for their index. `name`, `embed`: the last model's; both encoders memoised, as
+    `compare` passes them."""
     seeds = list(range(1, MEMORY_SEEDS + 1))
     print(
         f"\n  each memory made again with k-means seeds {seeds[0]}-{seeds[-1]} (the last model's of the chats it "
         "learned from, the full CMS tuned's of its other example queries), top-1 / top-3:"
     )
-    print(f"  {'weights':<28} {'mean':>17} {'sd':>13} {'lowest':>17} {'highest':>17}")
+    print(f"  {'weights':<28} {'memory':<12} {'mean':>17} {'sd':>13} {'lowest':>17} {'highest':>17}")
     rows: list[dict[str, object]] = []
     for weights, encoder, memory_texts in ((name, embed, texts), ("the full CMS tuned", full_embed, others)):
-        cached = Memo(encoder)
-        made = [quality(cached, sparse, chats, KIND, usage_memory(cached, memory_texts, seed)) for seed in seeds]
-        runs = np.array([[q.top1, q.top3] for q in made])
-        mean, sd, low, high = runs.mean(axis=0), runs.std(axis=0), runs.min(axis=0), runs.max(axis=0)
-        cells = [f"{a:.2%} / {b:.2%}" for a, b in (mean, low, high)]
-        print(f"  {weights:<28} {cells[0]:>17} {f'{sd[0]:.2%} / {sd[1]:.2%}':>13} {cells[1]:>17} {cells[2]:>17}")
-        rows.append({"weights": weights, "seeds": seeds, "top1": runs[:, 0].tolist(), "top3": runs[:, 1].tolist()})
-    print("  sd: over the seeds, how far the memory's start alone moves the figures of the same weights and texts")
+        own = item_vectors(encoder, sparse, KIND)
+        for sharpen in (True, False):
+            made = [
+                quality(encoder, sparse, chats, KIND, usage_memory(encoder, memory_texts, seed, own, sharpen=sharpen))
+                for seed in seeds
+            ]
+            runs = np.array([[q.top1, q.top3] for q in made])
+            mean, sd, low, high = runs.mean(axis=0), runs.std(axis=0), runs.min(axis=0), runs.max(axis=0)
+            cells = [f"{a:.2%} / {b:.2%}" for a, b in (mean, low, high)]
+            memory = "sharpened" if sharpen else "means only"
+            print(
+                f"  {weights:<28} {memory:<12} {cells[0]:>17} {f'{sd[0]:.2%} / {sd[1]:.2%}':>13} {cells[1]:>17} "
+                f"{cells[2]:>17}"
+            )
+            rows.append(
+                {
+                    "weights": weights,
+                    "sharpened": sharpen,
+                    "seeds": seeds,
+                    "top1": runs[:, 0].tolist(),
+                    "top3": runs[:, 1].tolist(),
+                }
+            )
+    print("  sd: over the seeds, how far the memory's start alone moves the figures of the same weights and texts;")
+    print("  sharpened: as `tune` makes it; means only: the k-means means as they are, before sharpening")
     return rows
 
 
@@ -290,7 +312,13 @@ def by_index(
         (
             "the full CMS tuned",
             {
-                "sparse_memory": quality(full_embed, sparse, chats, KIND, usage_memory(full_embed, others, seed)),
+                "sparse_memory": quality(
+                    full_embed,
+                    sparse,
+                    chats,
+                    KIND,
+                    usage_memory(full_embed, others, seed, item_vectors(full_embed, sparse, KIND)),
+                ),
                 "full": target.quality(),
             },
         ),

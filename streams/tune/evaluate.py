@@ -40,23 +40,30 @@ class Quality:
         return f"top-1 {self.top1:.2%}  top-3 {self.top3:.2%}  ({self.queries} queries)"
 
 
+def item_vectors(encode: Encode, content: list[ContentUpdated], kind: str) -> dict[str, Vectors]:
+    """Each item of `kind` with every text embedded: its own rows in the product's index, a usage memory aside."""
+    items = [c for c in content if c.op == "upsert" and c.kind == kind]
+    vectors = encode([text for item in items for text in item.texts()])
+    bounds = np.cumsum([0, *(len(item.texts()) for item in items)])
+    return {item.content_id: vectors[start:end] for item, start, end in zip(items, bounds, bounds[1:], strict=False)}
+
+
 def content_index(
     encode: Encode, content: list[ContentUpdated], kind: str, memory: Mapping[str, Vectors] | None = None
 ) -> VectorIndex:
     """The items of `kind` with every text embedded and the model's usage memory, as the product's index holds
     them."""
     memory = memory or {}
-    items = [c for c in content if c.op == "upsert" and c.kind == kind]
-    vectors = encode([text for item in items for text in item.texts()])
-    index = VectorIndex(vectors.shape[1])
-    start = 0
-    for item in items:
-        end = start + len(item.texts())
-        rows = vectors[start:end]
+    own = item_vectors(encode, content, kind)
+    index: VectorIndex | None = None
+    for item in (c for c in content if c.op == "upsert" and c.kind == kind):
+        rows = own[item.content_id]
         if item.content_id in memory:
             rows = np.vstack([rows, memory[item.content_id]])
+        index = index or VectorIndex(rows.shape[1])
         index.upsert(item.content_id, kind, item.title or item.content_id, rows)
-        start = end
+    if index is None:
+        raise ValueError(f"no item of kind {kind} in the content")
     return index
 
 

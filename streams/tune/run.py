@@ -24,7 +24,7 @@ from streams.clients.usage import first_per_chat
 from streams.demo.datasets import demo_content
 from streams.settings import Settings
 from streams.tune.data import KIND, held_out_chats, split, without_kept_out
-from streams.tune.evaluate import Encode, Quality, quality, torch_encode
+from streams.tune.evaluate import Encode, Quality, item_vectors, quality, torch_encode
 from streams.tune.memory import usage_memory
 from streams.tune.precision import Requested, choose
 from streams.tune.precision import trainings as planned_trainings
@@ -189,12 +189,12 @@ def run_tune(
         stage(f"the model written: the fine-tune, {chosen:.0%} of the way from the base weights")
     model.load_state_dict(mixed(base_weights, tuned_weights, chosen))
     # The mix is chosen without it: a memory per share would embed every chat once per share.
-    memory = usage_memory(encode, used.train, seed)
+    memory = usage_memory(encode, used.train, seed, item_vectors(encode, content, KIND))
     if memory:
         vectors = sum(len(rows) for rows in memory.values())
         stage(
             f"usage memory: {vectors:,} vectors for {len(memory)} saved responses, "
-            "each the mean of chats agents answered with it"
+            "each a mean of chats agents answered with it, sharpened against the other responses"
         )
     elif base_memory:
         stage("the base's usage memory is not carried over (the base's weights made it): --usage makes one for these")
