@@ -298,7 +298,7 @@ def by_index(
     seed: int,
 ) -> list[dict[str, object]]:
     """The last model's weights and the full CMS's, each with each index: the sparse CMS with a usage memory (the
-    full CMS's: its other example queries held as the memory holds chats, means of several), and the full CMS's
+    full CMS's: its other example queries held as the memory holds chats, sharpened means), and the full CMS's
     example queries as they are. Tells the weights' share of the gap from the index's. `last`: the last model's name,
     encoder and hits with the sparse CMS and its memory; `against`: the full CMS model's encoder and hits."""
     print("\n  each model's weights with each index, top-1 / top-3 on the same held-out chats:")
@@ -326,7 +326,7 @@ def by_index(
         cells = [f"{q.top1:.2%} / {q.top3:.2%}" for q in figures.values()]
         print(f"  {weights:<28} {cells[0]:>28} {cells[1]:>26}")
         rows.append({"weights": weights, **{k: [q.top1, q.top3] for k, q in figures.items()}})
-    print("  the full CMS tuned with the sparse CMS: its other example queries as a usage memory, means of several")
+    print("  the full CMS tuned with the sparse CMS: its other example queries as a usage memory, as tune makes one")
     return rows
 
 

@@ -24,7 +24,9 @@ def add_parser(commands: Any) -> None:
         help="only simulate learning from usage: a sparse CMS, simulated agents, `tune` cycles (no broker)",
     )
     bench.add_argument("--cycles", type=int, default=3, help="with --learning: learning cycles")
-    bench.add_argument("--per-cycle", type=int, default=2500, help="with --learning: chats per cycle")
+    bench.add_argument(
+        "--per-cycle", type=int, default=2870, help="with --learning: chats per cycle (three take every unseen chat)"
+    )
     bench.add_argument("--max-steps", type=int, default=80, help="with --learning: each tune's training steps")
     bench.add_argument(
         "--from-base", action="store_true", help="with --learning: every cycle tunes the base model, not the last one"

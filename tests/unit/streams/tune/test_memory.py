@@ -58,7 +58,8 @@ def test_only_the_newest_chats_count_whatever_their_words() -> None:
 
     memory = usage_memory(encode, {"lost-card": older + newest}, seed=3, own={})
 
-    np.testing.assert_array_equal(memory["lost-card"], usage_memory(encode, {"lost-card": newest}, seed=3, own={})["lost-card"])
+    only_newest = usage_memory(encode, {"lost-card": newest}, seed=3, own={})
+    np.testing.assert_array_equal(memory["lost-card"], only_newest["lost-card"])
 
 
 def towards(degrees: float) -> Vectors:
