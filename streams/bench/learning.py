@@ -263,7 +263,9 @@ def by_start(
         own = item_vectors(encoder, sparse, KIND)
         for sharpen in (True, False):
             made = [
-                quality(encoder, sparse, chats, KIND, usage_memory(encoder, memory_texts, seed, own, sharpen=sharpen))
+                quality(
+                    encoder, sparse, chats, KIND, usage_memory(encoder, memory_texts, seed, own if sharpen else None)
+                )
                 for seed in seeds
             ]
             runs = np.array([[q.top1, q.top3] for q in made])

@@ -60,7 +60,8 @@ def content_index(
         rows = own[item.content_id]
         if item.content_id in memory:
             rows = np.vstack([rows, memory[item.content_id]])
-        index = index or VectorIndex(rows.shape[1])
+        if index is None:
+            index = VectorIndex(rows.shape[1])
         index.upsert(item.content_id, kind, item.title or item.content_id, rows)
     if index is None:
         raise ValueError(f"no item of kind {kind} in the content")

@@ -1,5 +1,5 @@
 """The usage memory a tune writes: a few vectors per saved response, each the mean of several chats, none for a
-response agents used too rarely, sharpened where another response comes close."""
+response agents used too rarely."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_each_vector_is_a_mean_of_chats_and_a_response_used_too_rarely_has_none(
         "lost-card": [f"card {n}" for n in range(8)] + [f"fees {n}" for n in range(8)],
         "rare": [f"card {n}" for n in range(MIN_CHATS - 1)],
     }
-    memory = usage_memory(encode, texts, seed=1, own={})
+    memory = usage_memory(encode, texts, seed=1, own=None)
 
     assert list(memory) == ["lost-card"]
     rows = memory["lost-card"]
@@ -40,15 +40,15 @@ def test_each_vector_is_a_mean_of_chats_and_a_response_used_too_rarely_has_none(
 
 def test_the_same_chats_and_seed_give_the_same_memory() -> None:
     texts = {"lost-card": [f"card {n}" for n in range(20)] + [f"fees {n}" for n in range(20)]}
-    first, again = usage_memory(encode, texts, seed=3, own={}), usage_memory(encode, texts, seed=3, own={})
+    first, again = usage_memory(encode, texts, seed=3, own=None), usage_memory(encode, texts, seed=3, own=None)
     np.testing.assert_array_equal(first["lost-card"], again["lost-card"])
 
 
 def test_the_same_chats_in_another_order_give_the_same_memory() -> None:
     chats = [f"card {n}" for n in range(20)] + [f"fees {n}" for n in range(20)]
     shuffled = [chats[i] for i in np.random.default_rng(5).permutation(len(chats))]
-    first = usage_memory(encode, {"lost-card": chats}, seed=3, own={})
-    again = usage_memory(encode, {"lost-card": shuffled}, seed=3, own={})
+    first = usage_memory(encode, {"lost-card": chats}, seed=3, own=None)
+    again = usage_memory(encode, {"lost-card": shuffled}, seed=3, own=None)
     np.testing.assert_array_equal(first["lost-card"], again["lost-card"])
 
 
@@ -56,52 +56,7 @@ def test_only_the_newest_chats_count_whatever_their_words() -> None:
     newest = [f"card {n}" for n in range(MAX_CHATS)]
     older = [f"fees {n}" for n in range(20)]  # they sort last: a sort before the cut would keep them
 
-    memory = usage_memory(encode, {"lost-card": older + newest}, seed=3, own={})
+    memory = usage_memory(encode, {"lost-card": older + newest}, seed=3, own=None)
 
-    only_newest = usage_memory(encode, {"lost-card": newest}, seed=3, own={})
+    only_newest = usage_memory(encode, {"lost-card": newest}, seed=3, own=None)
     np.testing.assert_array_equal(memory["lost-card"], only_newest["lost-card"])
-
-
-def towards(degrees: float) -> Vectors:
-    """A unit vector in the plane of the first two axes, `degrees` from the first."""
-    row = np.zeros(3, dtype=np.float32)
-    row[:2] = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
-    return row
-
-
-PLANE = {f"at {d} {n}": towards(d) for d in (0, 50) for n in range(4)}
-
-
-def plane(texts: list[str]) -> Vectors:
-    return np.stack([PLANE[text] for text in texts])
-
-
-def nearest(memory: dict[str, Vectors], own: dict[str, Vectors], chat: Vectors) -> str:
-    scores = {item: float(np.max(np.vstack([own[item], *memory.get(item, [])]) @ chat)) for item in own}
-    return max(scores, key=lambda item: scores[item])
-
-
-def test_a_chat_the_means_send_to_another_response_finds_its_own_once_sharpened() -> None:
-    # Half the chats asked at 0 degrees, half at 50: their mean stands at 25, and another response's own text at 70
-    # is closer to the chats at 50 than the mean is.
-    texts = {"lost-card": list(PLANE)}
-    own = {"lost-card": towards(-30)[None, :], "card-fees": towards(70)[None, :]}
-
-    means = usage_memory(plane, texts, seed=1, own=own, sharpen=False)
-    sharp = usage_memory(plane, texts, seed=1, own=own)
-
-    assert nearest(means, own, towards(50)) == "card-fees"
-    assert nearest(sharp, own, towards(50)) == "lost-card"
-    assert nearest(sharp, own, towards(0)) == "lost-card"  # the chats it served before still find it
-    np.testing.assert_allclose(np.linalg.norm(sharp["lost-card"], axis=1), 1.0, rtol=1e-5)
-
-
-def test_a_memory_no_other_response_comes_close_to_stays_the_means() -> None:
-    texts = {"lost-card": [f"card {n}" for n in range(8)], "card-fees": [f"fees {n}" for n in range(8)]}
-    own = {"lost-card": encode(["card 0"]), "card-fees": encode(["fees 0"])}
-
-    sharp = usage_memory(encode, texts, seed=1, own=own)
-    means = usage_memory(encode, texts, seed=1, own=own, sharpen=False)
-
-    for item in texts:
-        np.testing.assert_array_equal(sharp[item], means[item])
