@@ -3,8 +3,8 @@ answered with it, kept in the model's directory and added to that response's vec
 
 A model that learned from usage carries what it learned two ways: its weights, and these vectors, which put the
 phrasings customers really use beside the few example queries a CMS holds. They hold no text, and no vector is one
-chat's: each is the mean of the embeddings of at least `MIN_CHATS` distinct (masked) chat texts, then moved a little
-toward or away from many (`streams.tune.memory`).
+chat's: each starts as the mean of the embeddings of at least `MIN_CHATS` distinct (masked) chat texts and is then
+moved a little toward or away from many (`streams.tune.sharpen`).
 The file is written by `helpstream tune`, copied by `helpstream model export` (its SHA-256 in the manifest) and read
 when a worker loads the model; it is part of the model's id.
 """

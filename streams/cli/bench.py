@@ -25,7 +25,10 @@ def add_parser(commands: Any) -> None:
     )
     bench.add_argument("--cycles", type=int, default=3, help="with --learning: learning cycles")
     bench.add_argument(
-        "--per-cycle", type=int, default=2870, help="with --learning: chats per cycle (three take every unseen chat)"
+        "--per-cycle",
+        type=int,
+        default=2870,
+        help="with --learning: chats per cycle (three take nearly every unseen chat)",
     )
     bench.add_argument("--max-steps", type=int, default=80, help="with --learning: each tune's training steps")
     bench.add_argument(
