@@ -246,12 +246,12 @@ def by_start(
     others: dict[str, list[str]],
     sparse: list[ContentUpdated],
     chats: list[tuple[str, str]],
-) -> list[dict[str, object]]:
+) -> dict[str, object]:
     """The sparse CMS with a usage memory made again from the same texts with `MEMORY_SEEDS` k-means seeds, as `tune`
     makes it and as the means alone, unsharpened: the last model's (`texts`: the chats it learned from) and the full
     CMS tuned's (`others`). How far the memory's start alone moves the figures, what sharpening adds, and the two
-    models compared by the same rule for their index. `name`, `embed`: the last model's; both encoders memoised, as
-    `compare` passes them."""
+    models compared chat by chat under the same rule for their index (both memories sharpened, made with the same
+    k-means seed). `name`, `embed`: the last model's; both encoders memoised, as `compare` passes them."""
     seeds = list(range(1, MEMORY_SEEDS + 1))
     print(
         f"\n  each memory made again with k-means seeds {seeds[0]}-{seeds[-1]} (the last model's of the chats it "
@@ -259,16 +259,17 @@ def by_start(
     )
     print(f"  {'weights':<28} {'memory':<12} {'mean':>17} {'sd':>13} {'lowest':>17} {'highest':>17}")
     rows: list[dict[str, object]] = []
+    sharp: list[list[Hits]] = []
     for weights, encoder, memory_texts in ((name, embed, texts), ("the full CMS tuned", full_embed, others)):
         own = item_vectors(encoder, sparse, KIND)
         for sharpen in (True, False):
             made = [
-                quality(
-                    encoder, sparse, chats, KIND, usage_memory(encoder, memory_texts, seed, own if sharpen else None)
-                )
+                hits(encoder, sparse, chats, KIND, usage_memory(encoder, memory_texts, seed, own if sharpen else None))
                 for seed in seeds
             ]
-            runs = np.array([[q.top1, q.top3] for q in made])
+            if sharpen:
+                sharp.append(made)
+            runs = np.array([[q.top1, q.top3] for q in (h.quality() for h in made)])
             mean, sd, low, high = runs.mean(axis=0), runs.std(axis=0), runs.min(axis=0), runs.max(axis=0)
             cells = [f"{a:.2%} / {b:.2%}" for a, b in (mean, low, high)]
             memory = "sharpened" if sharpen else "means only"
@@ -287,7 +288,26 @@ def by_start(
             )
     print("  sd: over the seeds, how far the memory's start alone moves the figures of the same weights and texts;")
     print("  sharpened: as `tune` makes it; means only: the k-means means as they are, before sharpening")
-    return rows
+    return {"rows": rows, "same_rule": same_rule(*sharp)}
+
+
+def same_rule(learned: list[Hits], full: list[Hits]) -> dict[str, object]:
+    """The last model against the full CMS tuned, both with sharpened memories of the same k-means seed: chat by
+    chat, seed by seed (McNemar's exact test), printed as each figure's mean difference and its p over the seeds."""
+    out: dict[str, object] = {}
+    cells = []
+    for figure in ("first", "three"):
+        results = [paired(getattr(a, figure), getattr(b, figure)) for a, b in zip(learned, full, strict=True)]
+        ps = sorted(r.p for r in results)
+        out["top1" if figure == "first" else "top3"] = [
+            {"only_this": r.only_this, "only_against": r.only_that, "p": r.p} for r in results
+        ]
+        difference = float(np.mean([r.difference for r in results]))
+        cells.append(f"{difference:+.2%}, p {float(np.median(ps)):.2f} ({ps[0]:.2f}-{ps[-1]:.2f})")
+    print("  the last model against the full CMS tuned under the same rule (both sharpened, the same k-means seed),")
+    print(f"  chat by chat: top-1 {cells[0]}; top-3 {cells[1]}")
+    print("  (mean difference over the seeds; McNemar's p: median, and lowest-highest over the seeds)")
+    return out
 
 
 def by_index(

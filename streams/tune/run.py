@@ -188,8 +188,10 @@ def run_tune(
     else:
         stage(f"the model written: the fine-tune, {chosen:.0%} of the way from the base weights")
     model.load_state_dict(mixed(base_weights, tuned_weights, chosen))
+    # The memory and the figures below embed the content with the written weights: once.
+    written = Memo(encode)
     # The mix is chosen without it: a memory per share would embed every chat once per share.
-    memory = usage_memory(encode, used.train, seed, item_vectors(encode, content, KIND))
+    memory = usage_memory(written, used.train, seed, item_vectors(written, content, KIND))
     if memory:
         vectors = sum(len(rows) for rows in memory.values())
         stage(
@@ -198,7 +200,7 @@ def run_tune(
         )
     elif base_memory:
         stage("the base's usage memory is not carried over (the base's weights made it): --usage makes one for these")
-    final = judged.figures(encode, memory=memory)
+    final = judged.figures(written, memory=memory)
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
     if memory:

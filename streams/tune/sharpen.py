@@ -8,7 +8,7 @@ chat there finds the other response (docs/learning.md, "The usage memory")."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -54,7 +54,7 @@ def sharpened(
         for start in range(0, len(chats), CHUNK):
             board.add_steps(chats[start : start + CHUNK], answered[start : start + CHUNK], steps, acting)
         share = SHARE * (1 - done / PASSES)
-        board.moving = unit(board.moving + share * steps / np.maximum(acting, MIN_CHATS)[:, None])
+        board.move(unit(board.moving + share * steps / np.maximum(acting, MIN_CHATS)[:, None]))
     moving_of = board.response_of[len(board.fixed) :]
     return {key: board.moving[moving_of == column[key]] for key in keys}
 
@@ -68,16 +68,26 @@ class _Board:
     moving: Vectors
     response_of: np.ndarray
     responses: int
+    rows: Vectors = field(init=False)  # fixed and moving stacked, as the pass started
+    rows_of: list[tuple[int, np.ndarray]] = field(init=False)  # each response's rows
+
+    def __post_init__(self) -> None:
+        self.rows_of = [(r, np.flatnonzero(self.response_of == r)) for r in np.unique(self.response_of).tolist()]
+        self.move(self.moving)
+
+    def move(self, moving: Vectors) -> None:
+        """The memory's rows where the next pass starts."""
+        self.moving = moving
+        self.rows = np.vstack([self.fixed, moving])
 
     def add_steps(self, x: Vectors, answered: np.ndarray, steps: Vectors, acting: np.ndarray) -> None:
         """Adds to `steps` the chats `x`'s (answered with `answered`) steps on the memory's rows, and to `acting`
         how many chats stepped on each."""
-        scores = x @ np.vstack([self.fixed, self.moving]).T
+        scores = x @ self.rows.T
         n, chat = len(x), np.arange(len(x))
         best = np.full((n, self.responses), -np.inf, dtype=np.float32)
         best_row = np.zeros((n, self.responses), dtype=np.int64)
-        for response in np.unique(self.response_of):
-            its = np.flatnonzero(self.response_of == response)
+        for response, its in self.rows_of:
             nearest = its[scores[:, its].argmax(axis=1)]
             best[:, response], best_row[:, response] = scores[chat, nearest], nearest
         right, right_row = best[chat, answered], best_row[chat, answered]

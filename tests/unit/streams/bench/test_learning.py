@@ -1,4 +1,4 @@
-from streams.bench.learning import BANDS, by_band
+from streams.bench.learning import BANDS, by_band, same_rule
 from streams.tune.evaluate import Hits
 
 
@@ -31,3 +31,19 @@ def test_a_chat_on_a_boundary_is_in_the_band_above() -> None:
     near, alike, unlike = by_band([0.9, 0.8], hit, miss)
 
     assert (near[1], alike[1], unlike[1]) == (1, 1, 0)
+
+
+def test_under_the_same_rule_each_k_means_seed_is_compared_chat_by_chat() -> None:
+    learned = [Hits(first=[True, False, False, False], three=[True, True, True, False])] * 2
+    full = [
+        Hits(first=[True, True, True, True], three=[True, True, True, True]),
+        Hits(first=[False, False, False, False], three=[True, True, True, False]),
+    ]
+
+    out = same_rule(learned, full)
+
+    top1, top3 = out["top1"], out["top3"]
+    assert isinstance(top1, list) and isinstance(top3, list)
+    assert [(s["only_this"], s["only_against"]) for s in top1] == [(0, 3), (1, 0)]
+    assert [(s["only_this"], s["only_against"]) for s in top3] == [(0, 1), (0, 0)]
+    assert top1[0]["p"] == 0.25 and top1[1]["p"] == 1.0
