@@ -177,8 +177,8 @@ def compare(
 ) -> dict[str, object]:
     """Each of `models` (name, path), serving the sparse CMS, against the model at `against` serving the full CMS,
     chat by chat on the held-out `chats`; printed as a table, then the last model's differences by band, each
-    model's weights with each index, and the memory's spread over k-means seeds (`texts`: the chats the last model
-    learned from)."""
+    model's weights with each index, the memory's spread over k-means seeds (`texts`: the chats the last model
+    learned from), and the last model against the full CMS's under the same rule for their index."""
     full = read_content(demo_content())
     # Memoised: the rows below embed the same content, chats and example queries again with the same encoders.
     full_encoder, memory = served(str(against))
@@ -259,7 +259,7 @@ def by_start(
     )
     print(f"  {'weights':<28} {'memory':<12} {'mean':>17} {'sd':>13} {'lowest':>17} {'highest':>17}")
     rows: list[dict[str, object]] = []
-    sharp: list[list[Hits]] = []
+    sharp_hits: dict[str, list[Hits]] = {}
     for weights, encoder, memory_texts in ((name, embed, texts), ("the full CMS tuned", full_embed, others)):
         own = item_vectors(encoder, sparse, KIND)
         for sharpen in (True, False):
@@ -268,7 +268,7 @@ def by_start(
                 for seed in seeds
             ]
             if sharpen:
-                sharp.append(made)
+                sharp_hits[weights] = made
             runs = np.array([[q.top1, q.top3] for q in (h.quality() for h in made)])
             mean, sd, low, high = runs.mean(axis=0), runs.std(axis=0), runs.min(axis=0), runs.max(axis=0)
             cells = [f"{a:.2%} / {b:.2%}" for a, b in (mean, low, high)]
@@ -288,7 +288,7 @@ def by_start(
             )
     print("  sd: over the seeds, how far the memory's start alone moves the figures of the same weights and texts;")
     print("  sharpened: as `tune` makes it; means only: the k-means means as they are, before sharpening")
-    return {"rows": rows, "same_rule": same_rule(*sharp)}
+    return {"rows": rows, "same_rule": same_rule(sharp_hits[name], sharp_hits["the full CMS tuned"])}
 
 
 def same_rule(learned: list[Hits], full: list[Hits]) -> dict[str, object]:

@@ -76,7 +76,8 @@ class _Board:
         self.move(self.moving)
 
     def move(self, moving: Vectors) -> None:
-        """The memory's rows where the next pass starts."""
+        """The memory's rows where the next pass starts, stacked with the fixed ones once: every chunk of the pass
+        scores against the same rows."""
         self.moving = moving
         self.rows = np.vstack([self.fixed, moving])
 

@@ -1,4 +1,8 @@
-from streams.bench.learning import BANDS, by_band, same_rule
+import numpy as np
+
+from schemas import ContentUpdated
+from streams.bench.learning import BANDS, MEMORY_SEEDS, by_band, by_start, same_rule
+from streams.tune.data import KIND
 from streams.tune.evaluate import Hits
 
 
@@ -47,3 +51,44 @@ def test_under_the_same_rule_each_k_means_seed_is_compared_chat_by_chat() -> Non
     assert [(s["only_this"], s["only_against"]) for s in top1] == [(0, 3), (1, 0)]
     assert [(s["only_this"], s["only_against"]) for s in top3] == [(0, 1), (0, 0)]
     assert top1[0]["p"] == 0.25 and top1[1]["p"] == 1.0
+
+
+def _vectors(texts: list[str]) -> np.ndarray:
+    """A unit vector per text, the same for the same text: near its topic's centre (the text's first word)."""
+    rows = []
+    for text in texts:
+        topic = np.random.default_rng(sum(map(ord, text.split()[0]))).normal(size=16)
+        noise = np.random.default_rng(sum(map(ord, text))).normal(size=16)
+        row = topic + 0.6 * noise
+        rows.append(row / np.linalg.norm(row))
+    return np.array(rows, dtype=np.float32)
+
+
+def _item(content_id: str) -> ContentUpdated:
+    return ContentUpdated.model_validate(
+        {
+            "content_id": content_id,
+            "kind": KIND,
+            "op": "upsert",
+            "version": 1,
+            "title": content_id,
+            "body": f"{content_id} body",
+            "example_queries": [f"{content_id} query {i}" for i in range(2)],
+        }
+    )
+
+
+def test_memories_by_k_means_seed_compare_the_two_weights_under_the_same_rule() -> None:
+    topics = ["card", "fee", "pin"]
+    sparse = [_item(t) for t in topics]
+    chats = [(f"{t} held {i}", t) for t in topics for i in range(10)]
+    texts = {t: [f"{t} chat {i}" for i in range(16)] for t in topics}
+
+    out = by_start("learned", _vectors, _vectors, texts, texts, sparse, chats)
+
+    rows, same = out["rows"], out["same_rule"]
+    assert isinstance(rows, list) and len(rows) == 4
+    assert isinstance(same, dict)
+    # The same encoder and texts on both sides: every seed's memories are the same, so no chat tells them apart.
+    for figure in ("top1", "top3"):
+        assert [(s["only_this"], s["only_against"]) for s in same[figure]] == [(0, 0)] * MEMORY_SEEDS
